@@ -1,0 +1,61 @@
+/*
+ * One simulated Xiaomi ZNCZ04LM (lumi.plug.mmeu01): its ZDO descriptors, its ZCL server side
+ * (Basic, On/Off, Analog Input power on EP 21, Lumi 0xFCC0 with manufacturer code 0x115F) and its
+ * physics (load, energy, overload, auto_off, power outage memory). It knows nothing of MT or of
+ * the coordinator: frames to and from it are APS payloads (ZCL bytes) with cluster and endpoints.
+ *
+ * The coordinator side (sim-coordinator and friends) owns network membership (join, announce,
+ * leave, range), turns AF_DATA_REQUESTs for this plug's network address into sim_plug_receive()
+ * and turns what the plug sends through SimPlugOps.send into AF_INCOMING_MSG frames.
+ * Time is driven from outside: sim_plug_tick() is called often (every 100 ms or so).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct SimPlug SimPlug;
+
+typedef struct SimPlugOps {
+        /* The plug transmits a ZCL frame to the coordinator (network address 0x0000). */
+        void (*send)(SimPlug *p, uint16_t cluster, uint8_t src_ep, uint8_t dst_ep,
+                     const uint8_t *zcl, size_t len, void *userdata);
+} SimPlugOps;
+
+typedef struct SimPlugConfig {
+        uint64_t ieee;                  /* e.g. 0x00158d0001a2b3c4 or 0x04cf8cdf3c77b3bd */
+        double report_interval_s;       /* period of the 0xFCC0/0x00F7 TLV report (real plug: minutes) */
+        uint32_t app_version;           /* Basic appVersion / OTA file version, e.g. 22 */
+} SimPlugConfig;
+
+SimPlug *sim_plug_new(const SimPlugConfig *cfg, const SimPlugOps *ops, void *userdata);
+SimPlug *sim_plug_free(SimPlug *p);
+
+uint64_t sim_plug_ieee(const SimPlug *p);
+
+/* ZDO answers (payload after SrcAddr/Status/NwkAddrOfInterest, as MT ZDO_*_RSP carry them). */
+size_t sim_plug_node_descriptor(const SimPlug *p, uint8_t out[13]);
+size_t sim_plug_active_endpoints(const SimPlug *p, uint8_t *out, size_t max);
+/* Simple descriptor of endpoint ep, starting at the Endpoint byte; -ENOENT if no such endpoint. */
+int sim_plug_simple_descriptor(const SimPlug *p, uint8_t ep, uint8_t *out, size_t max);
+/* MAC capability flags of its announce (router, mains, rx on when idle, allocate address). */
+uint8_t sim_plug_capabilities(const SimPlug *p);
+
+/* A ZCL frame from the coordinator to this plug. Answers go out through ops->send. */
+void sim_plug_receive(SimPlug *p, uint16_t cluster, uint8_t src_ep, uint8_t dst_ep,
+                      const uint8_t *zcl, size_t len);
+
+/* Advance time: energy accumulates, overload and auto_off act, periodic reports go out.
+ * now_s is a monotonic clock in seconds; reports only go out while joined is true. */
+void sim_plug_tick(SimPlug *p, double now_s, bool joined);
+
+/* Control-socket actions. */
+void sim_plug_toggle_button(SimPlug *p);              /* short press on a joined plug */
+void sim_plug_set_load(SimPlug *p, double watts);     /* what is plugged in draws this much */
+void sim_plug_report_now(SimPlug *p);                 /* the full 0x00F7 TLV report, now */
+void sim_plug_power_cycle(SimPlug *p);                /* mains off and on: outage count, memory */
+void sim_plug_reset_energy(SimPlug *p);               /* device counter back to 0 (fw update) */
+
+/* The plug's internal state as one JSON object (NUL-terminated); returns length or -ENOBUFS. */
+int sim_plug_state_json(const SimPlug *p, char *buf, size_t size);
