@@ -59,3 +59,11 @@ void sim_plug_reset_energy(SimPlug *p);               /* device counter back to 
 
 /* The plug's internal state as one JSON object (NUL-terminated); returns length or -ENOBUFS. */
 int sim_plug_state_json(const SimPlug *p, char *buf, size_t size);
+
+/* Additions for tests and the control socket. */
+
+/* auto_off waits this long with the plug ON and drawing under 2 W before it switches off; the
+ * real plug waits 20 min (1200 s, the default). Tests shorten it; seconds <= 0 restores 1200. */
+void sim_plug_set_auto_off_delay(SimPlug *p, double seconds);
+bool sim_plug_is_on(const SimPlug *p);
+double sim_plug_power(const SimPlug *p);               /* W actually drawn (0 when OFF) */
