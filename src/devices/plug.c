@@ -1,0 +1,832 @@
+/*
+ * Plug properties driven by the model table: ZCL -> state, state -> JSON, set/get -> actions.
+ * Conversion and rounding follow zigbee-herdsman-converters as used by zigbee2mqtt 2.14.1:
+ * converters in src/lib/lumi.ts and src/converters, then postProcessConvertedFromZigbeeMessage()
+ * (calibration, then precisionRound with the option or the default precision).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "devices/plug.h"
+#include "util/macro.h"
+#include "zigbee/lumi.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
+
+/*
+ * Numbers
+ */
+
+static double js_math_round(double x) {
+        double r;
+
+        if (!isfinite(x) || fabs(x) >= 4503599627370496.0)     /* 2^52: already an integer */
+                return x;
+        r = floor(x);
+        /* x - floor(x) is exact here; ties go up as in Math.round */
+        return (x - r >= 0.5) ? r + 1 : r;
+}
+
+double plug_round(double v, int precision) {
+        double factor;
+
+        if (precision < 0)
+                return v;
+        factor = pow(10, precision);
+        return js_math_round(v * factor) / factor;
+}
+
+int plug_format_number(double v, char *buf, size_t size) {
+        char tmp[40], digits[24];
+        int exp10 = 0, n, k = 0, len;
+        bool neg;
+
+        if (!buf || size == 0)
+                return -EINVAL;
+        if (!isfinite(v))
+                return -EDOM;
+        if (v == 0) {
+                len = snprintf(buf, size, "0");
+                return (size_t) len < size ? len : -ENOBUFS;
+        }
+
+        neg = v < 0;
+        /* shortest digit string that reads back to the same double, as JavaScript prints */
+        for (int p = 1; p <= 17; p++) {
+                snprintf(tmp, sizeof(tmp), "%.*e", p - 1, fabs(v));
+                if (strtod(tmp, NULL) == fabs(v))
+                        break;
+        }
+        for (const char *c = tmp; *c && *c != 'e'; c++)
+                if (isdigit((unsigned char) *c))
+                        digits[k++] = *c;
+        digits[k] = 0;
+        while (k > 1 && digits[k - 1] == '0')
+                digits[--k] = 0;
+        exp10 = atoi(strchr(tmp, 'e') + 1);
+        n = exp10 + 1;          /* position of the decimal point relative to the digits */
+
+        char out[64];
+        size_t o = 0;
+        if (neg)
+                out[o++] = '-';
+        if (k <= n && n <= 21) {
+                memcpy(out + o, digits, (size_t) k);
+                o += (size_t) k;
+                for (int i = 0; i < n - k; i++)
+                        out[o++] = '0';
+        } else if (0 < n && n <= 21) {
+                memcpy(out + o, digits, (size_t) n);
+                o += (size_t) n;
+                out[o++] = '.';
+                memcpy(out + o, digits + n, (size_t) (k - n));
+                o += (size_t) (k - n);
+        } else if (-6 < n && n <= 0) {
+                out[o++] = '0';
+                out[o++] = '.';
+                for (int i = 0; i < -n; i++)
+                        out[o++] = '0';
+                memcpy(out + o, digits, (size_t) k);
+                o += (size_t) k;
+        } else {
+                out[o++] = digits[0];
+                if (k > 1) {
+                        out[o++] = '.';
+                        memcpy(out + o, digits + 1, (size_t) (k - 1));
+                        o += (size_t) (k - 1);
+                }
+                o += (size_t) snprintf(out + o, sizeof(out) - o, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
+        }
+        out[o] = 0;
+        if (o + 1 > size)
+                return -ENOBUFS;
+        memcpy(buf, out, o + 1);
+        return (int) o;
+}
+
+json_object *plug_json_number(double v) {
+        char buf[64];
+
+        if (plug_format_number(v, buf, sizeof(buf)) < 0)
+                return NULL;            /* NaN/Infinity: JSON null, as JSON.stringify does */
+        return json_object_new_double_s(v, buf);
+}
+
+/*
+ * Options
+ */
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) _printf_(3, 4);
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+        va_list ap;
+
+        if (!err || errlen == 0)
+                return;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+}
+
+static const char *json_text(json_object *v) {
+        return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "null";
+}
+
+static bool json_is_number(json_object *v) {
+        return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+/* A number, or a string that is entirely a number (Zigbee2MQTT's toNumber accepts both). */
+static int json_to_number(json_object *v, double *ret) {
+        if (json_is_number(v)) {
+                double d = json_object_get_double(v);
+                if (!isfinite(d))
+                        return -EINVAL;
+                *ret = d;
+                return 0;
+        }
+        if (json_object_is_type(v, json_type_string)) {
+                const char *s = json_object_get_string(v);
+                char *end;
+                double d;
+
+                errno = 0;
+                d = strtod(s, &end);
+                if (end == s || errno != 0 || !isfinite(d))
+                        return -EINVAL;
+                while (isspace((unsigned char) *end))
+                        end++;
+                if (*end)
+                        return -EINVAL;
+                *ret = d;
+                return 0;
+        }
+        return -EINVAL;
+}
+
+int plug_options_set(PlugOptions *o, const PlugModel *m, const char *key, json_object *value,
+                     char *err, size_t errlen) {
+        static const char suffix_cal[] = "_calibration", suffix_prec[] = "_precision";
+        const char *suffix = NULL;
+        size_t klen, plen;
+        double d;
+
+        if (!o || !m || !key)
+                return -EINVAL;
+
+        if (strcmp(key, "state_action") == 0) {
+                if (!value) {
+                        o->state_action = false;
+                        return 0;
+                }
+                if (!json_object_is_type(value, json_type_boolean)) {
+                        set_err(err, errlen, "option 'state_action' expects true or false, got %s", json_text(value));
+                        return -EINVAL;
+                }
+                o->state_action = json_object_get_boolean(value);
+                return 0;
+        }
+
+        klen = strlen(key);
+        if (klen > strlen(suffix_cal) && strcmp(key + klen - strlen(suffix_cal), suffix_cal) == 0)
+                suffix = suffix_cal;
+        else if (klen > strlen(suffix_prec) && strcmp(key + klen - strlen(suffix_prec), suffix_prec) == 0)
+                suffix = suffix_prec;
+        if (suffix) {
+                plen = klen - strlen(suffix);
+                for (size_t i = 0; i < m->n_properties; i++) {
+                        const PlugProperty *p = &m->properties[i];
+                        PlugOptionValue *ov = &o->prop[i];
+
+                        if (p->option == PROP_OPTION_NONE || strlen(p->name) != plen ||
+                            strncmp(p->name, key, plen) != 0)
+                                continue;
+
+                        if (suffix == suffix_cal) {
+                                if (!value) {
+                                        ov->has_calibration = false;
+                                        ov->calibration = 0;
+                                        return 0;
+                                }
+                                if (json_to_number(value, &d) < 0) {
+                                        set_err(err, errlen, "option '%s' expects a number, got %s", key, json_text(value));
+                                        return -EINVAL;
+                                }
+                                ov->has_calibration = true;
+                                ov->calibration = d;
+                                return 0;
+                        }
+
+                        if (!value) {
+                                ov->has_precision = false;
+                                return 0;
+                        }
+                        if (json_to_number(value, &d) < 0 || d != floor(d)) {
+                                set_err(err, errlen, "option '%s' expects an integer 0..3, got %s", key, json_text(value));
+                                return -EINVAL;
+                        }
+                        if (d < 0 || d > 3) {
+                                set_err(err, errlen, "option '%s' must be between 0 and 3, got %s", key, json_text(value));
+                                return -ERANGE;
+                        }
+                        ov->has_precision = true;
+                        ov->precision = (int) d;
+                        return 0;
+                }
+        }
+
+        set_err(err, errlen, "unknown option '%s' for %s", key, m->model);
+        return -ENOENT;
+}
+
+int plug_options_set_string(PlugOptions *o, const PlugModel *m, const char *key, const char *value,
+                            char *err, size_t errlen) {
+        _cleanup_(json_object_putp) json_object *v = NULL;
+
+        if (!value)
+                return -EINVAL;
+        v = json_tokener_parse(value);
+        if (!v || json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array)) {
+                json_object_put(v);
+                v = json_object_new_string(value);
+                if (!v)
+                        return -ENOMEM;
+        }
+        return plug_options_set(o, m, key, v, err, errlen);
+}
+
+/*
+ * ZCL -> state
+ */
+
+static const PlugOptionValue no_option = {};
+
+static int convert_value(const PlugProperty *p, const PlugOptionValue *ov, const ZclValue *v, double *ret) {
+        double d;
+        int r, precision;
+
+        if (p->kind != PROP_KIND_NUMERIC) {
+                /* Zigbee2MQTT tests `value === 1`: anything else is OFF/false */
+                if (v->kind == ZCL_KIND_BOOL) {
+                        *ret = v->b ? 1 : 0;
+                        return 0;
+                }
+                if (v->kind == ZCL_KIND_UINT || v->kind == ZCL_KIND_INT) {
+                        *ret = (v->kind == ZCL_KIND_UINT ? v->u == 1 : v->i == 1) ? 1 : 0;
+                        return 0;
+                }
+                return -EINVAL;
+        }
+
+        r = zcl_value_to_double(v, &d);
+        if (r < 0)
+                return r;
+        d = d * p->scale + p->offset;
+
+        if (p->option != PROP_OPTION_NONE) {
+                double cal = ov->has_calibration ? ov->calibration : 0;
+                if (p->option == PROP_OPTION_PERCENT)
+                        cal = (d * cal) / 100;  /* linear calibration: +/- percent */
+                d = d + cal;
+        }
+        precision = ov->has_precision && p->option != PROP_OPTION_NONE ? ov->precision : p->precision;
+        *ret = plug_round(d, precision);
+        return 0;
+}
+
+static void store(PlugState *s, size_t i, double v, PlugUpdate *u) {
+        s->value[i] = v;
+        s->known[i] = true;
+        if (u)
+                u->converted |= (uint32_t) 1 << i;
+}
+
+static const PlugOptionValue *option_of(const PlugOptions *o, size_t i) {
+        return o ? &o->prop[i] : &no_option;
+}
+
+static void note_state_action(const PlugModel *m, const PlugOptions *o, size_t i, double v, PlugUpdate *u) {
+        if (u && o && o->state_action && m->properties[i].kind == PROP_KIND_SWITCH)
+                u->action = v != 0 ? "on" : "off";
+}
+
+int plug_state_apply_tlv(PlugState *s, const PlugModel *m, const PlugOptions *o,
+                         const uint8_t *blob, size_t len, bool ff01, PlugUpdate *u) {
+        LumiTlv tlv[LUMI_TLV_MAX];
+        size_t n = 0;
+        int r;
+
+        if (!s || !m)
+                return -EINVAL;
+        r = lumi_tlv_decode(ff01 ? LUMI_TLV_FF01 : LUMI_TLV_F7, blob, len, tlv, ELEMENTSOF(tlv), &n);
+        if (r == -EBADMSG)
+                return r;
+
+        for (size_t k = 0; k < n; k++) {
+                if (!tlv[k].has_value)
+                        continue;
+                for (size_t i = 0; i < m->n_properties; i++) {
+                        const PlugProperty *p = &m->properties[i];
+                        double v;
+
+                        if (p->tlv_tag != tlv[k].tag)
+                                continue;
+                        if (convert_value(p, option_of(o, i), &tlv[k].value, &v) < 0)
+                                continue;
+                        store(s, i, v, u);
+                        /* fz.on_off's state_action only applies to On/Off cluster reports */
+                }
+        }
+        return 0;
+}
+
+int plug_state_apply_attribute(PlugState *s, const PlugModel *m, const PlugOptions *o,
+                               uint16_t cluster, const ZclAttrRecord *rec, PlugUpdate *u) {
+        if (!s || !m || !rec)
+                return -EINVAL;
+        if (rec->status != ZCL_STATUS_SUCCESS)
+                return 0;
+
+        if (cluster == ZCL_CLUSTER_LUMI && rec->id == 0x00F7) {
+                if (rec->value.kind != ZCL_KIND_BYTES)
+                        return 0;
+                return plug_state_apply_tlv(s, m, o, rec->value.bytes.data, rec->value.bytes.len, false, u);
+        }
+        if ((cluster == ZCL_CLUSTER_LUMI || cluster == ZCL_CLUSTER_BASIC) && rec->id == 0xFF01) {
+                /* Only the string-typed form carries tagged records; a 0x4C struct is positional
+                 * and has no known meaning for this plug, so it is ignored. */
+                if (rec->value.kind != ZCL_KIND_BYTES)
+                        return 0;
+                return plug_state_apply_tlv(s, m, o, rec->value.bytes.data, rec->value.bytes.len, true, u);
+        }
+
+        for (size_t i = 0; i < m->n_properties; i++) {
+                const PlugProperty *p = &m->properties[i];
+                double v;
+
+                if (p->source != PROP_SOURCE_ATTRIBUTE || p->cluster != cluster || p->attribute != rec->id)
+                        continue;
+                if (convert_value(p, option_of(o, i), &rec->value, &v) < 0)
+                        continue;
+                store(s, i, v, u);
+                if (cluster == ZCL_CLUSTER_ON_OFF)
+                        note_state_action(m, o, i, v, u);
+        }
+        return 0;
+}
+
+int plug_state_apply_frame(PlugState *s, const PlugModel *m, const PlugOptions *o,
+                           uint8_t endpoint, uint16_t cluster, const uint8_t *zcl, size_t len,
+                           uint8_t lqi, PlugUpdate *ret) {
+        PlugUpdate u = {};
+        ZclHeader h;
+        ZclCursor c;
+        int r, hl;
+
+        if (!s || !m || (!zcl && len > 0))
+                return -EINVAL;
+
+        for (size_t i = 0; i < m->n_properties; i++)
+                if (m->properties[i].source == PROP_SOURCE_LQI) {
+                        s->value[i] = lqi;
+                        s->known[i] = true;
+                }
+
+        hl = zcl_header_decode(zcl, len, &h);
+        if (hl < 0) {
+                if (ret)
+                        *ret = u;
+                return hl;
+        }
+        r = 0;
+        if (zcl_header_is_global(&h) &&
+            (h.command == ZCL_CMD_REPORT_ATTRIBUTES || h.command == ZCL_CMD_READ_ATTRIBUTES_RSP)) {
+                c = zcl_cursor(zcl + hl, len - (size_t) hl);
+                for (;;) {
+                        ZclAttrRecord rec;
+
+                        if (h.command == ZCL_CMD_REPORT_ATTRIBUTES)
+                                r = zcl_parse_report_attributes_next(&c, &rec);
+                        else
+                                r = zcl_parse_read_attributes_rsp_next(&c, &rec);
+                        if (r <= 0)
+                                break;
+                        r = plug_state_apply_attribute(s, m, o, cluster, &rec, &u);
+                        if (r < 0)
+                                break;
+                }
+                if (r > 0)
+                        r = 0;
+        }
+        if (ret)
+                *ret = u;
+        return r;
+}
+
+int plug_state_apply_confirmed(PlugState *s, const PlugModel *m, const PlugAction *a) {
+        const PlugProperty *p;
+        ZclValue v;
+        double d;
+        int r;
+
+        if (!s || !m || !a || a->index >= m->n_properties)
+                return -EINVAL;
+        if (!a->requested_known)
+                return 0;
+        p = &m->properties[a->index];
+        if (p->kind == PROP_KIND_NUMERIC) {
+                v = zcl_value_single((float) a->requested);
+                v.f = a->requested;
+        } else
+                v = zcl_value_bool(a->requested != 0);
+        r = convert_value(p, &no_option, &v, &d);
+        if (r < 0)
+                return r;
+        store(s, a->index, d, NULL);
+        return 0;
+}
+
+/*
+ * state <-> JSON
+ */
+
+static json_object *value_json(const PlugProperty *p, double v) {
+        switch (p->kind) {
+        case PROP_KIND_SWITCH:
+                return json_object_new_string(v != 0 ? "ON" : "OFF");
+        case PROP_KIND_BINARY:
+                return json_object_new_boolean(v != 0);
+        default:
+                return plug_json_number(v);
+        }
+}
+
+json_object *plug_state_to_json(const PlugState *s, const PlugModel *m, bool fill_nulls, const PlugUpdate *u) {
+        _cleanup_(json_object_putp) json_object *obj = NULL;
+
+        if (!s || !m)
+                return NULL;
+        obj = json_object_new_object();
+        if (!obj)
+                return NULL;
+
+        for (size_t i = 0; i < m->n_properties; i++) {
+                const PlugProperty *p = &m->properties[i];
+                json_object *v;
+
+                if (s->known[i]) {
+                        v = value_json(p, s->value[i]);
+                        if (!v && p->kind != PROP_KIND_NUMERIC)
+                                return NULL;
+                } else if (fill_nulls && plug_property_is_exposed(p))
+                        v = NULL;
+                else
+                        continue;
+                if (json_object_object_add(obj, p->name, v) < 0) {
+                        json_object_put(v);
+                        return NULL;
+                }
+        }
+        if (u && u->action) {
+                json_object *v = json_object_new_string(u->action);
+                if (!v || json_object_object_add(obj, "action", v) < 0) {
+                        json_object_put(v);
+                        return NULL;
+                }
+        }
+        return TAKE_PTR(obj);
+}
+
+int plug_state_from_json(PlugState *s, const PlugModel *m, json_object *obj) {
+        if (!s || !m)
+                return -EINVAL;
+        if (!json_object_is_type(obj, json_type_object))
+                return -EINVAL;
+
+        for (size_t i = 0; i < m->n_properties; i++) {
+                const PlugProperty *p = &m->properties[i];
+                json_object *v;
+
+                if (!json_object_object_get_ex(obj, p->name, &v) || !v)
+                        continue;
+                switch (p->kind) {
+                case PROP_KIND_SWITCH:
+                        if (!json_object_is_type(v, json_type_string))
+                                continue;
+                        if (strcmp(json_object_get_string(v), "ON") == 0)
+                                store(s, i, 1, NULL);
+                        else if (strcmp(json_object_get_string(v), "OFF") == 0)
+                                store(s, i, 0, NULL);
+                        break;
+                case PROP_KIND_BINARY:
+                        if (json_object_is_type(v, json_type_boolean))
+                                store(s, i, json_object_get_boolean(v) ? 1 : 0, NULL);
+                        break;
+                default:
+                        if (json_is_number(v) && isfinite(json_object_get_double(v)))
+                                store(s, i, json_object_get_double(v), NULL);
+                        break;
+                }
+        }
+        return 0;
+}
+
+/*
+ * Requests
+ */
+
+static void add_error(PlugRequest *req, const char *key, int error, const char *fmt, ...) _printf_(4, 5);
+static void add_error(PlugRequest *req, const char *key, int error, const char *fmt, ...) {
+        PlugRequestError *e;
+        va_list ap;
+
+        if (req->n_errors >= ELEMENTSOF(req->errors))
+                return;
+        e = &req->errors[req->n_errors++];
+        snprintf(e->key, sizeof(e->key), "%s", key ? key : "");
+        e->error = error;
+        va_start(ap, fmt);
+        vsnprintf(e->message, sizeof(e->message), fmt, ap);
+        va_end(ap);
+}
+
+/* JSON.parse semantics: the whole text is one JSON value, surrounded by optional whitespace. */
+static int parse_json_text(const char *payload, size_t len, json_object **ret) {
+        _cleanup_free_ char *copy = NULL;
+        struct json_tokener *tok;
+        json_object *v;
+        size_t end;
+
+        if (memchr(payload, 0, len))
+                return -EINVAL;
+        copy = strndup(payload, len);
+        if (!copy)
+                return -ENOMEM;
+
+        tok = json_tokener_new_ex(32);
+        if (!tok)
+                return -ENOMEM;
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        v = json_tokener_parse_ex(tok, copy, (int) len + 1);     /* the NUL ends numbers and literals */
+        if (!v && json_tokener_get_error(tok) != json_tokener_success) {
+                json_tokener_free(tok);
+                return -EINVAL;
+        }
+        end = json_tokener_get_parse_end(tok);
+        json_tokener_free(tok);
+        for (; end < len; end++)
+                if (!isspace((unsigned char) copy[end])) {
+                        json_object_put(v);
+                        return -EINVAL;
+                }
+        *ret = v;               /* may be NULL for the literal null */
+        return 0;
+}
+
+static bool is_state_word(const char *s) {
+        return strcasecmp(s, "on") == 0 || strcasecmp(s, "off") == 0 || strcasecmp(s, "toggle") == 0;
+}
+
+static uint8_t resolve_endpoint(const PlugProperty *p, const PlugEndpoint *eps, size_t n_eps) {
+        if (p->endpoint != PROP_ENDPOINT_FIRST_WITH_CLUSTER)
+                return p->endpoint;
+        for (size_t e = 0; e < n_eps; e++)
+                for (size_t c = 0; c < eps[e].n_in_clusters; c++)
+                        if (eps[e].in_clusters[c] == p->cluster)
+                                return eps[e].id;
+        return 1;
+}
+
+static PlugAction *new_action(PlugRequest *req, const PlugModel *m, size_t index, const char *key) {
+        PlugAction *a;
+
+        if (req->n_actions >= ELEMENTSOF(req->actions)) {
+                add_error(req, key, -E2BIG, "too many properties in one request (at most %d)", PLUG_REQUEST_MAX);
+                return NULL;
+        }
+        a = &req->actions[req->n_actions++];
+        *a = (PlugAction) {
+                .property = &m->properties[index],
+                .index = index,
+                .cluster = m->properties[index].cluster,
+                .manufacturer = m->properties[index].manufacturer,
+                .attribute = m->properties[index].attribute,
+        };
+        return a;
+}
+
+static void parse_set_key(const PlugModel *m, const char *key, json_object *v, const PlugState *current,
+                          const PlugEndpoint *eps, size_t n_eps, PlugRequest *req) {
+        const PlugProperty *p;
+        PlugAction *a;
+        size_t i;
+
+        p = plug_model_property(m, key, &i);
+        if (!p) {
+                add_error(req, key, -ENOENT, "unknown property '%s' for %s", key, m->model);
+                return;
+        }
+        if (!(p->access & PROP_ACCESS_SET)) {
+                add_error(req, key, -EACCES, "property '%s' is read-only", key);
+                return;
+        }
+
+        switch (p->kind) {
+        case PROP_KIND_SWITCH: {
+                const char *s = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+                uint8_t cmd;
+
+                if (!s || !is_state_word(s)) {
+                        add_error(req, key, -EINVAL, "property '%s' expects ON, OFF or TOGGLE, got %s", key, json_text(v));
+                        return;
+                }
+                a = new_action(req, m, i, key);
+                if (!a)
+                        return;
+                cmd = strcasecmp(s, "off") == 0 ? 0x00 : strcasecmp(s, "on") == 0 ? 0x01 : 0x02;
+                a->kind = PLUG_ACTION_COMMAND;
+                a->command = cmd;
+                a->want_default_rsp = true;     /* On/Off commands have no response of their own */
+                a->endpoint = resolve_endpoint(p, eps, n_eps);
+                if (cmd == 0x02) {
+                        a->requested_known = current && current->known[i];
+                        a->requested = a->requested_known ? (current->value[i] != 0 ? 0 : 1) : 0;
+                } else {
+                        a->requested_known = true;
+                        a->requested = cmd;
+                }
+                return;
+        }
+        case PROP_KIND_BINARY:
+                if (!json_object_is_type(v, json_type_boolean)) {
+                        add_error(req, key, -EINVAL, "property '%s' expects true or false, got %s", key, json_text(v));
+                        return;
+                }
+                a = new_action(req, m, i, key);
+                if (!a)
+                        return;
+                a->kind = PLUG_ACTION_WRITE;
+                a->endpoint = resolve_endpoint(p, eps, n_eps);
+                a->value = zcl_value_bool(json_object_get_boolean(v));
+                a->value.type = p->zcl_type;
+                a->requested_known = true;
+                a->requested = json_object_get_boolean(v) ? 1 : 0;
+                return;
+        case PROP_KIND_NUMERIC: {
+                double d;
+                char lo[32], hi[32];
+
+                if (!json_is_number(v) || !isfinite(json_object_get_double(v))) {
+                        add_error(req, key, -EINVAL, "property '%s' expects a number, got %s", key, json_text(v));
+                        return;
+                }
+                d = json_object_get_double(v);
+                if (p->has_range && (d < p->min || d > p->max)) {
+                        (void) plug_format_number(p->min, lo, sizeof(lo));
+                        (void) plug_format_number(p->max, hi, sizeof(hi));
+                        add_error(req, key, -ERANGE, "property '%s' must be between %s and %s, got %s",
+                                  key, lo, hi, json_text(v));
+                        return;
+                }
+                if (p->zcl_type != ZCL_TYPE_SINGLE) {
+                        add_error(req, key, -EOPNOTSUPP, "property '%s' cannot be written", key);
+                        return;
+                }
+                a = new_action(req, m, i, key);
+                if (!a)
+                        return;
+                a->kind = PLUG_ACTION_WRITE;
+                a->endpoint = resolve_endpoint(p, eps, n_eps);
+                a->value = zcl_value_single((float) d);
+                a->requested_known = true;
+                a->requested = d;
+                return;
+        }
+        }
+}
+
+static void parse_get_key(const PlugModel *m, const char *key, const PlugEndpoint *eps, size_t n_eps,
+                          PlugRequest *req) {
+        const PlugProperty *p;
+        PlugAction *a;
+        size_t i;
+
+        p = plug_model_property(m, key, &i);
+        if (!p) {
+                add_error(req, key, -ENOENT, "unknown property '%s' for %s", key, m->model);
+                return;
+        }
+        if (!(p->access & PROP_ACCESS_GET) || p->source != PROP_SOURCE_ATTRIBUTE) {
+                add_error(req, key, -EACCES, "property '%s' cannot be read (get)", key);
+                return;
+        }
+        a = new_action(req, m, i, key);
+        if (!a)
+                return;
+        a->kind = PLUG_ACTION_READ;
+        a->endpoint = resolve_endpoint(p, eps, n_eps);
+}
+
+typedef void (*KeyFn)(const PlugModel *m, const char *key, json_object *v, const PlugState *current,
+                      const PlugEndpoint *eps, size_t n_eps, PlugRequest *req);
+
+static void get_key_adapter(const PlugModel *m, const char *key, json_object *v, const PlugState *current,
+                            const PlugEndpoint *eps, size_t n_eps, PlugRequest *req) {
+        parse_get_key(m, key, eps, n_eps, req);
+}
+
+static int parse_request(const PlugModel *m, const char *key, const char *payload, size_t len,
+                         const PlugState *current, const PlugEndpoint *eps, size_t n_eps,
+                         PlugRequest *req, KeyFn fn) {
+        _cleanup_(json_object_putp) json_object *obj = NULL;
+        int r;
+
+        if (!m || !req || (!payload && len > 0))
+                return -EINVAL;
+        *req = (PlugRequest) {};
+        if (!payload)
+                payload = "";
+
+        r = parse_json_text(payload, len, &obj);
+        if (r == -ENOMEM)
+                return r;
+
+        if (key) {
+                /* /set/<key>: the JSON value, or else the raw text */
+                if (r < 0) {
+                        if (memchr(payload, 0, len)) {
+                                add_error(req, key, -EINVAL, "payload contains a NUL byte");
+                                return -EINVAL;
+                        }
+                        obj = json_object_new_string_len(payload, (int) len);
+                        if (!obj)
+                                return -ENOMEM;
+                }
+                fn(m, key, obj, current, eps, n_eps, req);
+                return 0;
+        }
+
+        if (r < 0) {
+                /* a bare state word, as Home Assistant's switch sends it */
+                _cleanup_free_ char *word = strndup(payload, len);
+                if (!word)
+                        return -ENOMEM;
+                if (strlen(word) == len && is_state_word(word)) {
+                        _cleanup_(json_object_putp) json_object *s = json_object_new_string(word);
+                        if (!s)
+                                return -ENOMEM;
+                        fn(m, "state", s, current, eps, n_eps, req);
+                        return 0;
+                }
+                add_error(req, NULL, -EINVAL, "payload is not valid JSON");
+                return -EINVAL;
+        }
+        if (!json_object_is_type(obj, json_type_object)) {
+                add_error(req, NULL, -EINVAL, "payload must be a JSON object, got %s", json_text(obj));
+                return -EINVAL;
+        }
+        if (json_object_object_length(obj) > PLUG_REQUEST_MAX) {
+                add_error(req, NULL, -E2BIG, "too many properties in one request (at most %d)", PLUG_REQUEST_MAX);
+                return -EINVAL;
+        }
+        json_object_object_foreach(obj, k, v)
+                fn(m, k, v, current, eps, n_eps, req);
+        return 0;
+}
+
+int plug_parse_set(const PlugModel *m, const char *key, const char *payload, size_t len,
+                   const PlugState *current, const PlugEndpoint *eps, size_t n_eps, PlugRequest *ret) {
+        return parse_request(m, key, payload, len, current, eps, n_eps, ret, parse_set_key);
+}
+
+int plug_parse_get(const PlugModel *m, const char *key, const char *payload, size_t len,
+                   const PlugEndpoint *eps, size_t n_eps, PlugRequest *ret) {
+        return parse_request(m, key, payload, len, NULL, eps, n_eps, ret, get_key_adapter);
+}
+
+int plug_action_build_frame(const PlugAction *a, uint8_t tsn, uint8_t *buf, size_t size) {
+        ZclHeader h;
+        ZclAttrRecord rec;
+
+        if (!a || !buf)
+                return -EINVAL;
+        switch (a->kind) {
+        case PLUG_ACTION_COMMAND:
+                h = zcl_header_cluster_request(a->manufacturer, tsn, a->command, a->want_default_rsp);
+                return zcl_build_cluster_command(&h, NULL, 0, buf, size);
+        case PLUG_ACTION_WRITE:
+                h = zcl_header_global_request(a->manufacturer, tsn);
+                rec = (ZclAttrRecord) { .id = a->attribute, .value = a->value };
+                return zcl_build_write_attributes(&h, &rec, 1, buf, size);
+        case PLUG_ACTION_READ:
+                h = zcl_header_global_request(a->manufacturer, tsn);
+                return zcl_build_read_attributes(&h, &a->attribute, 1, buf, size);
+        default:
+                return -EINVAL;
+        }
+}
