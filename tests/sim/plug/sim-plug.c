@@ -425,11 +425,21 @@ static void check_overload(SimPlug *p) {
         }
 }
 
+/* auto_off counts from the moment the plug is ON and draws under the threshold. */
+static void update_auto_off(SimPlug *p) {
+        if (p->auto_off && p->on && power_w(p) < AUTO_OFF_THRESHOLD_W) {
+                if (p->low_since < 0)
+                        p->low_since = p->now;
+        } else
+                p->low_since = -1;
+}
+
 /* The relay was switched (command, button or protection). */
 static void set_relay(SimPlug *p, bool on) {
         p->on = on;
         p->low_since = -1;
         check_overload(p);
+        update_auto_off(p);
 }
 
 /* ---- ZCL server ------------------------------------------------------------------------- */
@@ -541,6 +551,7 @@ static uint8_t write_value(SimPlug *p, const AttrDef *d, uint8_t type, const uin
                         else if (d->id == A_LUMI_AUTO_OFF) {
                                 p->auto_off = v[0];
                                 p->low_since = -1;
+                                update_auto_off(p);
                         } else
                                 p->led_night = v[0];
                 }
@@ -1165,15 +1176,11 @@ void sim_plug_tick(SimPlug *p, double now_s, bool joined) {
         }
 
         /* auto_off: on, and drawing under 2 W for the whole delay */
-        if (p->auto_off && p->on && power_w(p) < AUTO_OFF_THRESHOLD_W) {
-                if (p->low_since < 0)
-                        p->low_since = p->now;
-                else if (p->now - p->low_since >= p->auto_off_delay_s) {
-                        set_relay(p, false);
-                        report_changes(p, true);
-                }
-        } else
-                p->low_since = -1;
+        update_auto_off(p);
+        if (p->low_since >= 0 && p->now - p->low_since >= p->auto_off_delay_s) {
+                set_relay(p, false);
+                report_changes(p, true);
+        }
 
         if (!joined)
                 return;
@@ -1216,6 +1223,7 @@ void sim_plug_set_load(SimPlug *p, double watts) {
         p->consumer = watts > 0;
         bool was_on = p->on;
         check_overload(p);
+        update_auto_off(p);
         report_changes(p, was_on != p->on);
 }
 
@@ -1233,6 +1241,7 @@ void sim_plug_power_cycle(SimPlug *p) {
         p->low_since = -1;
         p->identify_s = 0;
         check_overload(p);
+        update_auto_off(p);
         /* After booting it tells the coordinator its state (on the next tick while joined). */
         p->boot_report_pending = true;
 }
