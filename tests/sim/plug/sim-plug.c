@@ -6,6 +6,9 @@
  * Groups, Scenes, OnOff, Lumi 0xFCC0 in; Time, OTA out), EP 21 (Analog Input: power in W),
  * a second Analog Input endpoint for energy in kWh (EP 22 up to firmware 22, EP 31 from
  * firmware 24, as in deCONZ's ZNCZ04LM DDFs) and EP 242 (Green Power proxy).
+ * Attributes and values follow the fw 22 dumps in sprut/Hub issues #192/#361/#401: Basic has no
+ * swBuildId (0x4000), DeviceTemperature is announced but answers no attribute (the temperature
+ * only travels in the Lumi TLV), 0xFCC0 also carries the unexplained boolean 0x00FC.
  *
  * All attributes live in one table (attrs[]); read, write, discover, configure reporting and
  * the change reports all walk it. The physics (energy, voltage, temperature, overload,
@@ -68,7 +71,6 @@ typedef enum AttrId {
         A_MODEL,
         A_DATE_CODE,
         A_POWER_SOURCE,
-        A_DEV_TEMPERATURE,
         A_IDENTIFY_TIME,
         A_GROUPS_NAME_SUPPORT,
         A_SCENE_COUNT,
@@ -76,6 +78,7 @@ typedef enum AttrId {
         A_SCENE_GROUP,
         A_SCENE_VALID,
         A_SCENE_NAME_SUPPORT,
+        A_SCENE_LAST_CONFIGURED_BY,
         A_ON_OFF,
         A_POWER_OUT_OF_SERVICE,
         A_POWER_VALUE,
@@ -85,6 +88,7 @@ typedef enum AttrId {
         A_ENERGY_STATUS_FLAGS,
         A_LUMI_MODE,
         A_LUMI_TLV,
+        A_LUMI_00FC,
         A_LUMI_OUTAGE_MEMORY,
         A_LUMI_AUTO_OFF,
         A_LUMI_LED_NIGHT,
@@ -109,7 +113,6 @@ static const AttrDef attrs[] = {
         { A_MODEL,                EP_MAIN,   CL_BASIC,        0x0005, 0,        ZT_CHARSTR, ACC_R },
         { A_DATE_CODE,            EP_MAIN,   CL_BASIC,        0x0006, 0,        ZT_CHARSTR, ACC_R },
         { A_POWER_SOURCE,         EP_MAIN,   CL_BASIC,        0x0007, 0,        ZT_ENUM8,   ACC_R },
-        { A_DEV_TEMPERATURE,      EP_MAIN,   CL_DEVTEMP,      0x0000, 0,        ZT_INT16,   ACC_R },
         { A_IDENTIFY_TIME,        EP_MAIN,   CL_IDENTIFY,     0x0000, 0,        ZT_UINT16,  ACC_R | ACC_W },
         { A_GROUPS_NAME_SUPPORT,  EP_MAIN,   CL_GROUPS,       0x0000, 0,        ZT_BITMAP8, ACC_R },
         { A_SCENE_COUNT,          EP_MAIN,   CL_SCENES,       0x0000, 0,        ZT_UINT8,   ACC_R },
@@ -117,6 +120,7 @@ static const AttrDef attrs[] = {
         { A_SCENE_GROUP,          EP_MAIN,   CL_SCENES,       0x0002, 0,        ZT_UINT16,  ACC_R },
         { A_SCENE_VALID,          EP_MAIN,   CL_SCENES,       0x0003, 0,        ZT_BOOL,    ACC_R },
         { A_SCENE_NAME_SUPPORT,   EP_MAIN,   CL_SCENES,       0x0004, 0,        ZT_BITMAP8, ACC_R },
+        { A_SCENE_LAST_CONFIGURED_BY, EP_MAIN, CL_SCENES,     0x0005, 0,        ZT_IEEE,    ACC_R },
         { A_ON_OFF,               EP_MAIN,   CL_ONOFF,        0x0000, 0,        ZT_BOOL,    ACC_R | ACC_P | ACC_AUTO },
         { A_POWER_OUT_OF_SERVICE, EP_POWER,  CL_ANALOG_INPUT, 0x0051, 0,        ZT_BOOL,    ACC_R },
         { A_POWER_VALUE,          EP_POWER,  CL_ANALOG_INPUT, 0x0055, 0,        ZT_SINGLE,  ACC_R | ACC_P | ACC_AUTO },
@@ -126,6 +130,7 @@ static const AttrDef attrs[] = {
         { A_ENERGY_STATUS_FLAGS,  EP_ENERGY, CL_ANALOG_INPUT, 0x006f, 0,        ZT_BITMAP8, ACC_R },
         { A_LUMI_MODE,            EP_MAIN,   CL_LUMI,         0x0009, LUMI_MFR, ZT_UINT8,   ACC_R | ACC_W },
         { A_LUMI_TLV,             EP_MAIN,   CL_LUMI,         0x00f7, LUMI_MFR, ZT_OCTSTR,  ACC_R },
+        { A_LUMI_00FC,            EP_MAIN,   CL_LUMI,         0x00fc, LUMI_MFR, ZT_BOOL,    ACC_R },
         { A_LUMI_OUTAGE_MEMORY,   EP_MAIN,   CL_LUMI,         0x0201, LUMI_MFR, ZT_BOOL,    ACC_R | ACC_W },
         { A_LUMI_AUTO_OFF,        EP_MAIN,   CL_LUMI,         0x0202, LUMI_MFR, ZT_BOOL,    ACC_R | ACC_W },
         { A_LUMI_LED_NIGHT,       EP_MAIN,   CL_LUMI,         0x0203, LUMI_MFR, ZT_BOOL,    ACC_R | ACC_W },
@@ -287,7 +292,6 @@ static void encode_value(const SimPlug *p, AttrId id, ZclWriter *w) {
         case A_MODEL:                   zw_str(w, "lumi.plug.mmeu01", 16); break;
         case A_DATE_CODE:               zw_str(w, "09-06-2019", 10); break;
         case A_POWER_SOURCE:            zw_u8(w, 0x01); break;
-        case A_DEV_TEMPERATURE:         zw_u16(w, (uint16_t) (int16_t) lround(p->temperature_c)); break;
         case A_IDENTIFY_TIME:           zw_u16(w, p->identify_s); break;
         case A_GROUPS_NAME_SUPPORT:     zw_u8(w, 0); break;
         case A_SCENE_COUNT:             zw_u8(w, 0); break;
@@ -295,6 +299,7 @@ static void encode_value(const SimPlug *p, AttrId id, ZclWriter *w) {
         case A_SCENE_GROUP:             zw_u16(w, 0); break;
         case A_SCENE_VALID:             zw_u8(w, 0); break;
         case A_SCENE_NAME_SUPPORT:      zw_u8(w, 0); break;
+        case A_SCENE_LAST_CONFIGURED_BY: zw_u64(w, UINT64_MAX); break;
         case A_ON_OFF:                  zw_u8(w, p->on); break;
         case A_POWER_OUT_OF_SERVICE:    zw_u8(w, 0); break;
         case A_POWER_VALUE:             zw_float(w, (float) power_w(p)); break;
@@ -314,6 +319,7 @@ static void encode_value(const SimPlug *p, AttrId id, ZclWriter *w) {
                         zw_str(w, blob, (size_t) n);
                 break;
         }
+        case A_LUMI_00FC:               zw_u8(w, 0); break;
         case A_LUMI_OUTAGE_MEMORY:      zw_u8(w, p->outage_memory); break;
         case A_LUMI_AUTO_OFF:           zw_u8(w, p->auto_off); break;
         case A_LUMI_LED_NIGHT:          zw_u8(w, p->led_night); break;
@@ -492,6 +498,8 @@ static void read_attributes(SimPlug *p, Request *r) {
         ZclWriter w;
         uint16_t id;
 
+        if (zr_left(&r->payload) < 2)
+                return default_response(p, r, ZS_MALFORMED_COMMAND);
         zw_init(&w, buf, sizeof buf);
         answer_header(&w, r, false, 0x01);
         while (zr_u16(&r->payload, &id)) {
@@ -512,10 +520,6 @@ static void read_attributes(SimPlug *p, Request *r) {
                         w.len = mark;
                         break;
                 }
-        }
-        if (zr_left(&r->payload) == 1 && w.len == (size_t) ((r->fc & ZFC_MANUFACTURER) ? 5 : 3)) {
-                default_response(p, r, ZS_MALFORMED_COMMAND);
-                return;
         }
         send_answer(p, r, &w);
 }
@@ -1252,6 +1256,10 @@ void sim_plug_reset_energy(SimPlug *p) {
 
 void sim_plug_set_auto_off_delay(SimPlug *p, double seconds) {
         p->auto_off_delay_s = seconds > 0 ? seconds : AUTO_OFF_DELAY_S;
+}
+
+bool sim_plug_in_group(const SimPlug *p, uint16_t group) {
+        return group_index(p, group) >= 0;
 }
 
 bool sim_plug_is_on(const SimPlug *p) {

@@ -200,6 +200,16 @@ static void test_basic_interview(void) {
         expect(0, 0x0000, 1, "18 30 01 00 00 00 20 03 34 12 86 07 00 00 30 01");
         expect_count(1);
 
+        /* the temperature cluster is announced but answers no attribute; Scenes as dumped */
+        clear();
+        rx(p, 0x0002, 1, "10 33 00 00 00");
+        expect(0, 0x0002, 1, "18 33 01 00 00 86");
+        rx(p, 0x0005, 1, "10 34 00 00 00 05 00");
+        expect(1, 0x0005, 1, "18 34 01 00 00 00 20 00 05 00 00 F0 FF FF FF FF FF FF FF FF");
+        rx(p, 0xfcc0, 1, "14 5F 11 35 00 FC 00 07 02");
+        expect(2, 0xfcc0, 1, "1C 5F 11 35 01 FC 00 00 10 00 07 02 00 10 00");
+        expect_count(3);
+
         /* Basic is read-only */
         clear();
         rx(p, 0x0000, 1, "10 31 02 05 00 42 03 61 62 63");
@@ -415,18 +425,20 @@ static void test_errors(void) {
         /* read with an odd trailing byte */
         rx(p, 0x0006, 1, "10 03 00 00");
         expect(2, 0x0006, 1, "18 03 0B 00 80");
+        rx(p, 0x0006, 1, "10 03 00");
+        expect(3, 0x0006, 1, "18 03 0B 00 80");
         /* Scenes / Basic reset commands are not implemented by the plug */
         rx(p, 0x0005, 1, "01 04 02 01 00 01");
-        expect(3, 0x0005, 1, "18 04 0B 02 81");
+        expect(4, 0x0005, 1, "18 04 0B 02 81");
         rx(p, 0x0000, 1, "01 05 00");
-        expect(4, 0x0000, 1, "18 05 0B 00 81");
+        expect(5, 0x0000, 1, "18 05 0B 00 81");
         /* a Lumi cluster command */
         rx(p, 0xfcc0, 1, "05 5F 11 06 01");
-        expect(5, 0xfcc0, 1, "1C 5F 11 06 0B 01 83");
+        expect(6, 0xfcc0, 1, "1C 5F 11 06 0B 01 83");
         /* a command to the OTA client side from the wrong direction (plug has no OTA server) */
         rx(p, 0x0019, 1, "01 07 01 00");
-        expect(6, 0x0019, 1, "18 07 0B 01 C3");
-        expect_count(7);
+        expect(7, 0x0019, 1, "18 07 0B 01 C3");
+        expect_count(8);
 
         /* nothing comes back for: unknown endpoint, truncated header, responses, reserved type */
         clear();
@@ -452,7 +464,11 @@ static void test_discover(void) {
         expect(1, 0xfcc0, 1, "1C 5F 11 02 0D 00 01 02 10 02 02 10");
         rx(p, 0x000c, 21, "10 03 15 00 00 10");
         expect(2, 0x000c, 21, "18 03 16 01 51 00 10 01 55 00 39 05 6F 00 18 01");
-        expect_count(3);
+        rx(p, 0x0002, 1, "10 04 0C 00 00 10");
+        expect(3, 0x0002, 1, "18 04 0D 01");
+        rx(p, 0x0000, 1, "10 05 0C 05 00 02");
+        expect(4, 0x0000, 1, "18 05 0D 00 05 00 42 06 00 42");
+        expect_count(5);
         sim_plug_free(p);
 }
 
@@ -742,24 +758,26 @@ static void test_configure_reporting(void) {
         /* lumiPower-style on EP 21: min 10 max 3600 change 5.0 */
         rx(p, 0x000c, 21, "10 02 06 00 55 00 39 0A 00 10 0E 00 00 A0 40");
         expect(1, 0x000c, 21, "18 02 07 00");
-        /* DeviceTemperature currentTemperature is not reportable; wrong type; unknown attribute */
-        rx(p, 0x0002, 1, "10 03 06 00 00 00 29 00 00 10 0E 01 00");
-        expect(2, 0x0002, 1, "18 03 07 8C 00 00 00");
+        /* modelId is not reportable; DeviceTemperature has no attributes; wrong type; unknown */
+        rx(p, 0x0000, 1, "10 03 06 00 05 00 42 00 00 10 0E");
+        expect(2, 0x0000, 1, "18 03 07 8C 00 05 00");
+        rx(p, 0x0002, 1, "10 0D 06 00 00 00 29 00 00 10 0E 01 00");
+        expect(3, 0x0002, 1, "18 0D 07 86 00 00 00");
         rx(p, 0x0006, 1, "10 04 06 00 00 00 20 00 00 10 0E 01");
-        expect(3, 0x0006, 1, "18 04 07 8D 00 00 00");
+        expect(4, 0x0006, 1, "18 04 07 8D 00 00 00");
         rx(p, 0x0006, 1, "10 05 06 00 00 40 10 00 00 10 0E 00 00 00 10 00 00 58 02");
-        expect(4, 0x0006, 1, "18 05 07 86 00 00 40");
+        expect(5, 0x0006, 1, "18 05 07 86 00 00 40");
         /* read it back */
         rx(p, 0x000c, 21, "10 06 08 00 55 00");
-        expect(5, 0x000c, 21, "18 06 09 00 00 55 00 39 0A 00 10 0E 00 00 A0 40");
+        expect(6, 0x000c, 21, "18 06 09 00 00 55 00 39 0A 00 10 0E 00 00 A0 40");
         rx(p, 0x0006, 1, "10 07 08 00 00 00");
-        expect(6, 0x0006, 1, "18 07 09 00 00 00 00 10 00 00 58 02");
-        rx(p, 0x0002, 1, "10 08 08 00 00 00");
-        expect(7, 0x0002, 1, "18 08 09 8C 00 00 00");
+        expect(7, 0x0006, 1, "18 07 09 00 00 00 00 10 00 00 58 02");
+        rx(p, 0x0000, 1, "10 08 08 00 05 00 00 34 12");
+        expect(8, 0x0000, 1, "18 08 09 8C 00 05 00 86 00 34 12");
         /* truncated */
         rx(p, 0x0006, 1, "10 09 06 00 00 00 10 00");
-        expect(8, 0x0006, 1, "18 09 0B 06 80");
-        expect_count(9);
+        expect(9, 0x0006, 1, "18 09 0B 06 80");
+        expect_count(10);
 
         /* periodic onOff report at the maximum interval */
         clear();
@@ -836,6 +854,12 @@ static void test_identify_groups_ota(void) {
         rx(p, 0x0004, 1, "01 16 00 00 00 00");
         expect(6, 0x0004, 1, "19 16 00 87 00 00");
         expect_count(7);
+        assert(!sim_plug_in_group(p, 0x1234));
+        rx(p, 0x0004, 1, "11 17 00 78 56 03 61 62 63");
+        assert(sim_plug_in_group(p, 0x5678));
+        rx(p, 0x0004, 1, "11 18 04");
+        assert(!sim_plug_in_group(p, 0x5678));
+        expect_count(8);
 
         /* OTA: Image Notify makes the plug ask for the next image with its own version */
         clear();
