@@ -1272,19 +1272,19 @@ double sim_plug_power(const SimPlug *p) {
 
 int sim_plug_state_json(const SimPlug *p, char *buf, size_t size) {
         int n = snprintf(buf, size,
-                         "{\"ieee\":\"0x%016llx\",\"state\":\"%s\",\"load\":%.2f,\"power\":%.2f,"
+                         "{\"ieee\":\"0x%016llx\",\"model\":\"lumi.plug.mmeu01\",\"state\":\"%s\",\"load\":%.2f,\"power\":%.2f,"
                          "\"energy\":%.6f,\"voltage\":%.1f,\"current\":%.3f,\"device_temperature\":%.1f,"
                          "\"consumer_connected\":%s,\"power_outage_memory\":%s,\"auto_off\":%s,"
                          "\"led_disabled_night\":%s,\"overload_protection\":%.1f,"
                          "\"power_outage_count\":%u,\"overload_trips\":%u,\"app_version\":%u,"
-                         "\"report_interval\":%.1f,\"auto_off_delay\":%.1f,\"identify_time\":%u,"
+                         "\"energy_endpoint\":%u,\"report_interval\":%.1f,\"auto_off_delay\":%.1f,\"identify_time\":%u,"
                          "\"groups\":%zu,\"joined\":%s,\"tsn\":%u}",
                          (unsigned long long) p->cfg.ieee, p->on ? "ON" : "OFF", p->load_w, power_w(p),
                          p->energy_kwh, voltage_v(p), current_ma(p) / 1000.0, p->temperature_c,
                          p->consumer ? "true" : "false", p->outage_memory ? "true" : "false",
                          p->auto_off ? "true" : "false", p->led_night ? "true" : "false",
                          (double) p->overload_w, p->outage_count, p->overload_trips,
-                         (unsigned) p->cfg.app_version, p->cfg.report_interval_s, p->auto_off_delay_s,
+                         (unsigned) p->cfg.app_version, (unsigned) energy_ep(p), p->cfg.report_interval_s, p->auto_off_delay_s,
                          (unsigned) p->identify_s, p->n_groups, p->joined ? "true" : "false",
                          (unsigned) p->tsn);
         if (n < 0 || (size_t) n >= size)

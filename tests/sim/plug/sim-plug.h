@@ -60,7 +60,17 @@ void sim_plug_reset_energy(SimPlug *p);               /* device counter back to 
 /* The plug's internal state as one JSON object (NUL-terminated); returns length or -ENOBUFS. */
 int sim_plug_state_json(const SimPlug *p, char *buf, size_t size);
 
-/* Additions for tests and the control socket. */
+/* Additions for tests and the control socket.
+ *
+ * Notes on the behaviour above:
+ * - report_interval_s <= 0 means 300 s; app_version 0 means 22. app_version >= 24 moves the
+ *   energy Analog Input endpoint from 22 to 31 (endpoints 1, 21, 22|31, 242).
+ * - Spontaneous frames (change reports, periodic 0x00F7, boot reports after a power cycle) go
+ *   out only while the last sim_plug_tick() said joined; answers to sim_plug_receive() and
+ *   sim_plug_report_now() always go out (the caller decides whether the plug is reachable).
+ * - After sim_plug_power_cycle() the plug sends its On/Off state and the 0x00F7 blob on the
+ *   next tick while joined; network membership (rejoin, announce) is the caller's business.
+ */
 
 /* auto_off waits this long with the plug ON and drawing under 2 W before it switches off; the
  * real plug waits 20 min (1200 s, the default). Tests shorten it; seconds <= 0 restores 1200. */
