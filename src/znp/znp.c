@@ -712,6 +712,10 @@ Transport *znp_get_transport(Znp *znp) {
         return znp->transport;
 }
 
+sd_event *znp_get_event(Znp *znp) {
+        return znp->event;
+}
+
 bool znp_is_ready(const Znp *znp) {
         return znp->ready;
 }

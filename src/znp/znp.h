@@ -113,3 +113,4 @@ typedef struct ZnpStats {
 
 void znp_get_stats(const Znp *znp, ZnpStats *ret);
 Transport *znp_get_transport(Znp *znp);
+sd_event *znp_get_event(Znp *znp);
