@@ -1,9 +1,10 @@
 #!/bin/sh
 # Builds the Debian package from this source tree:
-#     packaging/build-deb.sh [OUTDIR]
+#     packaging/build-deb.sh [--with-source] [OUTDIR]
 # gives OUTDIR/lumiplugd_<version>_<arch>.deb and lumiplugd-dbgsym_<version>_<arch>.deb
 # (with the .buildinfo and .changes).  OUTDIR defaults to the directory that
-# holds the source tree, where dpkg-buildpackage would put them.
+# holds the source tree, where dpkg-buildpackage would put them.  --with-source
+# also builds the (native) source package, .dsc and .tar.xz, e.g. for lintian.
 #
 # The tree is copied (tracked and untracked files, without what .gitignore
 # excludes, such as build directories) to a temporary directory, where
@@ -14,6 +15,11 @@
 set -eu
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+build_type=-b
+if [ "${1:-}" = --with-source ]; then
+        build_type=
+        shift
+fi
 outdir=${1:-$(dirname "$top")}
 mkdir -p "$outdir"
 outdir=$(cd "$outdir" && pwd)
@@ -51,10 +57,11 @@ if [ -e "$src/debian" ]; then
 fi
 cp -a "$top/packaging/debian" "$src/debian"
 
-(cd "$src" && dpkg-buildpackage -us -uc -b)
+# shellcheck disable=SC2086
+(cd "$src" && dpkg-buildpackage -us -uc $build_type)
 
 found=0
-for f in "$work"/*.deb "$work"/*.ddeb "$work"/*.buildinfo "$work"/*.changes; do
+for f in "$work"/*.deb "$work"/*.ddeb "$work"/*.buildinfo "$work"/*.changes "$work"/*.dsc "$work"/*.tar.*; do
         [ -e "$f" ] || continue
         cp "$f" "$outdir/"
         echo "build-deb: $outdir/$(basename "$f")"

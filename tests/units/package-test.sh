@@ -1,7 +1,7 @@
 #!/bin/sh
 # The Debian package, end to end, on this machine (issue 8):
-#   builds it with packaging/build-deb.sh, runs lintian (no error, warning or
-#   info tag that is not overridden), installs it with dpkg, checks files, the
+#   builds it (source and binary) with packaging/build-deb.sh, runs lintian (no
+#   error, warning or info tag that is not overridden), installs it with dpkg, checks files, the
 #   conffile's owner and mode, the system user, the state directory, that
 #   nothing is enabled, `systemd-analyze verify` of the installed units and
 #   `lumiplugd --check-config` (as _lumiplugd) on the shipped conffile; then
@@ -51,7 +51,7 @@ is() {           # is DESCRIPTION GOT WANT
 
 # --- build and lintian
 export DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS-nocheck}"
-if ! "$top/packaging/build-deb.sh" "$work/out" >"$work/build.log" 2>&1; then
+if ! "$top/packaging/build-deb.sh" --with-source "$work/out" >"$work/build.log" 2>&1; then
         tail -n 40 "$work/build.log"
         echo "FAIL: packaging/build-deb.sh"
         exit 1
