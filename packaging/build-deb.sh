@@ -45,6 +45,7 @@ mkdir "$src"
 
 if git -C "$top" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         # Files that exist in the working tree (a deleted tracked file is skipped).
+        # shellcheck disable=SC2016
         git -C "$top" ls-files -z --cached --others --exclude-standard |
                 (cd "$top" && xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
                 (cd "$top" && tar --null -T - -cf -) | tar -C "$src" -xf -

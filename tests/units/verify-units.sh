@@ -44,8 +44,8 @@ cd "$work"
 for set in "lumiplugd.service lumiplugd.socket" \
            "lumiplugd@.service lumiplugd@.socket" \
            "lumiplugd@test.service lumiplugd@test.socket"; do
-        # shellcheck disable=SC2086
         clean=yes
+        # shellcheck disable=SC2046
         out=$(systemd-analyze verify $(for u in $set; do echo "./$u"; done) 2>&1) || clean=no
         [ -z "$out" ] || { echo "$out"; clean=no; }
         if [ $clean = yes ]; then
