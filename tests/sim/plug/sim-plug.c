@@ -54,6 +54,10 @@
 #define AMBIENT_C 25.0
 #define THERMAL_TAU_S 600.0
 #define MAX_GROUPS 8
+/* Lumi attribute 0x00F5 (uint32) that the plug appends to every On/Off report. In the captures
+ * it reads 0x03 <own network address> 0x00 (0x032A7300 from 0x2A73 in zha-device-handlers #516,
+ * 0x0398BF00 from 0x98BF in home-assistant/core #47650); its meaning is unknown. */
+#define ON_OFF_F5_VALUE(nwk) (0x03000000u | (uint32_t) (nwk) << 8)
 
 enum {
         ACC_R = 1 << 0,
@@ -80,6 +84,7 @@ typedef enum AttrId {
         A_SCENE_NAME_SUPPORT,
         A_SCENE_LAST_CONFIGURED_BY,
         A_ON_OFF,
+        A_ON_OFF_F5,
         A_POWER_OUT_OF_SERVICE,
         A_POWER_VALUE,
         A_POWER_STATUS_FLAGS,
@@ -122,6 +127,7 @@ static const AttrDef attrs[] = {
         { A_SCENE_NAME_SUPPORT,   EP_MAIN,   CL_SCENES,       0x0004, 0,        ZT_BITMAP8, ACC_R },
         { A_SCENE_LAST_CONFIGURED_BY, EP_MAIN, CL_SCENES,     0x0005, 0,        ZT_IEEE,    ACC_R },
         { A_ON_OFF,               EP_MAIN,   CL_ONOFF,        0x0000, 0,        ZT_BOOL,    ACC_R | ACC_P | ACC_AUTO },
+        { A_ON_OFF_F5,            EP_MAIN,   CL_ONOFF,        0x00f5, 0,        ZT_UINT32,  ACC_R },
         { A_POWER_OUT_OF_SERVICE, EP_POWER,  CL_ANALOG_INPUT, 0x0051, 0,        ZT_BOOL,    ACC_R },
         { A_POWER_VALUE,          EP_POWER,  CL_ANALOG_INPUT, 0x0055, 0,        ZT_SINGLE,  ACC_R | ACC_P | ACC_AUTO },
         { A_POWER_STATUS_FLAGS,   EP_POWER,  CL_ANALOG_INPUT, 0x006f, 0,        ZT_BITMAP8, ACC_R },
@@ -172,6 +178,7 @@ struct SimPlug {
         void *userdata;
 
         uint8_t tsn;                    /* the plug's own sequence number for its reports */
+        uint16_t nwk;                   /* its network address, as the coordinator told it */
         bool joined;                    /* as told by the last tick */
         bool have_time;
         double now, last_tick;
@@ -301,6 +308,7 @@ static void encode_value(const SimPlug *p, AttrId id, ZclWriter *w) {
         case A_SCENE_NAME_SUPPORT:      zw_u8(w, 0); break;
         case A_SCENE_LAST_CONFIGURED_BY: zw_u64(w, UINT64_MAX); break;
         case A_ON_OFF:                  zw_u8(w, p->on); break;
+        case A_ON_OFF_F5:               zw_u32(w, ON_OFF_F5_VALUE(p->nwk)); break;
         case A_POWER_OUT_OF_SERVICE:    zw_u8(w, 0); break;
         case A_POWER_VALUE:             zw_float(w, (float) power_w(p)); break;
         case A_POWER_STATUS_FLAGS:      zw_u8(w, 0); break;
@@ -368,6 +376,12 @@ static void send_report(SimPlug *p, const AttrDef *d) {
         zw_u16(&w, d->attr);
         zw_u8(&w, d->type);
         encode_value(p, d->id, &w);
+        if (d->id == A_ON_OFF) {
+                const AttrDef *f5 = attr_by_id(A_ON_OFF_F5);
+                zw_u16(&w, f5->attr);
+                zw_u8(&w, f5->type);
+                encode_value(p, f5->id, &w);
+        }
         send_frame(p, d->cluster, real_ep(p, d->ep), &w);
 
         ReportSlot *s = &p->slots[d->id];
@@ -459,16 +473,23 @@ typedef struct Request {
         ZclReader payload;
 } Request;
 
-/* Header of an answer: the opposite direction, the request's manufacturer code and TSN,
- * default response disabled. */
+/* Header of an answer: the opposite direction, the request's manufacturer code and TSN.
+ * Disable-default-response as the fw 22 plug sets it in captures: set on Default Responses and
+ * on the Lumi code's manufacturer-specific answers (0x1C, deCONZ #2583), clear on the stack's
+ * other answers (Read Attributes / Groups responses 0x08 / 0x09, zha-device-handlers #516). */
 static void answer_header(ZclWriter *w, const Request *r, bool cluster_specific, uint8_t cmd) {
-        uint8_t fc = ((r->fc & ZFC_SERVER_TO_CLIENT) ^ ZFC_SERVER_TO_CLIENT) | ZFC_DISABLE_DEFAULT_RSP;
+        bool manufacturer = r->fc & ZFC_MANUFACTURER;
+        bool default_rsp = !cluster_specific && cmd == 0x0b;
+        uint8_t fc = (r->fc & ZFC_SERVER_TO_CLIENT) ^ ZFC_SERVER_TO_CLIENT;
+
+        if (default_rsp || manufacturer)
+                fc |= ZFC_DISABLE_DEFAULT_RSP;
         if (cluster_specific)
                 fc |= ZFC_CLUSTER_SPECIFIC;
-        if (r->fc & ZFC_MANUFACTURER)
+        if (manufacturer)
                 fc |= ZFC_MANUFACTURER;
         zw_u8(w, fc);
-        if (r->fc & ZFC_MANUFACTURER)
+        if (manufacturer)
                 zw_u16(w, r->mfr);
         zw_u8(w, r->tsn);
         zw_u8(w, cmd);
@@ -834,7 +855,6 @@ static void on_off_command(SimPlug *p, Request *r) {
 
 static void identify_command(SimPlug *p, Request *r) {
         uint16_t t;
-        uint8_t effect, variant;
 
         switch (r->cmd) {
         case 0x00:
@@ -853,18 +873,8 @@ static void identify_command(SimPlug *p, Request *r) {
                         send_answer(p, r, &w);
                 }
                 return;         /* not identifying: no answer (ZCL 3.5.2.3.2) */
-        case 0x40:
-                if (!zr_u8(&r->payload, &effect) || !zr_u8(&r->payload, &variant))
-                        return default_response(p, r, ZS_MALFORMED_COMMAND);
-                /* Blink, breathe, okay, channel change: a short identify; finish/stop end it. */
-                if (effect == 0xfe || effect == 0xff)
-                        p->identify_s = 0;
-                else if (effect <= 0x0b)
-                        p->identify_s = effect == 0x0b ? 8 : 1;
-                else
-                        return default_response(p, r, ZS_INVALID_FIELD);
-                p->identify_tick = p->now;
-                return default_response(p, r, ZS_SUCCESS);
+        /* Trigger Effect (0x40) and anything else: the real plug answers UNSUP_COMMAND
+         * (zha-device-handlers #516). */
         default:
                 return default_response(p, r, ZS_UNSUP_COMMAND);
         }
@@ -1088,6 +1098,7 @@ SimPlug *sim_plug_new(const SimPlugConfig *cfg, const SimPlugOps *ops, void *use
         p->userdata = userdata;
         p->tsn = (uint8_t) (cfg->ieee ^ cfg->ieee >> 8);
         p->temperature_c = AMBIENT_C;
+        p->nwk = 0xfffe;
         p->overload_w = OVERLOAD_DEFAULT_W;
         p->low_since = -1;
         p->auto_off_delay_s = AUTO_OFF_DELAY_S;
@@ -1256,6 +1267,10 @@ void sim_plug_reset_energy(SimPlug *p) {
 
 void sim_plug_set_auto_off_delay(SimPlug *p, double seconds) {
         p->auto_off_delay_s = seconds > 0 ? seconds : AUTO_OFF_DELAY_S;
+}
+
+void sim_plug_set_nwk(SimPlug *p, uint16_t nwk) {
+        p->nwk = nwk;
 }
 
 bool sim_plug_in_group(const SimPlug *p, uint16_t group) {

@@ -76,6 +76,9 @@ int sim_plug_state_json(const SimPlug *p, char *buf, size_t size);
  * real plug waits 20 min (1200 s, the default). Tests shorten it; seconds <= 0 restores 1200. */
 void sim_plug_set_auto_off_delay(SimPlug *p, double seconds);
 bool sim_plug_is_on(const SimPlug *p);
+/* The network address the plug got when it joined (the coordinator assigns it). The plug echoes
+ * it in the Lumi attribute 0x00F5 of its On/Off reports (0x03 nwk 0x00); 0xFFFE until set. */
+void sim_plug_set_nwk(SimPlug *p, uint16_t nwk);
 /* Group membership of endpoint 1 (Groups cluster add/remove), for group-addressed frames. */
 bool sim_plug_in_group(const SimPlug *p, uint16_t group);
 double sim_plug_power(const SimPlug *p);               /* W actually drawn (0 when OFF) */

@@ -174,38 +174,38 @@ static void test_basic_interview(void) {
 
         /* herdsman reads one attribute at a time, FC 0x10 */
         rx(p, 0x0000, 1, "10 21 00 05 00");
-        expect(0, 0x0000, 1, "18 21 01 05 00 00 42 10 6C 75 6D 69 2E 70 6C 75 67 2E 6D 6D 65 75 30 31");
+        expect(0, 0x0000, 1, "08 21 01 05 00 00 42 10 6C 75 6D 69 2E 70 6C 75 67 2E 6D 6D 65 75 30 31");
         rx(p, 0x0000, 1, "10 22 00 04 00");
-        expect(1, 0x0000, 1, "18 22 01 04 00 00 42 04 4C 55 4D 49");
+        expect(1, 0x0000, 1, "08 22 01 04 00 00 42 04 4C 55 4D 49");
         rx(p, 0x0000, 1, "10 23 00 07 00");
-        expect(2, 0x0000, 1, "18 23 01 07 00 00 30 01");
+        expect(2, 0x0000, 1, "08 23 01 07 00 00 30 01");
         rx(p, 0x0000, 1, "10 24 00 00 00");
-        expect(3, 0x0000, 1, "18 24 01 00 00 00 20 03");
+        expect(3, 0x0000, 1, "08 24 01 00 00 00 20 03");
         rx(p, 0x0000, 1, "10 25 00 01 00");
-        expect(4, 0x0000, 1, "18 25 01 01 00 00 20 16");
+        expect(4, 0x0000, 1, "08 25 01 01 00 00 20 16");
         rx(p, 0x0000, 1, "10 26 00 02 00");
-        expect(5, 0x0000, 1, "18 26 01 02 00 00 20 02");
+        expect(5, 0x0000, 1, "08 26 01 02 00 00 20 02");
         rx(p, 0x0000, 1, "10 27 00 03 00");
-        expect(6, 0x0000, 1, "18 27 01 03 00 00 20 01");
+        expect(6, 0x0000, 1, "08 27 01 03 00 00 20 01");
         rx(p, 0x0000, 1, "10 28 00 06 00");
-        expect(7, 0x0000, 1, "18 28 01 06 00 00 42 0A 30 39 2D 30 36 2D 32 30 31 39");
+        expect(7, 0x0000, 1, "08 28 01 06 00 00 42 0A 30 39 2D 30 36 2D 32 30 31 39");
         /* swBuildId: absent from the real plug's attribute dumps -> UNSUPPORTED_ATTRIBUTE */
         rx(p, 0x0000, 1, "10 29 00 00 40");
-        expect(8, 0x0000, 1, "18 29 01 00 40 86");
+        expect(8, 0x0000, 1, "08 29 01 00 40 86");
         expect_count(9);
 
         /* several at once, one unsupported in the middle; default response bit clear changes nothing */
         clear();
         rx(p, 0x0000, 1, "00 30 00 00 00 34 12 07 00");
-        expect(0, 0x0000, 1, "18 30 01 00 00 00 20 03 34 12 86 07 00 00 30 01");
+        expect(0, 0x0000, 1, "08 30 01 00 00 00 20 03 34 12 86 07 00 00 30 01");
         expect_count(1);
 
         /* the temperature cluster is announced but answers no attribute; Scenes as dumped */
         clear();
         rx(p, 0x0002, 1, "10 33 00 00 00");
-        expect(0, 0x0002, 1, "18 33 01 00 00 86");
+        expect(0, 0x0002, 1, "08 33 01 00 00 86");
         rx(p, 0x0005, 1, "10 34 00 00 00 05 00");
-        expect(1, 0x0005, 1, "18 34 01 00 00 00 20 00 05 00 00 F0 FF FF FF FF FF FF FF FF");
+        expect(1, 0x0005, 1, "08 34 01 00 00 00 20 00 05 00 00 F0 FF FF FF FF FF FF FF FF");
         rx(p, 0xfcc0, 1, "14 5F 11 35 00 FC 00 07 02");
         expect(2, 0xfcc0, 1, "1C 5F 11 35 01 FC 00 00 10 00 07 02 00 10 00");
         expect_count(3);
@@ -213,7 +213,7 @@ static void test_basic_interview(void) {
         /* Basic is read-only */
         clear();
         rx(p, 0x0000, 1, "10 31 02 05 00 42 03 61 62 63");
-        expect(0, 0x0000, 1, "18 31 04 88 05 00");
+        expect(0, 0x0000, 1, "08 31 04 88 05 00");
         /* Basic on another endpoint: that endpoint has no Basic cluster */
         rx(p, 0x0000, 21, "10 32 00 05 00");
         expect(1, 0x0000, 21, "18 32 0B 00 C3");
@@ -223,6 +223,7 @@ static void test_basic_interview(void) {
 
 static void test_on_off(void) {
         SimPlug *p = new_plug(22);
+        sim_plug_set_nwk(p, 0x2a73);
         sim_plug_tick(p, 0, true);
         uint8_t t = own_tsn(p);
         char h[128];
@@ -230,15 +231,15 @@ static void test_on_off(void) {
         /* {"state":"ON"}: default response, then the state report with the plug's own TSN */
         rx(p, 0x0006, 1, "01 40 01");
         expect(0, 0x0006, 1, "18 40 0B 01 00");
-        snprintf(h, sizeof h, "18 %02X 0A 00 00 10 01", t);
+        snprintf(h, sizeof h, "18 %02X 0A 00 00 10 01 F5 00 23 00 73 2A 03", t);
         expect(1, 0x0006, 1, h);
         expect_count(2);            /* no load: power stays 0, no power report */
         assert(sim_plug_is_on(p));
 
         /* read back (/get state) */
         clear();
-        rx(p, 0x0006, 1, "10 41 00 00 00");
-        expect(0, 0x0006, 1, "18 41 01 00 00 00 10 01");
+        rx(p, 0x0006, 1, "10 41 00 00 00 F5 00");
+        expect(0, 0x0006, 1, "08 41 01 00 00 00 10 01 F5 00 00 23 00 73 2A 03");
 
         /* load appears: consumer_connected and power reports (EP 21 Analog Input) */
         clear();
@@ -253,13 +254,13 @@ static void test_on_off(void) {
         /* /get power on EP 21 */
         clear();
         rx(p, 0x000c, 21, "10 42 00 55 00");
-        expect(0, 0x000c, 21, "18 42 01 55 00 00 39 00 00 C8 42");
+        expect(0, 0x000c, 21, "08 42 01 55 00 00 39 00 00 C8 42");
 
         /* TOGGLE -> off: default response, state report, power drops to 0 */
         clear();
         rx(p, 0x0006, 1, "01 43 02");
         expect(0, 0x0006, 1, "18 43 0B 02 00");
-        snprintf(h, sizeof h, "18 %02X 0A 00 00 10 00", (uint8_t) (t + 3));
+        snprintf(h, sizeof h, "18 %02X 0A 00 00 10 00 F5 00 23 00 73 2A 03", (uint8_t) (t + 3));
         expect(1, 0x0006, 1, h);
         snprintf(h, sizeof h, "18 %02X 0A 55 00 39 00 00 00 00", (uint8_t) (t + 4));
         expect(2, 0x000c, 21, h);
@@ -270,7 +271,7 @@ static void test_on_off(void) {
         clear();
         rx(p, 0x0006, 1, "01 44 00");
         expect(0, 0x0006, 1, "18 44 0B 00 00");
-        snprintf(h, sizeof h, "18 %02X 0A 00 00 10 00", (uint8_t) (t + 5));
+        snprintf(h, sizeof h, "18 %02X 0A 00 00 10 00 F5 00 23 00 73 2A 03", (uint8_t) (t + 5));
         expect(1, 0x0006, 1, h);
         expect_count(2);
 
@@ -292,7 +293,7 @@ static void test_on_off(void) {
         expect(2, 0x0006, 1, "1C 5F 11 48 0B 01 83");
         /* onOff is read-only */
         rx(p, 0x0006, 1, "10 49 02 00 00 10 00");
-        expect(3, 0x0006, 1, "18 49 04 88 00 00");
+        expect(3, 0x0006, 1, "08 49 04 88 00 00");
         expect_count(4);
         assert(sim_plug_is_on(p));
 
@@ -387,9 +388,9 @@ static void test_lumi_settings(void) {
         /* 0xFCC0 without the manufacturer code: its attributes do not exist */
         clear();
         rx(p, 0xfcc0, 1, "10 70 00 01 02");
-        expect(0, 0xfcc0, 1, "18 70 01 01 02 86");
+        expect(0, 0xfcc0, 1, "08 70 01 01 02 86");
         rx(p, 0xfcc0, 1, "10 71 02 01 02 10 00");
-        expect(1, 0xfcc0, 1, "18 71 04 86 01 02");
+        expect(1, 0xfcc0, 1, "08 71 04 86 01 02");
         /* another manufacturer's code: unsupported manufacturer general command */
         rx(p, 0xfcc0, 1, "14 34 12 72 00 01 02");
         expect(2, 0xfcc0, 1, "1C 34 12 72 0B 00 84");
@@ -446,7 +447,7 @@ static void test_errors(void) {
         rx(p, 0x0006, 1, "01 09");
         rx(p, 0x0006, 1, "");
         rx(p, 0x0006, 1, "18 0A 0B 01 00");
-        rx(p, 0x0006, 1, "18 0B 01 00 00 00 10 01");
+        rx(p, 0x0006, 1, "08 0B 01 00 00 00 10 01");
         rx(p, 0x0006, 1, "02 0C 01");
         sim_plug_receive(p, 0x0006, 1, 1, NULL, 3);
         sim_plug_receive(NULL, 0x0006, 1, 1, (const uint8_t *) "\x01\x01\x01", 3);
@@ -459,15 +460,15 @@ static void test_discover(void) {
         SimPlug *p = new_plug(22);
 
         rx(p, 0x0006, 1, "10 01 0C 00 00 10");
-        expect(0, 0x0006, 1, "18 01 0D 01 00 00 10");
+        expect(0, 0x0006, 1, "08 01 0D 01 00 00 10 F5 00 23");
         rx(p, 0xfcc0, 1, "14 5F 11 02 0C 00 02 02");
         expect(1, 0xfcc0, 1, "1C 5F 11 02 0D 00 01 02 10 02 02 10");
         rx(p, 0x000c, 21, "10 03 15 00 00 10");
-        expect(2, 0x000c, 21, "18 03 16 01 51 00 10 01 55 00 39 05 6F 00 18 01");
+        expect(2, 0x000c, 21, "08 03 16 01 51 00 10 01 55 00 39 05 6F 00 18 01");
         rx(p, 0x0002, 1, "10 04 0C 00 00 10");
-        expect(3, 0x0002, 1, "18 04 0D 01");
+        expect(3, 0x0002, 1, "08 04 0D 01");
         rx(p, 0x0000, 1, "10 05 0C 05 00 02");
-        expect(4, 0x0000, 1, "18 05 0D 00 05 00 42 06 00 42");
+        expect(4, 0x0000, 1, "08 05 0D 00 05 00 42 06 00 42");
         expect_count(5);
         sim_plug_free(p);
 }
@@ -754,26 +755,26 @@ static void test_configure_reporting(void) {
 
         /* onOff: min 0, max 600 (discrete: no change field) */
         rx(p, 0x0006, 1, "10 01 06 00 00 00 10 00 00 58 02");
-        expect(0, 0x0006, 1, "18 01 07 00");
+        expect(0, 0x0006, 1, "08 01 07 00");
         /* lumiPower-style on EP 21: min 10 max 3600 change 5.0 */
         rx(p, 0x000c, 21, "10 02 06 00 55 00 39 0A 00 10 0E 00 00 A0 40");
-        expect(1, 0x000c, 21, "18 02 07 00");
+        expect(1, 0x000c, 21, "08 02 07 00");
         /* modelId is not reportable; DeviceTemperature has no attributes; wrong type; unknown */
         rx(p, 0x0000, 1, "10 03 06 00 05 00 42 00 00 10 0E");
-        expect(2, 0x0000, 1, "18 03 07 8C 00 05 00");
+        expect(2, 0x0000, 1, "08 03 07 8C 00 05 00");
         rx(p, 0x0002, 1, "10 0D 06 00 00 00 29 00 00 10 0E 01 00");
-        expect(3, 0x0002, 1, "18 0D 07 86 00 00 00");
+        expect(3, 0x0002, 1, "08 0D 07 86 00 00 00");
         rx(p, 0x0006, 1, "10 04 06 00 00 00 20 00 00 10 0E 01");
-        expect(4, 0x0006, 1, "18 04 07 8D 00 00 00");
+        expect(4, 0x0006, 1, "08 04 07 8D 00 00 00");
         rx(p, 0x0006, 1, "10 05 06 00 00 40 10 00 00 10 0E 00 00 00 10 00 00 58 02");
-        expect(5, 0x0006, 1, "18 05 07 86 00 00 40");
+        expect(5, 0x0006, 1, "08 05 07 86 00 00 40");
         /* read it back */
         rx(p, 0x000c, 21, "10 06 08 00 55 00");
-        expect(6, 0x000c, 21, "18 06 09 00 00 55 00 39 0A 00 10 0E 00 00 A0 40");
+        expect(6, 0x000c, 21, "08 06 09 00 00 55 00 39 0A 00 10 0E 00 00 A0 40");
         rx(p, 0x0006, 1, "10 07 08 00 00 00");
-        expect(7, 0x0006, 1, "18 07 09 00 00 00 00 10 00 00 58 02");
+        expect(7, 0x0006, 1, "08 07 09 00 00 00 00 10 00 00 58 02");
         rx(p, 0x0000, 1, "10 08 08 00 05 00 00 34 12");
-        expect(8, 0x0000, 1, "18 08 09 8C 00 05 00 86 00 34 12");
+        expect(8, 0x0000, 1, "08 08 09 8C 00 05 00 86 00 34 12");
         /* truncated */
         rx(p, 0x0006, 1, "10 09 06 00 00 00 10 00");
         expect(9, 0x0006, 1, "18 09 0B 06 80");
@@ -810,9 +811,9 @@ static void test_configure_reporting(void) {
         /* max 0xFFFF switches the configuration off again */
         clear();
         rx(p, 0x0006, 1, "10 0B 06 00 00 00 10 00 00 FF FF");
-        expect(0, 0x0006, 1, "18 0B 07 00");
+        expect(0, 0x0006, 1, "08 0B 07 00");
         rx(p, 0x0006, 1, "10 0C 08 00 00 00");
-        expect(1, 0x0006, 1, "18 0C 09 8B 00 00 00");
+        expect(1, 0x0006, 1, "08 0C 09 8B 00 00 00");
         sim_plug_free(p);
 }
 
@@ -823,36 +824,35 @@ static void test_identify_groups_ota(void) {
         rx(p, 0x0003, 1, "01 01 00 05 00");
         expect(0, 0x0003, 1, "18 01 0B 00 00");
         rx(p, 0x0003, 1, "01 02 01");
-        expect(1, 0x0003, 1, "19 02 00 05 00");
+        expect(1, 0x0003, 1, "09 02 00 05 00");
         sim_plug_tick(p, 2.5, true);
         rx(p, 0x0003, 1, "10 03 00 00 00");
-        expect(2, 0x0003, 1, "18 03 01 00 00 00 21 03 00");
+        expect(2, 0x0003, 1, "08 03 01 00 00 00 21 03 00");
         sim_plug_tick(p, 10, true);
         clear();
         rx(p, 0x0003, 1, "01 04 01");
         expect_count(0);                    /* not identifying: no answer */
         rx(p, 0x0003, 1, "10 05 02 00 00 21 0A 00");
-        expect(0, 0x0003, 1, "18 05 04 00");
-        rx(p, 0x0003, 1, "01 06 40 00 00");
-        expect(1, 0x0003, 1, "18 06 0B 40 00");
-        rx(p, 0x0003, 1, "01 07 40 10 00");
-        expect(2, 0x0003, 1, "18 07 0B 40 85");
+        expect(0, 0x0003, 1, "08 05 04 00");
+        /* Trigger Effect: not supported by the real plug (zha-device-handlers #516) */
+        rx(p, 0x0003, 1, "01 06 40 02 00");
+        expect(1, 0x0003, 1, "18 06 0B 40 81");
 
         clear();
         rx(p, 0x0004, 1, "01 10 00 34 12 00");
-        expect(0, 0x0004, 1, "19 10 00 00 34 12");
+        expect(0, 0x0004, 1, "09 10 00 00 34 12");
         rx(p, 0x0004, 1, "01 11 00 34 12 00");
-        expect(1, 0x0004, 1, "19 11 00 8A 34 12");
+        expect(1, 0x0004, 1, "09 11 00 8A 34 12");
         rx(p, 0x0004, 1, "01 12 02 00");
-        expect(2, 0x0004, 1, "19 12 02 07 01 34 12");
+        expect(2, 0x0004, 1, "09 12 02 07 01 34 12");
         rx(p, 0x0004, 1, "01 13 01 34 12");
-        expect(3, 0x0004, 1, "19 13 01 00 34 12 00");
+        expect(3, 0x0004, 1, "09 13 01 00 34 12 00");
         rx(p, 0x0004, 1, "01 14 03 34 12");
-        expect(4, 0x0004, 1, "19 14 03 00 34 12");
+        expect(4, 0x0004, 1, "09 14 03 00 34 12");
         rx(p, 0x0004, 1, "01 15 03 34 12");
-        expect(5, 0x0004, 1, "19 15 03 8B 34 12");
+        expect(5, 0x0004, 1, "09 15 03 8B 34 12");
         rx(p, 0x0004, 1, "01 16 00 00 00 00");
-        expect(6, 0x0004, 1, "19 16 00 87 00 00");
+        expect(6, 0x0004, 1, "09 16 00 87 00 00");
         expect_count(7);
         assert(!sim_plug_in_group(p, 0x1234));
         rx(p, 0x0004, 1, "11 17 00 78 56 03 61 62 63");
@@ -863,13 +863,13 @@ static void test_identify_groups_ota(void) {
 
         /* OTA: Image Notify makes the plug ask for the next image with its own version */
         clear();
-        rx(p, 0x0019, 1, "19 20 00 00 64");
+        rx(p, 0x0019, 1, "09 20 00 00 64");
         expect_count(1);
         assert(frames[0].cluster == 0x0019 && frames[0].len == 12);
         assert(frames[0].bytes[0] == 0x11 && frames[0].bytes[2] == 0x01);
         assert(frames[0].bytes[4] == 0x5f && frames[0].bytes[5] == 0x11 && frames[0].bytes[6] == 0x18 &&
                frames[0].bytes[7] == 0x40 && frames[0].bytes[8] == 22);
-        rx(p, 0x0019, 1, "19 21 02 98");
+        rx(p, 0x0019, 1, "09 21 02 98");
         expect_count(1);
         sim_plug_free(p);
 }
