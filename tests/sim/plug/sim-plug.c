@@ -1165,8 +1165,13 @@ uint8_t sim_plug_capabilities(const SimPlug *p) {
 
 static void advance(SimPlug *p, double now) {
         if (!p->have_time) {
+                /* The clock starts now: whatever was timed from 0 before the first tick
+                 * (auto_off, identify) starts from here. */
                 p->have_time = true;
                 p->now = p->last_tick = now;
+                if (p->low_since >= 0)
+                        p->low_since = now;
+                p->identify_tick = now;
                 return;
         }
         double dt = now - p->last_tick;

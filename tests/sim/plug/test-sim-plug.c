@@ -711,6 +711,21 @@ static void test_auto_off(void) {
         sim_plug_free(p);
 }
 
+static void test_clock_start(void) {
+        /* settings made before the first tick are timed from the first tick's clock */
+        SimPlug *p = new_plug(22);
+        sim_plug_set_auto_off_delay(p, 60);
+        rx(p, 0xfcc0, 1, "14 5F 11 01 02 02 02 10 01");
+        rx(p, 0x0006, 1, "11 02 01");
+        sim_plug_tick(p, 100000, true);
+        assert(sim_plug_is_on(p));
+        sim_plug_tick(p, 100059, true);
+        assert(sim_plug_is_on(p));
+        sim_plug_tick(p, 100061, true);
+        assert(!sim_plug_is_on(p));
+        sim_plug_free(p);
+}
+
 static void test_power_cycle(void) {
         SimPlug *p = new_plug(22);
         char js[1024];
@@ -954,6 +969,7 @@ int main(void) {
         test_physics();
         test_overload();
         test_auto_off();
+        test_clock_start();
         test_power_cycle();
         test_configure_reporting();
         test_identify_groups_ota();
