@@ -318,7 +318,7 @@ static void encode_value(const SimPlug *p, AttrId id, ZclWriter *w) {
         case A_LUMI_MODE:               zw_u8(w, p->mode); break;
         case A_LUMI_TLV: {
                 SimLumiTlv t;
-                uint8_t blob[SIM_LUMI_TLV_LEN];
+                uint8_t blob[SIM_LUMI_TLV_LEN > SIM_LUMI_TLV_LEN_FW24 ? SIM_LUMI_TLV_LEN : SIM_LUMI_TLV_LEN_FW24];
                 fill_tlv(p, &t);
                 int n = sim_lumi_tlv_encode(&t, blob, sizeof blob);
                 if (n < 0)

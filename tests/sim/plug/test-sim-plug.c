@@ -492,6 +492,18 @@ static void test_tlv(void) {
         assert(memcmp(got, want, n) == 0);
         assert(sim_lumi_tlv_encode(&v, got, 60) == -ENOBUFS);
 
+        /* §4 example 2 (Koenkk/zigbee2mqtt #17975, fw 24): ON, 30 °C, 1726 outages, all zero */
+        n = hex("64 10 01  03 28 1E  98 39 00 00 00 00  96 39 00 00 00 00  97 39 00 00 00 00"
+                "05 21 BF 06  9A 20 10  08 21 18 01  09 21 00 07  0B 20 00  9B 10 01"
+                "0A 21 00 00  0C 20 01", want, sizeof want);
+        assert(n == SIM_LUMI_TLV_LEN_FW24);
+        SimLumiTlv v24 = {
+                .on = true, .temperature_c = 30, .boot_count = 1727, .app_version = 24,
+                .consumer_connected = true, .energy_kwh = 5.0f,   /* not carried by fw 24 */
+        };
+        assert(sim_lumi_tlv_encode(&v24, got, sizeof got) == SIM_LUMI_TLV_LEN_FW24);
+        assert(memcmp(got, want, n) == 0);
+
         /* the plug's own report: 0xFCC0 attr 0x00F7 octet string, FC 0x1C, from EP 1 */
         SimPlug *p = new_plug(22);
         sim_plug_tick(p, 1000, true);
@@ -509,6 +521,21 @@ static void test_tlv(void) {
         float dv;
         memcpy(&dv, (uint32_t[]) { (uint32_t) t[20] | (uint32_t) t[21] << 8 | (uint32_t) t[22] << 16 | (uint32_t) t[23] << 24 }, 4);
         assert(dv >= 2270 && dv <= 2330 && dv == roundf(dv));
+
+        /* a firmware 24 plug sends the shorter blob (and the energy only on its EP 31) */
+        SimPlug *p24 = new_plug(24);
+        sim_plug_tick(p24, 0, true);
+        sim_plug_report_now(p24);
+        expect_count(1);
+        assert(frames[0].len == 9 + SIM_LUMI_TLV_LEN_FW24 && frames[0].bytes[8] == SIM_LUMI_TLV_LEN_FW24);
+        assert(frames[0].bytes[9 + 31] == 0x08 && frames[0].bytes[9 + 33] == 24);
+        clear();
+        rx(p24, 0x000c, 31, "10 01 00 55 00");
+        expect(0, 0x000c, 31, "08 01 01 55 00 00 39 00 00 00 00");
+        sim_plug_free(p24);
+        clear();
+        sim_plug_report_now(p);
+        clear();
 
         /* the same blob can be read (Lumi code) */
         clear();
