@@ -70,6 +70,10 @@ int sim_plug_state_json(const SimPlug *p, char *buf, size_t size);
  *   sim_plug_report_now() always go out (the caller decides whether the plug is reachable).
  * - After sim_plug_power_cycle() the plug sends its On/Off state and the 0x00F7 blob on the
  *   next tick while joined; network membership (rejoin, announce) is the caller's business.
+ * - Frame control as in captures of real plugs: reports 0x18 (0x1C with the Lumi code 0x115F),
+ *   Default Responses 0x18/0x1C, other answers 0x08 (0x09 cluster-specific) or 0x1C for the
+ *   Lumi code's manufacturer-specific ones. Herdsman answers the 0x08 ones with a Default
+ *   Response, which the plug ignores. Every frame goes to the coordinator's endpoint 1.
  */
 
 /* auto_off waits this long with the plug ON and drawing under 2 W before it switches off; the
