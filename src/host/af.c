@@ -1,0 +1,601 @@
+/*
+ * The AF data path: ZCL transactions carried by AF_DATA_REQUEST, matched to AF_DATA_CONFIRM by a host
+ * TransId, retried on the statuses mature hosts retry, kept in order per device and capped overall;
+ * AF_INCOMING_MSG parsed and handed up, answered with a Default Response where ZCL wants one.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+
+#include "host/af.h"
+#include "host/host-private.h"
+#include "util/macro.h"
+
+#define ZCL_HEADER_DIRECTION 0x08
+
+int af_parse_incoming(const uint8_t *d, size_t n, AfIncoming *ret) {
+        AfIncoming in = {};
+
+        if (!d || !ret)
+                return -EINVAL;
+        /* GroupId, ClusterId, SrcAddr, SrcEp, DstEp, WasBroadcast, LQI, SecurityUse, TimeStamp u32,
+         * TransSeq, Len, Data[Len], then (real firmware) MacSrcAddr u16 and radius u8. */
+        if (n < 17)
+                return -EBADMSG;
+        in.group = mt_le16(d);
+        in.cluster = mt_le16(d + 2);
+        in.src_addr = mt_le16(d + 4);
+        in.src_endpoint = d[6];
+        in.dst_endpoint = d[7];
+        in.broadcast = d[8] != 0;
+        in.lqi = d[9];
+        in.secured = d[10] != 0;
+        in.timestamp = mt_le32(d + 11);
+        in.trans_seq = d[15];
+        in.len = d[16];
+        if (n < 17u + in.len)
+                return -EBADMSG;
+        in.data = d + 17;
+        if (n >= 17u + in.len + 3) {
+                in.has_trailer = true;
+                in.mac_src_addr = mt_le16(d + 17 + in.len);
+                in.radius = d[17 + in.len + 2];
+        }
+        *ret = in;
+        return 0;
+}
+
+AfRetryKind af_retry_kind(uint8_t status) {
+        switch (status) {
+        case 0xE1:      /* MAC_CHANNEL_ACCESS_FAILURE */
+        case 0x11:      /* BUFFER_FULL */
+        case 0x1A:      /* MAC_NO_RESOURCES */
+                return AF_RETRY_TRANSIENT;
+        case 0xCD:      /* NWK_NO_ROUTE */
+        case 0xE9:      /* MAC_NO_ACK */
+        case 0xF0:      /* MAC_TRANSACTION_EXPIRED */
+        case 0xB7:      /* APS_NO_ACK */
+                return AF_RETRY_ROUTE;
+        default:
+                return AF_RETRY_NONE;
+        }
+}
+
+const char *host_af_status_to_string(uint8_t status) {
+        switch (status) {
+        case 0x00: return "success";
+        case 0x01: return "failure";
+        case 0x02: return "invalid parameter";
+        case 0x10: return "memory error";
+        case 0x11: return "buffer full";
+        case 0x1A: return "MAC no resources";
+        case 0xB7: return "APS no ack";
+        case 0xC2: return "NWK invalid request";
+        case 0xC7: return "NWK table full";
+        case 0xCD: return "no network route";
+        case 0xE1: return "MAC channel access failure";
+        case 0xE9: return "MAC no ack";
+        case 0xF0: return "MAC transaction expired";
+        case 0xF1: return "MAC transaction overflow";
+        default: return "unknown status";
+        }
+}
+
+/* Global commands that have their own response: the transaction waits for it. */
+static int global_response_of(uint8_t command) {
+        switch (command) {
+        case 0x00: return 0x01;         /* read attributes */
+        case 0x02: return 0x04;         /* write attributes */
+        case 0x03: return 0x04;         /* write attributes undivided */
+        case 0x06: return 0x07;         /* configure reporting */
+        case 0x08: return 0x09;         /* read reporting configuration */
+        case 0x0C: return 0x0D;         /* discover attributes */
+        case 0x11: return 0x12;         /* discover commands received */
+        case 0x13: return 0x14;         /* discover commands generated */
+        case 0x15: return 0x16;         /* discover attributes extended */
+        default: return -1;
+        }
+}
+
+static bool txn_active(const HostTxn *t) {
+        return t->state != TXN_FREE && t->state != TXN_QUEUED;
+}
+
+static void txn_kick(Host *h);
+
+static void txn_finish(HostTxn *t, int error, uint8_t af_status, const HostZclMessage *rsp) {
+        Host *h = t->host;
+        HostZclDoneFn done = t->done;
+        void *ud = t->userdata;
+
+        if (error == -EHOSTUNREACH || error == -EIO || error == -ETIMEDOUT)
+                h->stats.af_failed++;
+        t->state = TXN_FREE;
+        t->id = 0;
+        t->gen++;
+        host_disarm(t->timer);
+        txn_kick(h);
+        if (done)
+                done(h, error, af_status, rsp, ud);
+}
+
+static void txn_send(HostTxn *t);
+
+static int txn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        HostTxn *t = userdata;
+        Host *h = t->host;
+
+        host_enter(h);
+        switch (t->state) {
+        case TXN_CONFIRMING:
+        case TXN_RESPONDING:
+                txn_finish(t, -ETIMEDOUT, 0, NULL);
+                break;
+        case TXN_RETRY_WAIT:
+        case TXN_ROUTE_WAIT:
+                txn_send(t);
+                break;
+        default:
+                break;
+        }
+        host_leave(h);
+        return 0;
+}
+
+static void txn_wait(HostTxn *t, TxnState state, uint64_t usec) {
+        int r;
+
+        t->state = state;
+        r = host_arm_timer(t->host, &t->timer, usec, txn_on_timer, t);
+        if (r < 0)
+                txn_finish(t, r, 0, NULL);
+}
+
+static void txn_on_srsp(Host *h, int error, const MtFrame *srsp, void *ctx, uint32_t cookie) {
+        HostTxn *t = ctx;
+
+        if (t->gen != cookie || t->state != TXN_SENDING)
+                return;
+        if (error < 0) {
+                txn_finish(t, error, 0, NULL);
+                return;
+        }
+        if (srsp->len < 1 || srsp->data[0] != 0) {
+                /* zigbee-herdsman gives up at once when the stick refuses the request itself. */
+                txn_finish(t, -EIO, srsp->len >= 1 ? srsp->data[0] : 0xFF, NULL);
+                return;
+        }
+        txn_wait(t, TXN_CONFIRMING, h->params.confirm_timeout_usec);
+}
+
+static void txn_send(HostTxn *t) {
+        Host *h = t->host;
+        MtFrame f;
+        int r;
+
+        if (++h->trans_id == 0)
+                h->trans_id = 1;
+        t->trans_id = h->trans_id;
+        if (t->attempt > 0)
+                h->stats.af_retries++;
+        h->stats.af_sent++;
+
+        (void) mt_frame_init(&f, MT_SREQ, MT_SUBSYS_AF, AF_DATA_REQUEST, NULL, 0);
+        (void) mt_frame_append_le16(&f, t->nwk);
+        (void) mt_frame_append_u8(&f, t->dst_ep);
+        (void) mt_frame_append_u8(&f, h->params.src_endpoint);
+        (void) mt_frame_append_le16(&f, t->cluster);
+        (void) mt_frame_append_u8(&f, t->trans_id);
+        (void) mt_frame_append_u8(&f, 0x00);            /* options */
+        (void) mt_frame_append_u8(&f, AF_DEFAULT_RADIUS);
+        (void) mt_frame_append_u8(&f, t->len);
+        (void) mt_frame_append(&f, t->data, t->len);
+
+        t->state = TXN_SENDING;
+        r = host_sreq(h, &f, 0, txn_on_srsp, t, t->gen);
+        if (r < 0)
+                txn_finish(t, r, 0, NULL);
+}
+
+static void txn_on_route_disc(Host *h, int error, const MtFrame *srsp, void *ctx, uint32_t cookie) {
+        HostTxn *t = ctx;
+
+        if (t->gen != cookie || t->state != TXN_ROUTE_DISC)
+                return;
+        if (error == -ECONNRESET || (error < 0 && error != -ETIMEDOUT && error != -EOPNOTSUPP && error != -EINVAL)) {
+                txn_finish(t, error, t->last_status, NULL);
+                return;
+        }
+        /* Whatever the stick said, give the discovery time to settle, then resend. */
+        txn_wait(t, TXN_ROUTE_WAIT, h->params.route_wait_usec);
+}
+
+static void txn_discover_route(HostTxn *t) {
+        MtFrame f;
+        int r;
+
+        t->route_discovered = true;
+        (void) mt_frame_init(&f, MT_SREQ, MT_SUBSYS_ZDO, ZDO_EXT_ROUTE_DISC, NULL, 0);
+        (void) mt_frame_append_le16(&f, t->nwk);
+        (void) mt_frame_append_u8(&f, 0x00);            /* options */
+        (void) mt_frame_append_u8(&f, AF_DEFAULT_RADIUS);
+        t->state = TXN_ROUTE_DISC;
+        r = host_sreq(t->host, &f, 0, txn_on_route_disc, t, t->gen);
+        if (r < 0)
+                txn_wait(t, TXN_RETRY_WAIT, t->host->params.retry_delay_usec);
+}
+
+static void txn_on_nwk_addr(Host *h, int error, const MtFrame *rsp, void *ctx, uint32_t cookie) {
+        HostTxn *t = ctx;
+        uint64_t ieee;
+        uint16_t nwk, old;
+
+        if (t->gen != cookie || t->state != TXN_NWK_LOOKUP)
+                return;
+        if (error == -ECONNRESET) {
+                txn_finish(t, error, t->last_status, NULL);
+                return;
+        }
+        /* NWK_ADDR_RSP: Status, IEEE, NwkAddr, ... */
+        if (error < 0 || !rsp || rsp->len < 11 || rsp->data[0] != 0) {
+                txn_send(t);
+                return;
+        }
+        ieee = host_get_ieee(rsp->data + 1);
+        nwk = mt_le16(rsp->data + 9);
+        old = t->nwk;
+        if (nwk == old || nwk >= 0xFFF8) {
+                txn_send(t);
+                return;
+        }
+
+        /* The device moved: follow it, with every transaction queued for it. */
+        (void) host_device_add(h, ieee, nwk);
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
+                if (h->txns[i].state != TXN_FREE && h->txns[i].nwk == old)
+                        h->txns[i].nwk = nwk;
+        if (h->cb.address_changed) {
+                uint32_t gen = t->gen;
+
+                h->cb.address_changed(h, ieee, old, nwk, h->userdata);
+                if (h->freed || t->gen != gen)
+                        return;
+        }
+        txn_discover_route(t);
+}
+
+static void txn_check_address(HostTxn *t) {
+        Host *h = t->host;
+        HostDevice *d = host_device_by_nwk(h, t->nwk);
+        uint8_t ieee_le[8];
+        MtFrame f;
+        int r;
+
+        t->nwk_checked = true;
+        host_put_ieee(ieee_le, d->ieee);
+        (void) mt_frame_init(&f, MT_SREQ, MT_SUBSYS_ZDO, ZDO_NWK_ADDR_REQ, NULL, 0);
+        (void) mt_frame_append(&f, ieee_le, 8);
+        (void) mt_frame_append_u8(&f, 0);       /* single */
+        (void) mt_frame_append_u8(&f, 0);       /* start index */
+        t->state = TXN_NWK_LOOKUP;
+        r = host_zdo_request(h, &f, ZDO_NWK_ADDR_RSP, 0, -1, d->ieee, txn_on_nwk_addr, t, t->gen);
+        if (r < 0)
+                txn_wait(t, TXN_RETRY_WAIT, h->params.retry_delay_usec);
+}
+
+/* A failed AF_DATA_CONFIRM: zigbee-herdsman's recovery (znp.md §5.1), at most HOST_AF_ATTEMPTS sends. */
+static void txn_on_failure(HostTxn *t, uint8_t status) {
+        Host *h = t->host;
+        AfRetryKind kind = af_retry_kind(status);
+        unsigned failed = t->attempt;   /* earlier failures */
+
+        t->last_status = status;
+        if (kind == AF_RETRY_NONE || t->attempt + 1 >= HOST_AF_ATTEMPTS) {
+                txn_finish(t, -EHOSTUNREACH, status, NULL);
+                return;
+        }
+        t->attempt++;
+
+        if (kind == AF_RETRY_TRANSIENT || failed == 0) {
+                txn_wait(t, TXN_RETRY_WAIT, h->params.retry_delay_usec);
+                return;
+        }
+        if (!t->route_discovered) {
+                txn_discover_route(t);
+                return;
+        }
+        if (!t->nwk_checked && host_device_by_nwk(h, t->nwk)) {
+                txn_check_address(t);
+                return;
+        }
+        txn_wait(t, TXN_RETRY_WAIT, h->params.retry_delay_usec);
+}
+
+static void on_data_confirm(Znp *znp, const MtFrame *f, void *userdata) {
+        Host *h = userdata;
+
+        /* Status, Endpoint, TransId */
+        if (f->len < 3)
+                return;
+        host_enter(h);
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++) {
+                HostTxn *t = &h->txns[i];
+
+                if (t->state != TXN_CONFIRMING || t->trans_id != f->data[2])
+                        continue;
+                if (f->data[0] != 0)
+                        txn_on_failure(t, f->data[0]);
+                else if (t->expect == EXPECT_NOTHING)
+                        txn_finish(t, 0, 0, NULL);
+                else
+                        txn_wait(t, TXN_RESPONDING, h->params.response_timeout_usec);
+                break;
+        }
+        host_leave(h);
+}
+
+/* The scheduler: oldest first, one ordered transaction per device, at most `concurrency` on air. */
+
+static int on_pump(sd_event_source *s, void *userdata) {
+        Host *h = userdata;
+        unsigned active = 0;
+
+        host_enter(h);
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
+                if (txn_active(&h->txns[i]))
+                        active++;
+
+        while (active < h->params.concurrency && !h->freed) {
+                HostTxn *next = NULL;
+
+                for (size_t i = 0; i < ELEMENTSOF(h->txns); i++) {
+                        HostTxn *t = &h->txns[i];
+                        bool busy = false;
+
+                        if (t->state != TXN_QUEUED || (next && next->seq < t->seq))
+                                continue;
+                        if (t->ordered)
+                                for (size_t j = 0; j < ELEMENTSOF(h->txns) && !busy; j++)
+                                        busy = txn_active(&h->txns[j]) && h->txns[j].ordered &&
+                                               h->txns[j].nwk == t->nwk;
+                        if (!busy)
+                                next = t;
+                }
+                if (!next)
+                        break;
+                active++;
+                txn_send(next);
+        }
+        host_leave(h);
+        return 0;
+}
+
+static void txn_kick(Host *h) {
+        if (!h->pump) {
+                if (sd_event_add_defer(h->event, &h->pump, on_pump, h) < 0)
+                        return;
+        }
+        (void) sd_event_source_set_enabled(h->pump, SD_EVENT_ONESHOT);
+}
+
+static HostTxn *txn_alloc(Host *h) {
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
+                if (h->txns[i].state == TXN_FREE)
+                        return &h->txns[i];
+        return NULL;
+}
+
+uint8_t host_next_tsn(Host *h) {
+        return ++h->tsn;
+}
+
+int host_zcl_request(Host *h, uint16_t nwk, uint8_t endpoint, uint16_t cluster, const uint8_t *frame, size_t len,
+                     HostZclDoneFn done, void *userdata, uint32_t *ret_id) {
+        ZclHeader hdr;
+        HostTxn *t;
+        unsigned for_device = 0;
+        int r;
+
+        assert(h);
+        if (!frame || len > HOST_AF_DATA_MAX)
+                return frame ? -EMSGSIZE : -EINVAL;
+        r = zcl_header_decode(frame, len, &hdr);
+        if (r < 0)
+                return -EBADMSG;
+
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
+                if (h->txns[i].state != TXN_FREE && h->txns[i].ordered && h->txns[i].nwk == nwk)
+                        for_device++;
+        if (for_device >= HOST_DEVICE_QUEUE_MAX)
+                return -ENOBUFS;
+        t = txn_alloc(h);
+        if (!t)
+                return -ENOBUFS;
+
+        if (++h->next_txn_id == 0)
+                h->next_txn_id = 1;
+        t->state = TXN_QUEUED;
+        t->id = h->next_txn_id;
+        t->seq = ++h->txn_seq;
+        t->ordered = true;
+        t->nwk = nwk;
+        t->dst_ep = endpoint;
+        t->cluster = cluster;
+        memcpy(t->data, frame, len);
+        t->len = (uint8_t) len;
+        t->tsn = hdr.tsn;
+        t->expect_global = zcl_header_is_global(&hdr);
+        if (t->expect_global && global_response_of(hdr.command) >= 0) {
+                t->expect = EXPECT_RESPONSE;
+                t->expect_cmd = (uint8_t) global_response_of(hdr.command);
+        } else if (!(hdr.frame_control & ZCL_FC_DISABLE_DEFAULT_RSP))
+                t->expect = EXPECT_DEFAULT_RSP;
+        else
+                t->expect = EXPECT_NOTHING;
+        t->trans_id = 0;
+        t->attempt = 0;
+        t->route_discovered = t->nwk_checked = false;
+        t->last_status = 0;
+        t->done = done;
+        t->userdata = userdata;
+
+        if (ret_id)
+                *ret_id = t->id;
+        txn_kick(h);
+        return 0;
+}
+
+void host_zcl_cancel(Host *h, uint32_t id) {
+        if (!h || id == 0)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++) {
+                HostTxn *t = &h->txns[i];
+
+                if (t->state == TXN_FREE || t->id != id)
+                        continue;
+                if (t->state == TXN_QUEUED) {
+                        t->state = TXN_FREE;
+                        t->id = 0;
+                        t->gen++;
+                } else
+                        t->done = NULL;         /* let it run out; it keeps the device's order */
+                return;
+        }
+}
+
+void host_af_fail_all(Host *h, int error) {
+        for (size_t i = 0; i < ELEMENTSOF(h->txns) && !h->freed; i++)
+                if (h->txns[i].state != TXN_FREE)
+                        txn_finish(&h->txns[i], error, 0, NULL);
+}
+
+void host_af_destroy(Host *h) {
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
+                h->txns[i].timer = sd_event_source_disable_unref(h->txns[i].timer);
+        h->pump = sd_event_source_disable_unref(h->pump);
+}
+
+/* Incoming */
+
+static bool txn_takes(const HostTxn *t, const HostZclMessage *m) {
+        bool global = zcl_header_is_global(&m->header);
+
+        if (t->state != TXN_SENDING && t->state != TXN_CONFIRMING && t->state != TXN_RESPONDING)
+                return false;
+        if (t->expect == EXPECT_NOTHING || t->nwk != m->nwk || t->cluster != m->cluster ||
+            t->dst_ep != m->src_endpoint || t->tsn != m->header.tsn)
+                return false;
+        /* An answer travels the other way. */
+        if (!((t->data[0] ^ m->header.frame_control) & ZCL_HEADER_DIRECTION))
+                return false;
+        if (global && m->header.command == ZCL_CMD_DEFAULT_RSP)
+                return true;
+        if (t->expect == EXPECT_RESPONSE)
+                return global && m->header.command == t->expect_cmd;
+        return !global;         /* a cluster-specific answer to a cluster-specific command */
+}
+
+/* ZCL: a Default Response is owed unless the frame is broadcast, is itself a Default Response, is a
+ * command that has its own response, or asked for none ("disable default response"). zigbee-herdsman
+ * answers the same way (device.ts onZclData) and skips a TSN it has just answered (duplicates). */
+static void maybe_default_response(Host *h, HostDevice *d, const HostZclMessage *m) {
+        ZclHeader rh;
+        HostTxn *t;
+        int n;
+
+        if (m->broadcast || m->group != 0 || (m->header.frame_control & ZCL_FC_DISABLE_DEFAULT_RSP))
+                return;
+        if (zcl_header_is_global(&m->header) &&
+            (m->header.command == ZCL_CMD_DEFAULT_RSP || global_response_of(m->header.command) >= 0))
+                return;
+        if (d && d->dr_valid && d->dr_tsn == m->header.tsn)
+                return;
+
+        t = txn_alloc(h);
+        if (!t)
+                return;
+        rh = zcl_header_response_to(&m->header);
+        n = zcl_build_default_rsp(&rh, m->header.command, ZCL_STATUS_SUCCESS, t->data, sizeof(t->data));
+        if (n < 0)
+                return;
+        if (d) {
+                d->dr_valid = true;
+                d->dr_tsn = m->header.tsn;
+        }
+        if (++h->next_txn_id == 0)
+                h->next_txn_id = 1;
+        t->state = TXN_QUEUED;
+        t->id = h->next_txn_id;
+        t->seq = ++h->txn_seq;
+        t->ordered = false;
+        t->nwk = m->nwk;
+        t->dst_ep = m->src_endpoint;
+        t->cluster = m->cluster;
+        t->len = (uint8_t) n;
+        t->tsn = m->header.tsn;
+        t->expect = EXPECT_NOTHING;
+        t->attempt = 0;
+        t->route_discovered = t->nwk_checked = false;
+        t->done = NULL;
+        t->userdata = NULL;
+        h->stats.default_responses++;
+        txn_kick(h);
+}
+
+static void on_incoming(Znp *znp, const MtFrame *f, void *userdata) {
+        Host *h = userdata;
+        HostZclMessage m = {};
+        HostDevice *d;
+        AfIncoming in;
+        int hl;
+
+        if (af_parse_incoming(f->data, f->len, &in) < 0) {
+                h->stats.frames_dropped++;
+                return;
+        }
+        hl = zcl_header_decode(in.data, in.len, &m.header);
+        if (hl < 0) {
+                h->stats.frames_dropped++;
+                return;
+        }
+        h->stats.frames_in++;
+
+        host_enter(h);
+        d = host_device_by_nwk(h, in.src_addr);
+        m.nwk = in.src_addr;
+        m.ieee = d ? d->ieee : 0;
+        m.group = in.group;
+        m.cluster = in.cluster;
+        m.src_endpoint = in.src_endpoint;
+        m.dst_endpoint = in.dst_endpoint;
+        m.lqi = in.lqi;
+        m.broadcast = in.broadcast;
+        m.frame = in.data;
+        m.frame_len = in.len;
+        m.payload = in.data + hl;
+        m.payload_len = in.len - (size_t) hl;
+
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
+                if (txn_takes(&h->txns[i], &m)) {
+                        txn_finish(&h->txns[i], 0, 0, &m);
+                        break;
+                }
+        if (!h->freed)
+                maybe_default_response(h, d, &m);
+        if (!h->freed && h->cb.zcl_received)
+                h->cb.zcl_received(h, &m, h->userdata);
+        if (!h->freed && !d)
+                host_note_unknown(h, in.src_addr);
+        host_leave(h);
+}
+
+void host_af_register(Host *h) {
+        if (h->n_handlers < ELEMENTSOF(h->handler_ids) &&
+            znp_add_areq_handler(h->znp, CMD0_AF_AREQ, AF_DATA_CONFIRM, on_data_confirm, h,
+                                 &h->handler_ids[h->n_handlers]) >= 0)
+                h->n_handlers++;
+        if (h->n_handlers < ELEMENTSOF(h->handler_ids) &&
+            znp_add_areq_handler(h->znp, CMD0_AF_AREQ, AF_INCOMING_MSG, on_incoming, h,
+                                 &h->handler_ids[h->n_handlers]) >= 0)
+                h->n_handlers++;
+}
