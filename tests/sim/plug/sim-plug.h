@@ -73,7 +73,8 @@ int sim_plug_state_json(const SimPlug *p, char *buf, size_t size);
  * - Frame control as in captures of real plugs: reports 0x18 (0x1C with the Lumi code 0x115F),
  *   Default Responses 0x18/0x1C, other answers 0x08 (0x09 cluster-specific) or 0x1C for the
  *   Lumi code's manufacturer-specific ones. Herdsman answers the 0x08 ones with a Default
- *   Response, which the plug ignores. Every frame goes to the coordinator's endpoint 1.
+ *   Response, which the plug ignores. Answers go back to the requesting endpoint; reports and
+ *   the plug's own requests (OTA Query Next Image) go to the coordinator's endpoint 1.
  */
 
 /* auto_off waits this long with the plug ON and drawing under 2 W before it switches off; the
