@@ -84,7 +84,6 @@ struct Znp {
         void *trace_userdata;
 
         int link_error;                 /* < 0 once the link failed */
-        int pending_link_error;         /* a write failed outside dispatch; reported from kick */
         bool ready;
 
         unsigned depth;                 /* > 0 while dispatching an sd-event callback */
@@ -229,6 +228,8 @@ static bool fail_pending(Znp *znp, int error, bool waits_too) {
         return true;
 }
 
+static void probe_finish(Znp *znp, int error);
+
 static void fail_link(Znp *znp, int error) {
         assert(error < 0);
 
@@ -242,6 +243,12 @@ static void fail_link(Znp *znp, int error) {
 
         if (!fail_pending(znp, error, true))
                 return;
+        /* A probe waiting on a timer (not on a request) learns of it here. */
+        if (znp->probe_step != PROBE_IDLE && znp->probe_step != PROBE_DONE) {
+                probe_finish(znp, error);
+                if (znp->freed)
+                        return;
+        }
         if (znp->event_fn)
                 znp->event_fn(znp, ZNP_EVENT_TRANSPORT_ERROR, error, NULL, znp->event_userdata);
 }
@@ -302,10 +309,7 @@ static int on_kick(sd_event_source *s, void *userdata) {
         Znp *znp = userdata;
 
         dispatch_enter(znp);
-        if (znp->pending_link_error < 0)
-                fail_link(znp, znp->pending_link_error);
-        else
-                pump(znp);
+        pump(znp);
         dispatch_leave(znp);
         return 0;
 }
@@ -836,9 +840,7 @@ static void probe_step(Znp *znp, ProbeStep step) {
                 if (r == -ENOBUFS || r == -EOPNOTSUPP)
                         probe_finish(znp, r);
                 else
-                        fail_link(znp, r);
-                if (!znp->freed && znp->probe_step != PROBE_DONE)
-                        probe_finish(znp, r);
+                        fail_link(znp, r);      /* finishes the probe too */
         }
 }
 

@@ -156,6 +156,32 @@ static void test_start_probe_gives_up_on_a_mute_coordinator(void) {
         sd_event_unref(e);
 }
 
+static void close_on_first_frame(FakePeer *p, const MtFrame *f) {
+        fake_peer_close(p);
+}
+
+static void test_start_probe_reports_a_lost_link(void) {
+        sd_event *e;
+        FakePeer peer;
+        Transport *t;
+        Znp *znp;
+        Result ready = {};
+
+        assert(sd_event_new(&e) >= 0);
+        fake_peer_init(&peer, e, &t);
+        peer.respond = close_on_first_frame;
+        assert(znp_new(&znp, e, t) == 0);
+        assert(znp_start(znp, &fast_probe, on_ready, &ready) == 0);
+        RUN_UNTIL(e, ready.done);
+        assert(ready.error == -EPIPE || ready.error == -ECONNRESET);
+        assert(ready.calls == 1);
+        run_until_idle(e);
+        assert(ready.calls == 1);
+
+        znp_free(znp);
+        sd_event_unref(e);
+}
+
 static void test_request_gets_its_srsp(void) {
         Setup s;
         Result r = {};
@@ -553,6 +579,7 @@ int main(void) {
         test_start_probe_succeeds_on_first_ping();
         test_start_probe_writes_0xEF_when_the_first_ping_is_ignored();
         test_start_probe_gives_up_on_a_mute_coordinator();
+        test_start_probe_reports_a_lost_link();
         test_request_gets_its_srsp();
         test_only_one_sreq_is_in_flight();
         test_timeout_fails_the_request_and_frees_the_line();
