@@ -119,6 +119,176 @@ json_object *plug_json_number(double v) {
 }
 
 /*
+ * Exposes and options as Zigbee2MQTT describes them (zhc src/lib/exposes.ts)
+ */
+
+static int obj_add(json_object *o, const char *key, json_object *v) {
+        if (!v)
+                return -ENOMEM;
+        if (json_object_object_add(o, key, v) < 0) {
+                json_object_put(v);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int obj_add_str(json_object *o, const char *key, const char *s) {
+        return obj_add(o, key, json_object_new_string(s));
+}
+
+static json_object *expose_base(const char *type, const char *name, const char *label, uint8_t access,
+                                const char *description, const char *category) {
+        _cleanup_(json_object_putp) json_object *o = json_object_new_object();
+
+        if (!o || obj_add_str(o, "type", type) < 0 || obj_add_str(o, "name", name) < 0 ||
+            obj_add_str(o, "label", label) < 0 || obj_add(o, "access", json_object_new_int(access)) < 0 ||
+            obj_add_str(o, "property", name) < 0)
+                return NULL;
+        if (description && obj_add_str(o, "description", description) < 0)
+                return NULL;
+        if (category && obj_add_str(o, "category", category) < 0)
+                return NULL;
+        return TAKE_PTR(o);
+}
+
+static json_object *property_expose(const PlugProperty *p) {
+        _cleanup_(json_object_putp) json_object *o = NULL;
+
+        switch (p->kind) {
+        case PROP_KIND_SWITCH: {
+                _cleanup_(json_object_putp) json_object *f = NULL;
+                json_object *features;
+
+                f = expose_base("binary", p->name, p->label, p->access, p->description, p->category);
+                if (!f || obj_add_str(f, "value_on", "ON") < 0 || obj_add_str(f, "value_off", "OFF") < 0 ||
+                    obj_add_str(f, "value_toggle", "TOGGLE") < 0)
+                        return NULL;
+                o = json_object_new_object();
+                features = json_object_new_array();
+                if (!o || obj_add_str(o, "type", "switch") < 0 || obj_add(o, "features", features) < 0 ||
+                    json_object_array_add(features, f) < 0)
+                        return NULL;
+                f = NULL;
+                return TAKE_PTR(o);
+        }
+        case PROP_KIND_BINARY:
+                o = expose_base("binary", p->name, p->label, p->access, p->description, p->category);
+                if (!o || obj_add(o, "value_on", json_object_new_boolean(1)) < 0 ||
+                    obj_add(o, "value_off", json_object_new_boolean(0)) < 0)
+                        return NULL;
+                return TAKE_PTR(o);
+        default:
+                o = expose_base("numeric", p->name, p->label, p->access, p->description, p->category);
+                if (!o)
+                        return NULL;
+                if (p->unit && obj_add_str(o, "unit", p->unit) < 0)
+                        return NULL;
+                if (p->has_range && (obj_add(o, "value_min", plug_json_number(p->min)) < 0 ||
+                                     obj_add(o, "value_max", plug_json_number(p->max)) < 0))
+                        return NULL;
+                return TAKE_PTR(o);
+        }
+}
+
+json_object *plug_model_exposes_json(const PlugModel *m) {
+        _cleanup_(json_object_putp) json_object *list = NULL;
+
+        if (!m)
+                return NULL;
+        list = json_object_new_array();
+        if (!list)
+                return NULL;
+        for (size_t i = 0; i < m->n_properties; i++) {
+                json_object *e;
+
+                if (!plug_property_is_exposed(&m->properties[i]))
+                        continue;
+                e = property_expose(&m->properties[i]);
+                if (!e || json_object_array_add(list, e) < 0) {
+                        json_object_put(e);
+                        return NULL;
+                }
+        }
+        return TAKE_PTR(list);
+}
+
+static char *label_from_name(const char *name) {
+        char *s = strdup(name);
+
+        if (!s)
+                return NULL;
+        for (char *c = s; *c; c++)
+                if (*c == '_')
+                        *c = ' ';
+        if (s[0] >= 'a' && s[0] <= 'z')
+                s[0] = (char) (s[0] - 'a' + 'A');
+        return s;
+}
+
+static int options_add(json_object *list, const char *type, const char *name, const char *description,
+                       bool precision, bool binary) {
+        _cleanup_free_ char *label = label_from_name(name);
+        json_object *o;
+
+        if (!label)
+                return -ENOMEM;
+        o = expose_base(type, name, label, PROP_ACCESS_SET, description, NULL);
+        if (!o)
+                return -ENOMEM;
+        if ((precision && (obj_add(o, "value_min", json_object_new_int(0)) < 0 ||
+                           obj_add(o, "value_max", json_object_new_int(3)) < 0)) ||
+            (!precision && !binary && obj_add(o, "value_step", plug_json_number(0.1)) < 0) ||
+            (binary && (obj_add(o, "value_on", json_object_new_boolean(1)) < 0 ||
+                        obj_add(o, "value_off", json_object_new_boolean(0)) < 0)) ||
+            json_object_array_add(list, o) < 0) {
+                json_object_put(o);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+json_object *plug_model_options_json(const PlugModel *m) {
+        _cleanup_(json_object_putp) json_object *list = NULL;
+        char name[96], description[256];
+
+        if (!m)
+                return NULL;
+        list = json_object_new_array();
+        if (!list)
+                return NULL;
+        for (size_t i = 0; i < m->n_properties; i++) {
+                const PlugProperty *p = &m->properties[i];
+
+                if (p->option == PROP_OPTION_NONE)
+                        continue;
+                snprintf(name, sizeof(name), "%s_calibration", p->name);
+                snprintf(description, sizeof(description),
+                         "Calibrates the %s value (%s offset), takes into effect on next report of device.",
+                         p->name, p->option == PROP_OPTION_PERCENT ? "percentual" : "absolute");
+                if (options_add(list, "numeric", name, description, false, false) < 0)
+                        return NULL;
+                /* zhc lists no precision option where the default precision is 0 (it still honours one) */
+                if (p->precision == 0)
+                        continue;
+                snprintf(name, sizeof(name), "%s_precision", p->name);
+                snprintf(description, sizeof(description),
+                         "Number of digits after decimal point for %s, takes into effect on next report of device. "
+                         "This option can only decrease the precision, not increase it.", p->name);
+                if (options_add(list, "numeric", name, description, true, false) < 0)
+                        return NULL;
+        }
+        for (size_t i = 0; i < m->n_properties; i++)
+                if (m->properties[i].kind == PROP_KIND_SWITCH) {
+                        if (options_add(list, "binary", "state_action",
+                                        "State actions will also be published as 'action' when true (default false).",
+                                        false, true) < 0)
+                                return NULL;
+                        break;
+                }
+        return TAKE_PTR(list);
+}
+
+/*
  * Options
  */
 

@@ -19,6 +19,11 @@ const PlugModel *plug_model_find(const char *zigbee_model);     /* NULL if unsup
 /* Row by JSON key; NULL if none. ret_index may be NULL. */
 const PlugProperty *plug_model_property(const PlugModel *m, const char *name, size_t *ret_index);
 
+/* Zigbee2MQTT's definition.exposes (with linkquality appended, as its device model does) and
+ * definition.options for bridge/devices; keys as its expose classes serialise them. */
+json_object *plug_model_exposes_json(const PlugModel *m);
+json_object *plug_model_options_json(const PlugModel *m);
+
 /* Per-device options, as Zigbee2MQTT's device options. */
 typedef struct PlugOptionValue {
         bool has_calibration, has_precision;

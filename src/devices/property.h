@@ -55,7 +55,8 @@ typedef struct PropHa {
 typedef struct PlugProperty {
         const char *name;               /* JSON key: "power" */
         const char *label;              /* Zigbee2MQTT expose label: "Power" */
-        const char *description;
+        const char *description;       /* Zigbee2MQTT expose description */
+        const char *category;           /* expose category: "config", "diagnostic" or NULL */
         uint8_t access;                 /* PropAccess bits; 0 = published but not an expose */
         PropKind kind;
         PropSource source;

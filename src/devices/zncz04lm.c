@@ -46,7 +46,7 @@ static const PlugProperty zncz04lm_properties[] = {
         },
         {
                 .name = "device_temperature", .label = "Device temperature",
-                .description = "Temperature of the device",
+                .description = "Temperature of the device", .category = "diagnostic",
                 .access = PROP_ACCESS_STATE, .kind = PROP_KIND_NUMERIC, .source = PROP_SOURCE_TLV,
                 .zcl_type = ZCL_TYPE_INT8, .tlv_tag = 0x03,
                 .scale = 1, .unit = "°C", .precision = 0, .option = PROP_OPTION_ABSOLUTE,
@@ -72,7 +72,9 @@ static const PlugProperty zncz04lm_properties[] = {
         },
         {
                 .name = "consumer_connected", .label = "Consumer connected",
-                .description = "Indicates whether a plug is physically attached",
+                .description = "Indicates whether a plug is physically attached. Device does not have to pull power or even "
+                               "be connected electrically (state of this binary switch can be ON even if main power switch is OFF)",
+                .category = "diagnostic",
                 .access = PROP_ACCESS_STATE, .kind = PROP_KIND_BINARY, .source = PROP_SOURCE_ATTRIBUTE,
                 .endpoint = 1, .cluster = ZCL_CLUSTER_LUMI, .attribute = 0x0207,
                 .manufacturer = ZCL_MANUFACTURER_LUMI, .zcl_type = ZCL_TYPE_BOOL, .tlv_tag = PROP_NO_TLV,
@@ -83,7 +85,7 @@ static const PlugProperty zncz04lm_properties[] = {
         },
         {
                 .name = "led_disabled_night", .label = "LED disabled night",
-                .description = "Enable/disable the LED at night",
+                .description = "Enable/disable the LED at night", .category = "config",
                 .access = ALL, .kind = PROP_KIND_BINARY, .source = PROP_SOURCE_ATTRIBUTE,
                 .endpoint = 1, .cluster = ZCL_CLUSTER_LUMI, .attribute = 0x0203,
                 .manufacturer = ZCL_MANUFACTURER_LUMI, .zcl_type = ZCL_TYPE_BOOL, .tlv_tag = PROP_NO_TLV,
@@ -95,6 +97,7 @@ static const PlugProperty zncz04lm_properties[] = {
         {
                 .name = "power_outage_memory", .label = "Power outage memory",
                 .description = "Enable/disable the power outage memory, this recovers the on/off mode after power failure",
+                .category = "config",
                 .access = ALL, .kind = PROP_KIND_BINARY, .source = PROP_SOURCE_ATTRIBUTE,
                 .endpoint = 1, .cluster = ZCL_CLUSTER_LUMI, .attribute = 0x0201,
                 .manufacturer = ZCL_MANUFACTURER_LUMI, .zcl_type = ZCL_TYPE_BOOL, .tlv_tag = PROP_NO_TLV,
@@ -106,6 +109,7 @@ static const PlugProperty zncz04lm_properties[] = {
         {
                 .name = "auto_off", .label = "Auto OFF",
                 .description = "Turn the device automatically off when attached device consumes less than 2W for 20 minutes",
+                .category = "config",
                 .access = ALL, .kind = PROP_KIND_BINARY, .source = PROP_SOURCE_ATTRIBUTE,
                 .endpoint = 1, .cluster = ZCL_CLUSTER_LUMI, .attribute = 0x0202,
                 .manufacturer = ZCL_MANUFACTURER_LUMI, .zcl_type = ZCL_TYPE_BOOL, .tlv_tag = PROP_NO_TLV,
@@ -116,7 +120,7 @@ static const PlugProperty zncz04lm_properties[] = {
         },
         {
                 .name = "overload_protection", .label = "Overload protection",
-                .description = "Maximum allowed load, turns off if exceeded",
+                .description = "Maximum allowed load, turns off if exceeded", .category = "config",
                 .access = ALL, .kind = PROP_KIND_NUMERIC, .source = PROP_SOURCE_ATTRIBUTE,
                 .endpoint = 1, .cluster = ZCL_CLUSTER_LUMI, .attribute = 0x020B,
                 .manufacturer = ZCL_MANUFACTURER_LUMI, .zcl_type = ZCL_TYPE_SINGLE, .tlv_tag = PROP_NO_TLV,
@@ -127,7 +131,7 @@ static const PlugProperty zncz04lm_properties[] = {
                         .enabled_by_default = -1 },
         },
         {
-                .name = "linkquality", .label = "Linkquality", .description = "Link quality (signal strength)",
+                .name = "linkquality", .label = "Linkquality", .description = "Link quality (signal strength)", .category = "diagnostic",
                 .access = PROP_ACCESS_STATE, .kind = PROP_KIND_NUMERIC, .source = PROP_SOURCE_LQI,
                 .tlv_tag = PROP_NO_TLV,
                 .scale = 1, .unit = "lqi", .has_range = true, .min = 0, .max = 255,

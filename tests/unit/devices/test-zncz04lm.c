@@ -547,6 +547,57 @@ static void test_random_frames_are_safe(void) {
         }
 }
 
+static const char *get_text(json_object *o, const char *key) {
+        json_object *v;
+
+        if (!json_object_object_get_ex(o, key, &v))
+                return "";
+        return json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+static void test_exposes_and_options_as_zigbee2mqtt_lists_them(void) {
+        static const char *option_names[] = {
+                "power_calibration", "power_precision", "energy_calibration", "energy_precision",
+                "device_temperature_calibration", "voltage_calibration", "voltage_precision",
+                "current_calibration", "current_precision", "state_action",
+        };
+        json_object *ex = plug_model_exposes_json(M), *op = plug_model_options_json(M), *e;
+
+        assert(ex && json_object_array_length(ex) == 12);
+        e = json_object_array_get_idx(ex, 0);
+        assert(strcmp(get_text(e, "type"), "\"switch\"") == 0);
+        assert(strcmp(json_object_to_json_string_ext(json_object_array_get_idx(json_object_object_get(e, "features"), 0),
+                                                     JSON_C_TO_STRING_PLAIN),
+                      "{\"type\":\"binary\",\"name\":\"state\",\"label\":\"State\",\"access\":7,\"property\":\"state\","
+                      "\"description\":\"On\\/off state of the switch\",\"value_on\":\"ON\",\"value_off\":\"OFF\","
+                      "\"value_toggle\":\"TOGGLE\"}") == 0);
+        e = json_object_array_get_idx(ex, 1);
+        assert(strcmp(get_text(e, "access"), "5") == 0 && strcmp(get_text(e, "unit"), "\"W\"") == 0);
+        e = json_object_array_get_idx(ex, 6);
+        assert(strcmp(get_text(e, "name"), "\"consumer_connected\"") == 0);
+        assert(strcmp(get_text(e, "category"), "\"diagnostic\"") == 0 && strcmp(get_text(e, "value_on"), "true") == 0);
+        e = json_object_array_get_idx(ex, 10);
+        assert(strcmp(get_text(e, "value_min"), "100") == 0 && strcmp(get_text(e, "value_max"), "2300") == 0);
+        assert(strcmp(get_text(e, "category"), "\"config\"") == 0);
+        e = json_object_array_get_idx(ex, 11);
+        assert(strcmp(get_text(e, "name"), "\"linkquality\"") == 0 && strcmp(get_text(e, "unit"), "\"lqi\"") == 0);
+
+        assert(op && json_object_array_length(op) == ELEMENTSOF(option_names));
+        for (size_t k = 0; k < ELEMENTSOF(option_names); k++) {
+                char want[64];
+                snprintf(want, sizeof(want), "\"%s\"", option_names[k]);
+                assert(strcmp(get_text(json_object_array_get_idx(op, k), "name"), want) == 0);
+        }
+        e = json_object_array_get_idx(op, 0);
+        assert(strcmp(get_text(e, "label"), "\"Power calibration\"") == 0 && strcmp(get_text(e, "value_step"), "0.1") == 0);
+        assert(strcmp(get_text(e, "description"),
+                      "\"Calibrates the power value (percentual offset), takes into effect on next report of device.\"") == 0);
+        e = json_object_array_get_idx(op, 4);
+        assert(strstr(get_text(e, "description"), "(absolute offset)"));
+        json_object_put(ex);
+        json_object_put(op);
+}
+
 int main(void) {
         M = &plug_model_zncz04lm;
         test_registry_knows_the_plug();
@@ -569,6 +620,7 @@ int main(void) {
         test_get_reads_from_the_right_endpoint();
         test_every_get_error_text();
         test_confirmed_write_becomes_state();
+        test_exposes_and_options_as_zigbee2mqtt_lists_them();
         test_random_frames_are_safe();
         return 0;
 }
