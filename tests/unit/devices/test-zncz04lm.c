@@ -60,6 +60,13 @@ static void test_table_invariants(void) {
                         assert(p->tlv_tag >= 0);
                 if (plug_property_is_exposed(p))
                         assert(p->ha.component && p->ha.object_id);
+                /* Zigbee2MQTT: the expose category becomes the entity category (config -> diagnostic on sensors) */
+                if (p->category && strcmp(p->category, "config") == 0)
+                        assert(p->access & PROP_ACCESS_SET);
+                if (p->category && p->ha.component)
+                        assert(p->ha.entity_category && strcmp(p->ha.entity_category, p->category) == 0);
+                if (!p->category)
+                        assert(!p->ha.entity_category);
                 for (size_t j = 0; j < i; j++)
                         assert(strcmp(p->name, M->properties[j].name) != 0);
         }
@@ -523,6 +530,28 @@ static void test_confirmed_write_becomes_state(void) {
         assert(strcmp(published(&s, "auto_off", NULL), "true") == 0);
 }
 
+static void test_random_requests_are_safe(void) {
+        static const char alphabet[] = "{}[]\":,. 0123456789truefalsnON\\statepowroload_ction";
+        uint32_t seed = 4242;
+        char b[64];
+
+        for (int round = 0; round < 20000; round++) {
+                size_t len = seed % sizeof(b);
+                PlugRequest req;
+                uint8_t frame[32];
+
+                for (size_t i = 0; i < len; i++) {
+                        seed = seed * 1664525u + 1013904223u;
+                        b[i] = alphabet[(seed >> 16) % (sizeof(alphabet) - 1)];
+                }
+                seed = seed * 1664525u + 1013904223u;
+                (void) plug_parse_set(M, (seed & 1) ? NULL : "overload_protection", b, len, NULL, NULL, 0, &req);
+                for (size_t k = 0; k < req.n_actions; k++)
+                        assert(plug_action_build_frame(&req.actions[k], 1, frame, sizeof(frame)) > 0);
+                (void) plug_parse_get(M, NULL, b, len, NULL, 0, &req);
+        }
+}
+
 static void test_random_frames_are_safe(void) {
         static const uint16_t clusters[] = { 0x0000, 0x0006, 0x000C, 0xFCC0 };
         uint32_t seed = 99;
@@ -621,6 +650,7 @@ int main(void) {
         test_every_get_error_text();
         test_confirmed_write_becomes_state();
         test_exposes_and_options_as_zigbee2mqtt_lists_them();
+        test_random_requests_are_safe();
         test_random_frames_are_safe();
         return 0;
 }
