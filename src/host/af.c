@@ -13,8 +13,8 @@
 
 #define ZCL_HEADER_DIRECTION 0x08
 
-int af_parse_incoming(const uint8_t *d, size_t n, AfIncoming *ret) {
-        AfIncoming in = {};
+int host_af_parse_incoming(const uint8_t *d, size_t n, HostAfIncoming *ret) {
+        HostAfIncoming in = {};
 
         if (!d || !ret)
                 return -EINVAL;
@@ -45,19 +45,19 @@ int af_parse_incoming(const uint8_t *d, size_t n, AfIncoming *ret) {
         return 0;
 }
 
-AfRetryKind af_retry_kind(uint8_t status) {
+HostAfRetryKind host_af_retry_kind(uint8_t status) {
         switch (status) {
         case 0xE1:      /* MAC_CHANNEL_ACCESS_FAILURE */
         case 0x11:      /* BUFFER_FULL */
         case 0x1A:      /* MAC_NO_RESOURCES */
-                return AF_RETRY_TRANSIENT;
+                return HOST_AF_RETRY_TRANSIENT;
         case 0xCD:      /* NWK_NO_ROUTE */
         case 0xE9:      /* MAC_NO_ACK */
         case 0xF0:      /* MAC_TRANSACTION_EXPIRED */
         case 0xB7:      /* APS_NO_ACK */
-                return AF_RETRY_ROUTE;
+                return HOST_AF_RETRY_ROUTE;
         default:
-                return AF_RETRY_NONE;
+                return HOST_AF_RETRY_NONE;
         }
 }
 
@@ -286,17 +286,17 @@ static void txn_check_address(HostTxn *t) {
 /* A failed AF_DATA_CONFIRM: zigbee-herdsman's recovery (znp.md §5.1), at most HOST_AF_ATTEMPTS sends. */
 static void txn_on_failure(HostTxn *t, uint8_t status) {
         Host *h = t->host;
-        AfRetryKind kind = af_retry_kind(status);
+        HostAfRetryKind kind = host_af_retry_kind(status);
         unsigned failed = t->attempt;   /* earlier failures */
 
         t->last_status = status;
-        if (kind == AF_RETRY_NONE || t->attempt + 1 >= HOST_AF_ATTEMPTS) {
+        if (kind == HOST_AF_RETRY_NONE || t->attempt + 1 >= HOST_AF_ATTEMPTS) {
                 txn_finish(t, -EHOSTUNREACH, status, NULL);
                 return;
         }
         t->attempt++;
 
-        if (kind == AF_RETRY_TRANSIENT || failed == 0) {
+        if (kind == HOST_AF_RETRY_TRANSIENT || failed == 0) {
                 txn_wait(t, TXN_RETRY_WAIT, h->params.retry_delay_usec);
                 return;
         }
@@ -546,10 +546,10 @@ static void on_incoming(Znp *znp, const MtFrame *f, void *userdata) {
         Host *h = userdata;
         HostZclMessage m = {};
         HostDevice *d;
-        AfIncoming in;
+        HostAfIncoming in;
         int hl;
 
-        if (af_parse_incoming(f->data, f->len, &in) < 0) {
+        if (host_af_parse_incoming(f->data, f->len, &in) < 0) {
                 h->stats.frames_dropped++;
                 return;
         }

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct AfIncoming {
+typedef struct HostAfIncoming {
         uint16_t group;
         uint16_t cluster;
         uint16_t src_addr;
@@ -24,15 +24,15 @@ typedef struct AfIncoming {
         bool has_trailer;       /* the 3 bytes real firmware appends after Data */
         uint16_t mac_src_addr;  /* last hop, valid with has_trailer */
         uint8_t radius;
-} AfIncoming;
+} HostAfIncoming;
 
 /* DATA of AF_INCOMING_MSG (AREQ 0x44 0x81) -> *ret. -EBADMSG when shorter than its Len says. */
-int af_parse_incoming(const uint8_t *d, size_t n, AfIncoming *ret);
+int host_af_parse_incoming(const uint8_t *d, size_t n, HostAfIncoming *ret);
 
-typedef enum AfRetryKind {
-        AF_RETRY_NONE,          /* fail at once */
-        AF_RETRY_TRANSIENT,     /* busy channel / full buffers: wait, resend */
-        AF_RETRY_ROUTE,         /* no route / no ack / expired: wait, then route discovery, then address check */
-} AfRetryKind;
+typedef enum HostAfRetryKind {
+        HOST_AF_RETRY_NONE,          /* fail at once */
+        HOST_AF_RETRY_TRANSIENT,     /* busy channel / full buffers: wait, resend */
+        HOST_AF_RETRY_ROUTE,         /* no route / no ack / expired: wait, then route discovery, then address check */
+} HostAfRetryKind;
 
-AfRetryKind af_retry_kind(uint8_t status);
+HostAfRetryKind host_af_retry_kind(uint8_t status);
