@@ -662,6 +662,17 @@ json_object *plug_state_to_json(const PlugState *s, const PlugModel *m, bool fil
                         return NULL;
                 }
         }
+        if (fill_nulls && m->ota) {
+                /* Zigbee2MQTT's Home Assistant mock for the update entity, completed by
+                 * adjustMessageBeforePublish() because no latest_version is known */
+                _cleanup_(json_object_putp) json_object *up = json_object_new_object();
+                if (!up || json_object_object_add(up, "state", NULL) < 0 ||
+                    obj_add(up, "installed_version", json_object_new_int(-1)) < 0 ||
+                    obj_add(up, "latest_version", json_object_new_int(-1)) < 0 ||
+                    json_object_object_add(obj, "update", up) < 0)
+                        return NULL;
+                up = NULL;
+        }
         if (u && u->action) {
                 json_object *v = json_object_new_string(u->action);
                 if (!v || json_object_object_add(obj, "action", v) < 0) {

@@ -71,8 +71,10 @@ int plug_state_apply_attribute(PlugState *s, const PlugModel *m, const PlugOptio
 int plug_state_apply_tlv(PlugState *s, const PlugModel *m, const PlugOptions *o,
                          const uint8_t *blob, size_t len, bool ff01, PlugUpdate *u);
 
-/* State JSON with Zigbee2MQTT's keys and types. fill_nulls: exposed rows not known are null (what
- * Zigbee2MQTT does when Home Assistant discovery is on). u (may be NULL) adds "action". */
+/* State JSON with Zigbee2MQTT's keys and types. fill_nulls: what Zigbee2MQTT publishes when Home
+ * Assistant discovery is on: exposed rows not known are null and, for OTA models, "update" is
+ * {"state":null,"installed_version":-1,"latest_version":-1} (replace it once OTA state is known).
+ * u (may be NULL) adds "action". */
 json_object *plug_state_to_json(const PlugState *s, const PlugModel *m, bool fill_nulls, const PlugUpdate *u);
 /* Restore from a previously published object (database); unknown keys/types are ignored. */
 int plug_state_from_json(PlugState *s, const PlugModel *m, json_object *obj);

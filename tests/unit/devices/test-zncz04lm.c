@@ -281,7 +281,8 @@ static void test_fill_nulls_lists_every_exposed_key(void) {
         assert(strcmp(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN),
                       "{\"state\":null,\"power\":null,\"energy\":null,\"device_temperature\":null,\"voltage\":null,"
                       "\"current\":null,\"consumer_connected\":null,\"led_disabled_night\":null,"
-                      "\"power_outage_memory\":null,\"auto_off\":null,\"overload_protection\":null,\"linkquality\":null}") == 0);
+                      "\"power_outage_memory\":null,\"auto_off\":null,\"overload_protection\":null,\"linkquality\":null,"
+                      "\"update\":{\"state\":null,\"installed_version\":-1,\"latest_version\":-1}}") == 0);
         json_object_put(obj);
 }
 
