@@ -102,11 +102,12 @@ static inline void run_until_idle(sd_event *e) {
         assert(!"event loop never went idle");
 }
 
-/* Runs the loop until *flag becomes true; generous overall bound so a bug fails, not hangs. */
+/* Runs the loop until cond holds; a bound on iterations so a bug fails rather than spins. */
 #define RUN_UNTIL(e, cond)                                                              \
         do {                                                                            \
-                for (int _i = 0; !(cond); _i++) {                                       \
-                        assert(_i < 100000);                                            \
+                int _i = 0;                                                             \
+                while (!(cond)) {                                                       \
+                        assert(_i++ < 100000);                                          \
                         assert(sd_event_run((e), 60 * 1000000ULL) >= 0);                \
                 }                                                                       \
         } while (0)
