@@ -109,6 +109,7 @@ typedef enum Step {
         S_GOT_HAS_CONFIGURED,
         S_GOT_NIB,
         S_GOT_ACTIVE_KEY,
+        S_GOT_PRECFGKEY,
         /* formation */
         S_CLEARED_NIB,
         S_WROTE_CLEAR_OPTION,
@@ -172,6 +173,7 @@ struct Zstack {
                 uint8_t data[256];
                 size_t len, off;
                 Step then;
+                bool optional;          /* a failed read yields an empty item instead of an error */
         } nv;
 
         bool aligned, aligned_known;
@@ -319,13 +321,24 @@ static bool active_ep_rsp_about_self(const MtFrame *f, void *userdata) {
 
 /* NV helpers: each ends in step() with z->step = then. */
 
-static void nv_read(Zstack *z, uint16_t id, Step then) {
+static void nv_read_full(Zstack *z, uint16_t id, bool optional, Step then) {
         uint8_t d[2] = { id & 0xFF, id >> 8 };
 
         z->nv.id = id;
         z->nv.len = z->nv.off = 0;
         z->nv.then = then;
+        z->nv.optional = optional;
         request(z, MT_SUBSYS_SYS, SYS_OSAL_NV_LENGTH, d, sizeof(d), 0, S_NV_READ_LENGTH);
+}
+
+static void nv_read(Zstack *z, uint16_t id, Step then) {
+        nv_read_full(z, id, false, then);
+}
+
+/* Key items: a firmware built without MT key management refuses to read them; that only means
+ * the key is unknown to us. */
+static void nv_read_optional(Zstack *z, uint16_t id, Step then) {
+        nv_read_full(z, id, true, then);
 }
 
 static void nv_read_next_chunk(Zstack *z) {
@@ -632,6 +645,16 @@ static void finish(Zstack *z) {
         explicit_bzero(&info, sizeof(info));
 }
 
+const char *zstack_product_name(uint8_t product_id) {
+        /* zigbee-herdsman's ZnpVersion names, as Zigbee2MQTT shows them in bridge/info */
+        switch (product_id) {
+        case 0: return "zStack12";
+        case 1: return "zStack3x0";
+        case 2: return "zStack30x";
+        default: return "unknown";
+        }
+}
+
 static void step(Zstack *z) {
         const MtFrame *f = &z->last;
         char why[160];
@@ -670,7 +693,7 @@ static void step(Zstack *z) {
                 z->nib_valid = zstack_parse_nib(z->nv.data, z->nv.len, &z->nib) >= 0 &&
                                (!z->aligned_known || z->nib.aligned == z->aligned) &&
                                z->nib.pan_id != 0xFFFF && z->nib.channel != 0;
-                nv_read(z, NV_NWK_ACTIVE_KEY_INFO, S_GOT_ACTIVE_KEY);
+                nv_read_optional(z, NV_NWK_ACTIVE_KEY_INFO, S_GOT_ACTIVE_KEY);
                 return;
 
         case S_GOT_ACTIVE_KEY:
@@ -679,6 +702,20 @@ static void step(Zstack *z) {
                 if (z->have_active_key)
                         memcpy(z->active_key, z->nv.data + 1, 16);
                 explicit_bzero(z->nv.data, sizeof(z->nv.data));
+                if (!z->have_active_key) {
+                        /* Fall back to the key the network was formed with. */
+                        nv_read_optional(z, NV_PRECFGKEY, S_GOT_PRECFGKEY);
+                        return;
+                }
+                z->step = S_GOT_PRECFGKEY;
+                return step(z);
+
+        case S_GOT_PRECFGKEY:
+                if (!z->have_active_key && z->nv.len == 16) {
+                        z->have_active_key = true;
+                        memcpy(z->active_key, z->nv.data, 16);
+                        explicit_bzero(z->nv.data, sizeof(z->nv.data));
+                }
 
                 if (z->configured && z->nib_valid) {
                         if (!has_mismatch(z, why, sizeof(why))) {
@@ -885,6 +922,10 @@ static void step(Zstack *z) {
                 /* Status u8, Len u8, Value[Len] */
                 if (f->len < 2 || f->len < 2 + f->data[1])
                         return fail(z, -EBADMSG, "Malformed SYS_OSAL_NV_READ_EXT answer");
+                if (f->data[0] != 0 && z->nv.optional) {
+                        z->nv.len = 0;
+                        return nv_done(z);
+                }
                 if (f->data[0] != 0)
                         return fail(z, -EIO, "Reading NV item 0x%04x failed with status 0x%02x", z->nv.id, f->data[0]);
                 if (f->data[1] == 0 || z->nv.off + f->data[1] > z->nv.len)

@@ -87,6 +87,9 @@ int zstack_parse_version(const MtFrame *srsp, ZstackVersion *ret);
 int zstack_parse_nib(const uint8_t *nib, size_t len, ZstackNib *ret);
 int zstack_parse_device_info(const MtFrame *srsp, uint64_t *ret_ieee, uint16_t *ret_nwk, uint8_t *ret_state);
 
+/* "zStack12", "zStack3x0", "zStack30x" (zigbee-herdsman's names, in Zigbee2MQTT's bridge/info). */
+const char *zstack_product_name(uint8_t product_id);
+
 /* 16 random bytes from getrandom() that are not the well-known Zigbee default key; random PAN id
  * (0x0001..0xFFFE) and extended PAN id (not all-0, all-FF or DD..DD). */
 int zstack_random_network_key(uint8_t key[16]);

@@ -28,6 +28,7 @@ typedef struct FakeStick {
         size_t n_eps;
         bool gp_group;
         unsigned read_chunk;            /* bytes per OSAL_NV_READ_EXT answer */
+        bool refuse_key_reads;          /* firmware built without MT key management */
         /* what the host did */
         unsigned nv_writes, resets, af_registers, startups, commissionings, rpc_errors;
 } FakeStick;
@@ -210,7 +211,8 @@ static inline void fake_stick_respond(FakePeer *p, const MtFrame *f) {
         if (mt_frame_is(f, 0x21, 0x1C)) {               /* OSAL_NV_READ_EXT */
                 uint16_t off = mt_le16(d + 2);
                 e = fake_nv(s, mt_le16(d));
-                if (!e || off >= e->len)
+                if (!e || off >= e->len ||
+                    (s->refuse_key_reads && (e->id == 0x003A || e->id == 0x0062 || e->id == 0x0082)))
                         return fake_peer_reply(p, 0x61, 0x1C, (const uint8_t[]) { 0x0A, 0 }, 2);
                 size_t n = MIN((size_t) (e->len - off), (size_t) s->read_chunk);
                 out[0] = 0;

@@ -296,6 +296,35 @@ static void test_blank_stick_gets_a_random_network_then_keeps_it(void) {
         assert(other.info.ext_pan_id != first.info.ext_pan_id);
 }
 
+static void test_unreadable_keys_do_not_stop_an_adoption(void) {
+        FakeStick s;
+        Outcome o;
+        ZstackConfig cfg = config_auto;
+
+        fake_stick_formed_cc2652(&s);
+        s.refuse_key_reads = true;
+        o = run_startup(&s, &config_auto);
+        assert(o.error == 0 && !o.info.formed);
+        assert(!o.info.network_key_known);
+        assert(o.info.pan_id == 0x1C0E);
+
+        /* an explicit key cannot be verified: refused as a mismatch, never silently accepted */
+        cfg.network_key_auto = false;
+        memcpy(cfg.network_key, (const uint8_t[]) { 0x0a, 0x0a, 0x73, 0xb4, 0x99, 0x0d, 0xc6, 0xe2,
+                                                     0xf4, 0x6a, 0x51, 0x19, 0x86, 0x52, 0x8b, 0x66 }, 16);
+        o = run_startup(&s, &cfg);
+        assert(o.error == -EEXIST);
+
+        /* with only the active key unreadable, the pre-configured key stands in */
+        fake_stick_formed_cc2652(&s);
+        for (size_t i = 0; i < FAKE_NV_MAX; i++)
+                if (s.nv[i].id == 0x003A)
+                        s.nv[i].present = false;
+        o = run_startup(&s, &cfg);
+        assert(o.error == 0 && o.info.network_key_known);
+        assert(memcmp(o.info.network_key, cfg.network_key, 16) == 0);
+}
+
 static void test_zstack_1_2_is_refused(void) {
         FakeStick s;
         Outcome o;
@@ -370,6 +399,10 @@ static void test_decoders_on_captured_bytes(void) {
         assert(ieee == 0x00124b001caaac5cULL && nwk == 0 && state == 9);
         f.data[0] = 1;
         assert(zstack_parse_device_info(&f, &ieee, &nwk, &state) == -EBADMSG);
+
+        assert(strcmp(zstack_product_name(1), "zStack3x0") == 0);
+        assert(strcmp(zstack_product_name(2), "zStack30x") == 0);
+        assert(strcmp(zstack_product_name(0), "zStack12") == 0);
 }
 
 static void test_random_values_are_random_and_never_the_default_key(void) {
@@ -396,6 +429,7 @@ int main(void) {
         test_mismatch_is_refused_without_reform();
         test_mismatch_with_reform_forms_the_configured_network();
         test_blank_stick_gets_a_random_network_then_keeps_it();
+        test_unreadable_keys_do_not_stop_an_adoption();
         test_zstack_1_2_is_refused();
         test_bad_config_is_refused_before_talking();
         return 0;
