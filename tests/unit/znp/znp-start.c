@@ -56,14 +56,20 @@ static void on_started(Zstack *z, int error, const ZstackInfo *info, void *userd
         (void) sd_event_exit(e, 0);
 }
 
+static ZstackConfig cfg = { .pan_id_auto = true, .ext_pan_id_auto = true, .network_key_auto = true };
+
+/* The coordinator answered the probe: run the start-up. */
 static void on_ready(Znp *znp, int error, void *userdata) {
         Zstack *z = userdata;
+        sd_event *e = znp_get_event(znp);
 
+        if (error == 0)
+                error = zstack_start(z, &cfg, on_started, e);
         if (error < 0) {
-                printf("error=%s message=coordinator does not answer SYS_PING\n", strerrorname_np(-error) ?: "?");
-                (void) sd_event_exit(znp_get_event(znp), 0);
+                printf("error=%s message=%s\n", strerrorname_np(-error) ?: "?",
+                       error == -ETIMEDOUT ? "coordinator does not answer SYS_PING" : zstack_error_message(z));
+                (void) sd_event_exit(e, 0);
         }
-        (void) z;
 }
 
 int main(int argc, char *argv[]) {
@@ -77,7 +83,6 @@ int main(int argc, char *argv[]) {
                 { "reform", no_argument, NULL, 'R' },
                 {}
         };
-        ZstackConfig cfg = { .pan_id_auto = true, .ext_pan_id_auto = true, .network_key_auto = true };
         TransportConfig tc = {};
         sd_event *e = NULL;
         Transport *t = NULL;
@@ -135,19 +140,7 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
-        /* start-up begins once the probe succeeded: poll readiness from a defer-free loop */
-        while (!znp_is_ready(znp)) {
-                r = sd_event_run(e, UINT64_MAX);
-                if (r < 0 || sd_event_get_state(e) == SD_EVENT_FINISHED)
-                        goto out;
-        }
-        r = zstack_start(z, &cfg, on_started, e);
-        if (r < 0) {
-                printf("error=%s message=%s\n", strerrorname_np(-r) ?: "?", zstack_error_message(z));
-                goto out;
-        }
         (void) sd_event_loop(e);
-out:
         zstack_free(z);
         znp_free(znp);
         sd_event_unref(e);
