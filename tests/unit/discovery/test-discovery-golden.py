@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Discovery output vs. the hand-derived golden files, and Home Assistant's rules.
+"""Discovery output vs. the hand-derived golden files, vs. what Zigbee2MQTT 2.14.1's own code
+publishes (z2m/, see capture.js), and against Home Assistant's rules.
 
 Golden files (golden/*.json) were written from ha-discovery.md Part C/D; payloads there are
 objects, and the generated payload string must equal their sorted compact serialisation exactly
@@ -58,6 +59,31 @@ def check_golden(scenario, golden_name):
     return got, failures
 
 
+def check_real_z2m(capture_name, scenarios):
+    """Compare with what Zigbee2MQTT 2.14.1's own code published (z2m/capture.js); only the origin
+    block and the bridge's sw_version (our name and version instead of Zigbee2MQTT's) may differ."""
+    with open(os.path.join(HERE, "z2m", capture_name)) as f:
+        z2m = json.load(f)
+    ours = []
+    for s in scenarios:
+        ours += dump(s)
+    version = config_value("PACKAGE_VERSION")
+    origin = canonical({"name": "lumiplugd", "sw": version, "url": config_value("PACKAGE_URL")})
+    failures = 0
+    if [m["topic"] for m in z2m] != [m["topic"] for m in ours]:
+        print(f"{capture_name}: topics differ from Zigbee2MQTT's")
+        return 1
+    for theirs, mine in zip(z2m, ours):
+        expected = theirs["payload"].replace(
+            canonical({"name": "Zigbee2MQTT", "sw": "2.14.1", "url": "https://www.zigbee2mqtt.io"}), origin)
+        expected = expected.replace('"model":"Bridge","name":"Zigbee2MQTT Bridge","sw_version":"2.14.1"',
+                                    '"model":"Bridge","name":"Zigbee2MQTT Bridge","sw_version":"%s"' % version)
+        if expected != mine["payload"]:
+            print(f"{capture_name}: {theirs['topic']}\n  z2m  {expected}\n  ours {mine['payload']}")
+            failures += 1
+    return failures
+
+
 def validate(messages, label):
     validator = os.path.normpath(os.path.join(SOURCE, "..", "shared", "tools", "ha_validate.py"))
     if not os.path.exists(validator):
@@ -98,6 +124,9 @@ def main():
             any(m["payload"] != "" for m in clears):
         print("clear messages wrong")
         failures += 1
+
+    failures += check_real_z2m("plug1+bridge.json", ["bridge", "plug"])
+    failures += check_real_z2m("availability+bridge.json", ["bridge", "plug-availability"])
 
     results = [validate(plug + bridge, "plug+bridge"), validate(avail, "availability"),
                validate(clears, "removal")]
