@@ -21,8 +21,8 @@
 
 typedef struct Znp Znp;
 
-#define ZNP_QUEUE_MAX           32u             /* queued requests besides the one in flight */
-#define ZNP_WAITS_MAX           32u
+#define ZNP_QUEUE_MAX           64u             /* queued requests besides the one in flight */
+#define ZNP_WAITS_MAX           64u
 #define ZNP_HANDLERS_MAX        64u
 
 #define ZNP_SREQ_TIMEOUT_USEC   (6 * 1000000ULL)        /* zigbee-herdsman's SREQ timeout */
