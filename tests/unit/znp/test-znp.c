@@ -70,7 +70,7 @@ static void setup(Setup *s, FakePeerFn respond) {
         fake_peer_init(&s->peer, s->e, &t);
         s->peer.respond = answer_pings;
         assert(znp_new(&s->znp, s->e, t) == 0);
-        assert(znp_start(s->znp, &fast_probe, on_ready, &ready) == 0);
+        assert(znp_start(s->znp, NULL, on_ready, &ready) == 0);  /* herdsman's timeouts: generous */
         RUN_UNTIL(s->e, ready.done);
         assert(ready.error == 0);
         assert(znp_is_ready(s->znp));
@@ -119,7 +119,10 @@ static void test_start_probe_writes_0xEF_when_the_first_ping_is_ignored(void) {
         sreq(&ping, MT_SUBSYS_SYS, 0x01, NULL, 0);
         assert(znp_request(znp, &ping, 0, on_reply, &ready, NULL) == -EAGAIN);     /* not ready yet */
 
-        assert(znp_start(znp, &fast_probe, on_ready, &ready) == 0);
+        /* the first ping is meant to time out; the one after 0xEF gets a generous second */
+        ZnpStartParams probe = fast_probe;
+        probe.probe_timeout_usec = 1000 * MS;
+        assert(znp_start(znp, &probe, on_ready, &ready) == 0);
         RUN_UNTIL(e, peer.n_rx == 1);
         RUN_UNTIL(e, peer.parser.stats.dropped_bytes == 1);    /* the lone 0xEF, outside any frame */
         sbl_left = true;
