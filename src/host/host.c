@@ -175,6 +175,7 @@ static void lookup_failed(Host *h, HostLookup *l) {
         uint16_t nwk = l->nwk;
         HostHoldoff *slot = &h->holdoffs[0];
 
+        h->stats.lookups_failed++;
         lookup_release(l);
         for (size_t i = 0; i < ELEMENTSOF(h->holdoffs); i++)
                 if (h->holdoffs[i].until < slot->until)
@@ -187,6 +188,7 @@ static void lookup_resolved(Host *h, HostLookup *l, uint64_t ieee) {
         uint16_t nwk = l->nwk;
         HostDevice *d = host_device_by_ieee(h, ieee);
 
+        h->stats.lookups_resolved++;
         lookup_release(l);
         if (d) {
                 /* Known under another address: an address change we missed. */

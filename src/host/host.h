@@ -141,7 +141,7 @@ typedef struct HostStats {
         uint64_t frames_in, frames_dropped;     /* AF_INCOMING_MSG accepted / malformed */
         uint64_t af_sent, af_retries, af_failed;
         uint64_t default_responses;
-        uint64_t lookups;
+        uint64_t lookups, lookups_resolved, lookups_failed;    /* IEEE lookups of unknown senders */
 } HostStats;
 void host_get_stats(const Host *h, HostStats *ret);
 
