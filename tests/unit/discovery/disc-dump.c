@@ -2,8 +2,10 @@
  * Print the discovery messages of a fixed scenario as a JSON list of {topic, payload, retain}
  * (the input format of ha_validate.py). Used by the golden-file and validator tests.
  *   disc-dump plug | plug-availability | plug-clear | bridge | bridge-clear
+ *   disc-dump device IEEE COORDINATOR_IEEE FRIENDLY_NAME HW_VERSION|- SW_VERSION|-
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/plug.h"
@@ -23,11 +25,20 @@ int main(int argc, char **argv) {
         json_object *list;
         int r;
 
-        if (argc != 2) {
+        if (argc == 7 && strcmp(argv[1], "device") == 0) {
+                DiscConfig c = cfg;
+                c.bridge_ieee = argv[3];
+                dev = (DiscDevice) {
+                        .ieee = argv[2], .friendly_name = argv[4],
+                        .hw_version = strcmp(argv[5], "-") ? atoi(argv[5]) : -1,
+                        .sw_version = strcmp(argv[6], "-") ? argv[6] : NULL,
+                };
+                r = disc_device_messages(&c, &plug_model_zncz04lm, &dev, &msgs);
+        } else if (argc != 2) {
                 fprintf(stderr, "usage: %s plug|plug-availability|plug-clear|bridge|bridge-clear\n", argv[0]);
                 return 2;
         }
-        if (strcmp(argv[1], "plug") == 0)
+        else if (strcmp(argv[1], "plug") == 0)
                 r = disc_device_messages(&cfg, &plug_model_zncz04lm, &dev, &msgs);
         else if (strcmp(argv[1], "plug-availability") == 0) {
                 dev.availability = true;

@@ -84,6 +84,38 @@ def check_real_z2m(capture_name, scenarios):
     return failures
 
 
+def check_peer_capture():
+    """If the peer suite has captured what the real Zigbee2MQTT published over MQTT for its plug1
+    (tests/peer/reference/homeassistant-plug1.json, topic -> payload), generate the same device
+    and compare payload by payload (origin excepted). Returns (failures, compared)."""
+    path = os.path.join(SOURCE, "tests", "peer", "reference", "homeassistant-plug1.json")
+    if not os.path.exists(path):
+        return 0, False
+    with open(path) as f:
+        ref = json.load(f)
+    some = next(iter(ref.values()))
+    d = some["device"]
+    ieee = d["identifiers"][0][len("zigbee2mqtt_"):]
+    coordinator = d["via_device"][len("zigbee2mqtt_bridge_"):]
+    ours = json.loads(subprocess.run([DUMP, "device", ieee, coordinator, d["name"],
+                                      str(d["hw_version"]) if "hw_version" in d else "-",
+                                      d.get("sw_version", "-")], check=True, capture_output=True, text=True).stdout)
+    origin = {"name": "lumiplugd", "sw": config_value("PACKAGE_VERSION"), "url": config_value("PACKAGE_URL")}
+    failures = 0
+    if sorted(ref) != sorted(m["topic"] for m in ours):
+        print(f"peer capture: topics differ\n  z2m  {sorted(ref)}\n  ours {sorted(m['topic'] for m in ours)}")
+        failures += 1
+    for m in ours:
+        if m["topic"] not in ref:
+            continue
+        want = dict(ref[m["topic"]], origin=origin)
+        if canonical(want) != m["payload"]:
+            print(f"peer capture: {m['topic']}\n  z2m  {canonical(want)}\n  ours {m['payload']}")
+            failures += 1
+    print(f"peer capture: {len(ours)} configs compared with the live Zigbee2MQTT capture, {failures} differ")
+    return failures, True
+
+
 def validate(messages, label):
     validator = os.path.normpath(os.path.join(SOURCE, "..", "shared", "tools", "ha_validate.py"))
     if not os.path.exists(validator):
@@ -127,6 +159,9 @@ def main():
 
     failures += check_real_z2m("plug1+bridge.json", ["bridge", "plug"])
     failures += check_real_z2m("availability+bridge.json", ["bridge", "plug-availability"])
+
+    f, _ = check_peer_capture()
+    failures += f
 
     results = [validate(plug + bridge, "plug+bridge"), validate(avail, "availability"),
                validate(clears, "removal")]
