@@ -39,7 +39,8 @@ int host_arm_timer(Host *h, sd_event_source **s, uint64_t usec, sd_event_time_ha
                         return r;
                 return sd_event_source_set_enabled(*s, SD_EVENT_ONESHOT);
         }
-        return sd_event_add_time_relative(h->event, s, CLOCK_MONOTONIC, usec, 0, fn, userdata);
+        /* 1 ms accuracy: sd-event's default (0 = 250 ms) would stretch the short pauses. */
+        return sd_event_add_time_relative(h->event, s, CLOCK_MONOTONIC, usec, 1000, fn, userdata);
 }
 
 void host_put_ieee(uint8_t *p, uint64_t ieee) {
