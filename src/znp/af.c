@@ -54,7 +54,21 @@ struct Af {
         uint32_t confirm_handler, incoming_handler;
         AfIncomingFn incoming_fn;
         void *incoming_userdata;
+        unsigned depth;                 /* > 0 while in a callback from Znp or sd-event */
+        bool freed;                     /* af_free() ran during one; finished at the way out */
 };
+
+static void af_destroy(Af *af);
+
+static void af_enter(Af *af) {
+        af->depth++;
+}
+
+static void af_leave(Af *af) {
+        assert(af->depth > 0);
+        if (--af->depth == 0 && af->freed)
+                af_destroy(af);
+}
 
 int af_status_to_errno(uint8_t status) {
         switch (status) {
@@ -182,13 +196,13 @@ static int on_send_timer(sd_event_source *source, uint64_t usec, void *userdata)
         Send *s = userdata;
         Af *af = s->af;
 
+        af_enter(af);
         s->timer = sd_event_source_disable_unref(s->timer);
-        if (s->state == SEND_AWAIT_CONFIRM) {
+        if (s->state == SEND_AWAIT_CONFIRM)
                 complete(af, s, -ETIMEDOUT, 0xFF);
-                return 0;
-        }
-        if (s->state == SEND_BACKOFF)
+        else if (s->state == SEND_BACKOFF)
                 transmit(af, s);
+        af_leave(af);
         return 0;
 }
 
@@ -235,9 +249,7 @@ static void retry_or_fail(Af *af, Send *s, uint8_t status) {
         }
 }
 
-static void on_data_request_srsp(Znp *znp, int error, const MtFrame *srsp, void *userdata) {
-        Send *s = userdata;
-        Af *af = s->af;
+static void handle_data_request_srsp(Af *af, Send *s, int error, const MtFrame *srsp) {
         int r;
 
         s->znp_id = 0;
@@ -254,6 +266,15 @@ static void on_data_request_srsp(Znp *znp, int error, const MtFrame *srsp, void 
                 complete(af, s, r, 0xFF);
 }
 
+static void on_data_request_srsp(Znp *znp, int error, const MtFrame *srsp, void *userdata) {
+        Send *s = userdata;
+        Af *af = s->af;
+
+        af_enter(af);
+        handle_data_request_srsp(af, s, error, srsp);
+        af_leave(af);
+}
+
 static void on_data_confirm(Znp *znp, const MtFrame *f, void *userdata) {
         Af *af = userdata;
 
@@ -266,10 +287,12 @@ static void on_data_confirm(Znp *znp, const MtFrame *f, void *userdata) {
                 if (s->state != SEND_AWAIT_CONFIRM || s->trans_id != f->data[2])
                         continue;
                 s->timer = sd_event_source_disable_unref(s->timer);
+                af_enter(af);
                 if (f->data[0] == AF_STATUS_SUCCESS)
                         complete(af, s, 0, 0);
                 else
                         retry_or_fail(af, s, f->data[0]);
+                af_leave(af);
                 return;
         }
 }
@@ -280,8 +303,11 @@ static void on_incoming(Znp *znp, const MtFrame *f, void *userdata) {
 
         if (af_parse_incoming(f, &m) < 0)
                 return;         /* malformed input: dropped */
-        if (af->incoming_fn)
+        if (af->incoming_fn) {
+                af_enter(af);
                 af->incoming_fn(af, &m, af->incoming_userdata);
+                af_leave(af);
+        }
 }
 
 /* Starts queued sends whose destination is idle, within the concurrency limit. */
@@ -289,6 +315,7 @@ static int on_kick(sd_event_source *source, void *userdata) {
         Af *af = userdata;
         unsigned active = 0;
 
+        af_enter(af);
         for (size_t i = 0; i < af->n_sends; i++)
                 if (af->sends[i]->state != SEND_QUEUED)
                         active++;
@@ -306,12 +333,15 @@ static int on_kick(sd_event_source *source, void *userdata) {
                         continue;
                 active++;
                 transmit(af, s);
+                if (af->freed)
+                        break;
                 /* transmit() may have completed (and removed) s: rescan from the start. */
                 if (find_send(af, s) == SIZE_MAX) {
                         kick(af);
                         break;
                 }
         }
+        af_leave(af);
         return 0;
 }
 
@@ -350,6 +380,11 @@ int af_new(Af **ret, Znp *znp, const AfParams *params) {
         return 0;
 }
 
+static void af_destroy(Af *af) {
+        sd_event_source_disable_unref(af->kick);
+        free(af);
+}
+
 Af *af_free(Af *af) {
         if (!af)
                 return NULL;
@@ -357,10 +392,18 @@ Af *af_free(Af *af) {
                 znp_cancel(af->znp, af->sends[i]->znp_id);
                 send_free(af->sends[i]);
         }
+        af->n_sends = 0;
         znp_cancel(af->znp, af->confirm_handler);
         znp_cancel(af->znp, af->incoming_handler);
-        sd_event_source_disable_unref(af->kick);
-        free(af);
+        af->confirm_handler = af->incoming_handler = 0;
+        af->incoming_fn = NULL;
+        if (af->depth > 0) {
+                /* Called from one of our callbacks: the struct goes once they return. */
+                af->freed = true;
+                (void) sd_event_source_set_enabled(af->kick, SD_EVENT_OFF);
+                return NULL;
+        }
+        af_destroy(af);
         return NULL;
 }
 

@@ -72,7 +72,7 @@ typedef struct AfParams {
 } AfParams;
 
 int af_new(Af **ret, Znp *znp, const AfParams *params);
-Af *af_free(Af *af);            /* drops pending sends without calling back; not from an Af callback */
+Af *af_free(Af *af);            /* drops pending sends without calling back; fine inside an Af callback */
 
 void af_set_incoming_handler(Af *af, AfIncomingFn fn, void *userdata);
 

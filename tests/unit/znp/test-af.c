@@ -312,6 +312,32 @@ static void test_incoming_messages_from_captured_frames(void) {
         teardown(&s);
 }
 
+static int free_calls;
+static void free_af_on_sent(Af *af, int error, uint8_t status, void *userdata) {
+        Setup *s = userdata;
+
+        free_calls++;
+        assert(error < 0);
+        s->af = af_free(af);
+}
+
+static void test_af_can_be_freed_from_its_callback_when_the_link_dies(void) {
+        Setup s;
+        AfRequest r;
+
+        setup(&s);
+        free_calls = 0;
+        for (int i = 0; i < 4; i++)
+                assert(af_send(s.af, (r = req_to((uint16_t) (0x0100 + i)), &r), free_af_on_sent, &s, NULL) == 0);
+        RUN_UNTIL(s.e, s.peer.n_rx >= 1);
+        fake_peer_close(&s.peer);
+        RUN_UNTIL(s.e, free_calls > 0);
+        run_until_idle(s.e);
+        assert(free_calls == 1);
+        assert(s.af == NULL);
+        teardown(&s);
+}
+
 int main(void) {
         test_request_layout_and_confirm_by_trans_id();
         test_same_device_is_served_in_order();
@@ -320,5 +346,6 @@ int main(void) {
         test_missing_confirm_times_out();
         test_bad_requests_are_refused();
         test_incoming_messages_from_captured_frames();
+        test_af_can_be_freed_from_its_callback_when_the_link_dies();
         return 0;
 }
