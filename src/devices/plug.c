@@ -3,6 +3,17 @@
  * Conversion and rounding follow zigbee-herdsman-converters as used by zigbee2mqtt 2.14.1:
  * converters in src/lib/lumi.ts and src/converters, then postProcessConvertedFromZigbeeMessage()
  * (calibration, then precisionRound with the option or the default precision).
+ *
+ * Deliberate differences from Zigbee2MQTT (everything else is checked against its own code by
+ * tests/unit/devices/test-z2m-*.py):
+ *  - Basic 0xFF01 (char string TLV) is applied; Zigbee2MQTT ignores Basic for this model.
+ *  - set checks types strictly (booleans must be JSON true/false, numbers JSON numbers) and
+ *    overload_protection's range 100..2300; Zigbee2MQTT writes any truthy value / any number.
+ *  - on_time/off_wait_time (accepted by Zigbee2MQTT's generic on_off converter) are unknown keys.
+ *  - non-values (NaN float, 0xFF.. integers) and undecodable records leave the state unchanged.
+ *  - only the TLV tags and 0xFCC0 attributes this plug sends are mapped; Zigbee2MQTT's
+ *    model-independent mappings of other tags (0, 1, 240, ...) are not reproduced.
+ *  - <name>_precision options must be integers 0..3 (Zigbee2MQTT takes any number).
  */
 #include <ctype.h>
 #include <errno.h>
