@@ -10,7 +10,8 @@
  *  - set checks types strictly (booleans must be JSON true/false, numbers JSON numbers) and
  *    overload_protection's range 100..2300; Zigbee2MQTT writes any truthy value / any number.
  *  - on_time/off_wait_time (accepted by Zigbee2MQTT's generic on_off converter) are unknown keys.
- *  - non-values (NaN float, 0xFF.. integers) and undecodable records leave the state unchanged.
+ *  - numeric non-values (NaN floats, all-ones integers) leave the state unchanged (booleans follow
+ *    Zigbee2MQTT: anything but 1 is OFF/false).
  *  - only the TLV tags and 0xFCC0 attributes this plug sends are mapped; Zigbee2MQTT's
  *    model-independent mappings of other tags (0, 1, 240, ...) are not reproduced.
  *  - <name>_precision options must be integers 0..3 (Zigbee2MQTT takes any number).
