@@ -845,8 +845,9 @@ int devdb_parse_json(const char *text, size_t len, json_object **ret, char *err,
                 (void) snprintf(err, errlen, "too large");
                 return -EFBIG;
         }
-        if (strlen(text) != len) {
-                (void) snprintf(err, errlen, "contains a NUL byte at offset %zu", strlen(text));
+        const char *nul = memchr(text, 0, len);
+        if (nul) {
+                (void) snprintf(err, errlen, "contains a NUL byte at offset %zu", (size_t) (nul - text));
                 return -EBADMSG;
         }
         tok = json_tokener_new();
