@@ -46,7 +46,7 @@ def _kill_leftovers():
 
 class Sim:
     def __init__(self, plugs=0, nv=None, tcp=False, tcp_port=0, fast=False, log=None,
-                 workdir=None, report_interval=None, ieee=None, extra_args=()):
+                 workdir=None, report_interval=None, ieee=None, link=None, extra_args=()):
         self.workdir = workdir or tempfile.mkdtemp(prefix="lumi-sim-")
         self.plugs = plugs
         self.nv = nv if nv is not None else os.path.join(self.workdir, "nv.txt")
@@ -57,6 +57,7 @@ class Sim:
         self.control_path = os.path.join(self.workdir, "control.sock")
         self.report_interval = report_interval
         self.ieee = ieee
+        self.link = link
         self.extra_args = list(extra_args)
         self.proc = None
         self.port = None
@@ -67,6 +68,8 @@ class Sim:
                 "--plugs", str(self.plugs), "--log", self.log]
         if self.tcp:
             args += ["--tcp", str(self.tcp_port)]
+        elif self.link:
+            args += ["--link", self.link]
         if self.fast:
             args.append("--fast")
         if self.report_interval is not None:
@@ -81,7 +84,8 @@ class Sim:
         if not line:
             self.stop()
             raise SimError(f"lumiplug-sim did not start; see {self.stderr_path}")
-        self.port = line
+        # With --link the host opens the stable symlink, like /dev/serial/by-id/... on real hardware.
+        self.port = self.link if (self.link and not self.tcp) else line
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.control_path):
             if time.monotonic() > deadline or self.proc.poll() is not None:

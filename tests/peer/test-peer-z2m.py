@@ -80,6 +80,16 @@ def interview(client, sim, z, n, name):
     return ev
 
 
+def toggle(client, sim, n, name):
+    before = sim.state(n)["state"]
+    mark = client.mark()
+    client.publish(f"{BASE}/{name}/set", json.dumps({"state": "TOGGLE"}))
+    expect = "OFF" if before == "ON" else "ON"
+    wait_json(client, f"{BASE}/{name}", lambda d: d.get("state") == expect, start=mark)
+    assert sim.state(n)["state"] == expect
+    say(f"{name}: TOGGLE {before} -> {expect}, published")
+
+
 def normalise(text, datadir, sim_port, mqtt_port):
     text = text.replace(datadir, "<DATA>").replace(sim_port, "<SERIAL>")
     return re.sub(rf"127\.0\.0\.1:{mqtt_port}", "127.0.0.1:<PORT>", text)
@@ -113,7 +123,10 @@ def main():
     out_ref = os.path.join(build, "peer-reference")
     os.makedirs(out_ref, exist_ok=True)
 
-    with Mosquitto() as mq, Sim(plugs=2, report_interval=3600) as sim:
+    with Mosquitto() as mq:
+        sim = Sim(plugs=2, report_interval=3600)
+        sim.link = os.path.join(sim.workdir, "ttyZNP")
+        sim.start()
         datadir = os.path.join(sim.workdir, "z2m")
         client = Client(mq.port)
         client.subscribe("#")
@@ -138,14 +151,17 @@ def main():
             z.stop()
         backup1 = json.load(open(os.path.join(datadir, "coordinator_backup.json")))
 
-        # 2. A restart resumes the same network.
+        # 2. Both restart (the simulator from its NV file): the same network is resumed.
+        sim.stop()
+        sim.start()
         mark = client.mark()
         z = start_z2m(sim, mq, datadir, devices)
         try:
             assert z.log_matches(r"Started with result 'resumed'"), "restart did not resume"
+            assert not z.log_matches(r"startup strategy: startCommissioning")
             info = wait_json(client, f"{BASE}/bridge/info", lambda d: d.get("network"), start=mark)
             assert info["network"] == net, (info["network"], net)
-            say("restart resumed the network")
+            say("restart of simulator and Zigbee2MQTT resumed the network")
 
             # 3. Permit join, then two plugs join and are interviewed.
             request(client, "permit_join", {"time": 254})
@@ -161,13 +177,7 @@ def main():
 
             # 4. TOGGLE reaches the plug and the new state is published.
             for n, name in ((1, "plug1"), (2, "plug2")):
-                before = sim.state(n)["state"]
-                mark = client.mark()
-                client.publish(f"{BASE}/{name}/set", json.dumps({"state": "TOGGLE"}))
-                expect = "OFF" if before == "ON" else "ON"
-                wait_json(client, f"{BASE}/{name}", lambda d: d.get("state") == expect, start=mark)
-                assert sim.state(n)["state"] == expect
-                say(f"{name}: TOGGLE {before} -> {expect}, published")
+                toggle(client, sim, n, name)
 
             # 5. get power is answered.
             mark, zmark = client.mark(), z.mark()
@@ -236,6 +246,28 @@ def main():
             say(f"reference files written to {out_ref}")
             if not os.environ.get("LUMI_UPDATE_REFERENCE"):
                 compare_references(src_ref, out_ref)
+
+            # 9. Line noise from the stick does not disturb the host.
+            sim.command("garbage")
+            toggle(client, sim, 1, "plug1")
+
+            # 10. Out of range: the confirm carries MAC_NO_ACK and Zigbee2MQTT reports the failure.
+            sim.command("offline 2")
+            zmark = z.mark()
+            client.publish(f"{BASE}/plug2/set", json.dumps({"state": "TOGGLE"}))
+            line = z.wait_log(r"Publish 'set' 'state' to 'plug2' failed", timeout=120, start=zmark)
+            assert "MAC_NO_ACK" in line, line
+            say("plug2 out of range: " + line.split("failed:", 1)[-1].strip()[:120])
+            sim.command("online 2")
+            toggle(client, sim, 2, "plug2")
+
+            # 11. A plug leaving is seen as such.
+            mark = client.mark()
+            sim.command("leave 2")
+            wait_json(client, f"{BASE}/bridge/event",
+                      lambda d: d["type"] == "device_leave" and d["data"]["ieee_address"] == ieee_of(2),
+                      start=mark)
+            say("plug2 left the network")
         finally:
             rc = z.stop()
             say(f"zigbee2mqtt stopped ({rc})")
@@ -243,10 +275,46 @@ def main():
         assert backup2["network_key"] == backup1["network_key"]
         assert backup2["pan_id"] == backup1["pan_id"] and backup2["extended_pan_id"] == backup1["extended_pan_id"]
         ieees = {d["ieee_address"] for d in backup2.get("devices", [])}
-        assert ieee_of(1)[2:] in ieees and ieee_of(2)[2:] in ieees, backup2.get("devices")
+        # plug 1 is in the coordinator's tables; plug 2 left before the backup.
+        assert ieee_of(1)[2:] in ieees and ieee_of(2)[2:] not in ieees, backup2.get("devices")
         bad = z.log_matches(r"\berror\b")
         client.close()
+        sim.stop()
     say(f"peer suite passed; Zigbee2MQTT logged {len(bad)} error lines")
+    return 0
+
+
+def main_tcp():
+    """The same stick over TCP (tcp://127.0.0.1:PORT as Zigbee2MQTT's serial port)."""
+    try:
+        z2m.install(log=say)
+    except z2m.NpmUnreachable as e:
+        print(f"SKIP: {e}")
+        return 77
+    with Mosquitto() as mq, Sim(plugs=1, tcp=True, report_interval=3600) as sim:
+        assert sim.port.startswith("tcp://127.0.0.1:"), sim.port
+        datadir = os.path.join(sim.workdir, "z2m")
+        client = Client(mq.port)
+        client.subscribe("#")
+        say(f"sim on {sim.port}")
+        z = start_z2m(sim, mq, datadir, {ieee_of(1): {"friendly_name": "plug1"}})
+        try:
+            assert z.log_matches(r"Opening TCP socket with 127\.0\.0\.1")
+            assert z.log_matches(r"Started with result 'reset'")
+            request(client, "permit_join", {"time": 60})
+            interview(client, sim, z, 1, "plug1")
+            toggle(client, sim, 1, "plug1")
+        finally:
+            z.stop()
+        # A second connection (Zigbee2MQTT restarted) is served too.
+        z = start_z2m(sim, mq, datadir, {ieee_of(1): {"friendly_name": "plug1"}})
+        try:
+            assert z.log_matches(r"Started with result 'resumed'")
+            toggle(client, sim, 1, "plug1")
+        finally:
+            z.stop()
+        client.close()
+    say("peer suite (tcp) passed")
     return 0
 
 
@@ -276,4 +344,4 @@ def compare_references(src, fresh):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_tcp() if "--tcp" in sys.argv[1:] else main())
