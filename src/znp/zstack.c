@@ -167,6 +167,7 @@ struct Zstack {
         bool srsp_seen, areq_seen;
         Step after_areq;
         MtFrame areq;
+        const char *areq_timeout_message;
 
         struct {
                 uint16_t id;
@@ -279,8 +280,7 @@ static void on_areq(Znp *znp, int error, const MtFrame *f, void *userdata) {
         z->wait_id = 0;
         if (error < 0) {
                 if (error == -ETIMEDOUT)
-                        fail(z, error, "The coordinator never sent the expected %s",
-                             mt_command_name(z->areq.cmd0 & 0x1F, z->areq.cmd1) ?: "indication");
+                        fail(z, error, "%s", z->areq_timeout_message);
                 else
                         fail(z, error, "Lost the coordinator while waiting: %s", strerror(-error));
                 return;
@@ -291,13 +291,13 @@ static void on_areq(Znp *znp, int error, const MtFrame *f, void *userdata) {
 }
 
 /* Arms a wait for an AREQ; call before the request that triggers it. */
-static int expect_areq(Zstack *z, uint8_t subsystem, uint8_t cmd1, ZnpMatchFn match, uint64_t timeout, Step after) {
+static int expect_areq(Zstack *z, uint8_t subsystem, uint8_t cmd1, ZnpMatchFn match, uint64_t timeout, Step after,
+                       const char *timeout_message) {
         int r;
 
         z->srsp_seen = z->areq_seen = false;
         z->after_areq = after;
-        z->areq.cmd0 = MT_CMD0(MT_AREQ, subsystem);     /* remembered for the timeout message */
-        z->areq.cmd1 = cmd1;
+        z->areq_timeout_message = timeout_message;
         r = znp_wait_for(z->znp, MT_CMD0(MT_AREQ, subsystem), cmd1, match, timeout, on_areq, z, &z->wait_id);
         if (r < 0)
                 fail(z, r, "Failed to wait for an indication: %s", strerror(-r));
@@ -745,7 +745,8 @@ static void step(Zstack *z) {
         case S_WROTE_CLEAR_OPTION: {
                 MtFrame reset;
 
-                if (expect_areq(z, MT_SUBSYS_SYS, SYS_RESET_IND, NULL, RESET_TIMEOUT_USEC, S_RESET_DONE) < 0)
+                if (expect_areq(z, MT_SUBSYS_SYS, SYS_RESET_IND, NULL, RESET_TIMEOUT_USEC, S_RESET_DONE,
+                                "The coordinator did not come back (no SYS_RESET_IND) after a reset") < 0)
                         return;
                 (void) mt_frame_init(&reset, MT_AREQ, MT_SUBSYS_SYS, SYS_RESET_REQ, (const uint8_t[]) { 1 }, 1);
                 r = znp_send(z->znp, &reset, NULL, NULL, NULL);
@@ -774,7 +775,9 @@ static void step(Zstack *z) {
                 if (!status_ok(z, "APP_CNF_BDB_SET_CHANNEL"))
                         return;
                 if (expect_areq(z, MT_SUBSYS_ZDO, ZDO_STATE_CHANGE_IND, state_is_coordinator,
-                                z->cfg.formation_timeout_usec ?: FORMATION_TIMEOUT_USEC, S_COMMISSIONED) < 0)
+                                z->cfg.formation_timeout_usec ?: FORMATION_TIMEOUT_USEC, S_COMMISSIONED,
+                                "Network formation timed out (no coordinator state 9); a network with the same "
+                                "PAN id or extended PAN id may already exist nearby") < 0)
                         return;
                 request(z, MT_SUBSYS_APP_CNF, APP_CNF_BDB_START_COMMISSIONING, (const uint8_t[]) { 0x04 }, 1,
                         LONG_SREQ_TIMEOUT_USEC, S_COMMISSIONING_SRSP);
@@ -829,7 +832,9 @@ static void step(Zstack *z) {
                         return step(z);
                 }
                 if (expect_areq(z, MT_SUBSYS_ZDO, ZDO_STATE_CHANGE_IND, state_is_coordinator,
-                                z->cfg.startup_timeout_usec ?: STARTUP_TIMEOUT_USEC, S_STARTED) < 0)
+                                z->cfg.startup_timeout_usec ?: STARTUP_TIMEOUT_USEC, S_STARTED,
+                                "The coordinator did not start its network (no coordinator state 9 after "
+                                "ZDO_STARTUP_FROM_APP)") < 0)
                         return;
                 request(z, MT_SUBSYS_ZDO, ZDO_STARTUP_FROM_APP, (const uint8_t[]) { 100, 0 }, 2,
                         LONG_SREQ_TIMEOUT_USEC, S_STARTUP_SRSP);
@@ -846,7 +851,7 @@ static void step(Zstack *z) {
         case S_STARTED:
                 /* Which endpoints does the coordinator already have? It answers about itself. */
                 if (expect_areq(z, MT_SUBSYS_ZDO, ZDO_ACTIVE_EP_RSP, active_ep_rsp_about_self, AREQ_TIMEOUT_USEC,
-                                S_GOT_ACTIVE_EPS) < 0)
+                                S_GOT_ACTIVE_EPS, "The coordinator did not answer ZDO_ACTIVE_EP_REQ about itself") < 0)
                         return;
                 request(z, MT_SUBSYS_ZDO, ZDO_ACTIVE_EP_REQ, (const uint8_t[]) { 0, 0, 0, 0 }, 4, 0, S_GOT_ACTIVE_EP_SRSP);
                 return;

@@ -29,6 +29,7 @@ typedef struct FakeStick {
         bool gp_group;
         unsigned read_chunk;            /* bytes per OSAL_NV_READ_EXT answer */
         bool refuse_key_reads;          /* firmware built without MT key management */
+        bool formation_hangs;           /* BDB formation never reaches state 9 (PAN conflict nearby) */
         /* what the host did */
         unsigned nv_writes, resets, af_registers, startups, commissionings, rpc_errors;
 } FakeStick;
@@ -272,6 +273,8 @@ static inline void fake_stick_respond(FakePeer *p, const MtFrame *f) {
                 fake_peer_reply(p, 0x45, 0xC0, (const uint8_t[]) { 8 }, 1);
                 fake_peer_reply(p, 0x4F, 0x80, (const uint8_t[]) { 0x01, 0x02, 0x04 }, 3);
                 fake_peer_reply(p, 0x45, 0xC0, (const uint8_t[]) { 8 }, 1);
+                if (s->formation_hangs)
+                        return;
                 fake_stick_form(s);
                 s->state = 9;
                 fake_peer_reply(p, 0x45, 0xC0, (const uint8_t[]) { 9 }, 1);

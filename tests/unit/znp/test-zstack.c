@@ -325,6 +325,20 @@ static void test_unreadable_keys_do_not_stop_an_adoption(void) {
         assert(memcmp(o.info.network_key, cfg.network_key, 16) == 0);
 }
 
+static void test_formation_that_never_finishes_times_out_clearly(void) {
+        FakeStick s;
+        Outcome o;
+        ZstackConfig cfg = config_auto;
+
+        fake_stick_blank_cc2652(&s);
+        s.formation_hangs = true;
+        cfg.formation_timeout_usec = 100 * 1000;
+        o = run_startup(&s, &cfg);
+        assert(o.error == -ETIMEDOUT);
+        assert(strstr(o.message, "formation timed out"));
+        assert(!fake_nv(&s, 0x0060));                           /* never marked as configured */
+}
+
 static void test_zstack_1_2_is_refused(void) {
         FakeStick s;
         Outcome o;
@@ -430,6 +444,7 @@ int main(void) {
         test_mismatch_with_reform_forms_the_configured_network();
         test_blank_stick_gets_a_random_network_then_keeps_it();
         test_unreadable_keys_do_not_stop_an_adoption();
+        test_formation_that_never_finishes_times_out_clearly();
         test_zstack_1_2_is_refused();
         test_bad_config_is_refused_before_talking();
         return 0;
