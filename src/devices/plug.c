@@ -1023,3 +1023,55 @@ int plug_action_build_frame(const PlugAction *a, uint8_t tsn, uint8_t *buf, size
                 return -EINVAL;
         }
 }
+
+int plug_action_response_status(const PlugAction *a, const uint8_t *zcl, size_t len, uint8_t *ret_status) {
+        ZclHeader h;
+        ZclCursor c;
+        ZclAttrRecord rec;
+        uint8_t cmd, status;
+        int hl, r;
+
+        if (!a || !ret_status || (!zcl && len > 0))
+                return -EINVAL;
+        hl = zcl_header_decode(zcl, len, &h);
+        if (hl < 0)
+                return hl;
+        if (!zcl_header_is_global(&h))
+                return -ENOMSG;
+        c = zcl_cursor(zcl + hl, len - (size_t) hl);
+
+        if (h.command == ZCL_CMD_DEFAULT_RSP) {
+                uint8_t expected = a->kind == PLUG_ACTION_COMMAND ? a->command :
+                                   a->kind == PLUG_ACTION_WRITE ? ZCL_CMD_WRITE_ATTRIBUTES : ZCL_CMD_READ_ATTRIBUTES;
+                r = zcl_parse_default_rsp(c.p, c.left, &cmd, &status);
+                if (r < 0)
+                        return r;
+                /* for a global request only an error status makes sense as a Default Response */
+                if (cmd != expected || (a->kind != PLUG_ACTION_COMMAND && status == ZCL_STATUS_SUCCESS))
+                        return -ENOMSG;
+                *ret_status = status;
+                return 0;
+        }
+
+        if (a->kind == PLUG_ACTION_WRITE && h.command == ZCL_CMD_WRITE_ATTRIBUTES_RSP) {
+                /* failures are listed per attribute; a lone SUCCESS means all were written */
+                status = ZCL_STATUS_SUCCESS;
+                while ((r = zcl_parse_write_attributes_rsp_next(&c, &rec)) > 0)
+                        if (rec.status != ZCL_STATUS_SUCCESS && rec.id == a->attribute)
+                                status = rec.status;
+                if (r < 0)
+                        return r;
+                *ret_status = status;
+                return 0;
+        }
+
+        if (a->kind == PLUG_ACTION_READ && h.command == ZCL_CMD_READ_ATTRIBUTES_RSP) {
+                while ((r = zcl_parse_read_attributes_rsp_next(&c, &rec)) > 0)
+                        if (rec.id == a->attribute) {
+                                *ret_status = rec.status;
+                                return 0;
+                        }
+                return r < 0 ? r : -ENOMSG;
+        }
+        return -ENOMSG;
+}

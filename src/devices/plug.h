@@ -140,5 +140,11 @@ int plug_parse_get(const PlugModel *m, const char *key, const char *payload, siz
 
 /* The ZCL frame of an action, with herdsman's frame control; returns its length. */
 int plug_action_build_frame(const PlugAction *a, uint8_t tsn, uint8_t *buf, size_t size);
+/* Judge the plug's answer (a ZCL frame, header included, from the action's cluster) to an action:
+ * Default Response for commands (or errors), Write Attributes Response for writes, Read Attributes
+ * Response for reads. Returns 0 with the ZCL status in *ret_status (ZCL_STATUS_SUCCESS or the
+ * plug's error), -ENOMSG if the frame is not an answer to this kind of action, -EBADMSG if
+ * malformed. TSN matching is the caller's. A read's value is applied with plug_state_apply_frame. */
+int plug_action_response_status(const PlugAction *a, const uint8_t *zcl, size_t len, uint8_t *ret_status);
 /* Record a confirmed action (write acknowledged) as state. */
 int plug_state_apply_confirmed(PlugState *s, const PlugModel *m, const PlugAction *a);

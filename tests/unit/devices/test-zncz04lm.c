@@ -531,6 +531,41 @@ static void test_confirmed_write_becomes_state(void) {
         assert(strcmp(published(&s, "auto_off", NULL), "true") == 0);
 }
 
+static void test_answers_to_actions_are_judged(void) {
+        static const struct { const char *payload; bool get; uint8_t frame[16]; size_t len; int r; uint8_t status; } cases[] = {
+                /* the plug's Default Response to "on": 18 tt 0B 01 00 */
+                { "{\"state\":\"ON\"}", false, { 0x18, 0x42, 0x0B, 0x01, 0x00 }, 5, 0, 0x00 },
+                { "{\"state\":\"ON\"}", false, { 0x18, 0x42, 0x0B, 0x00, 0x00 }, 5, -ENOMSG, 0 },   /* answers "off" */
+                { "{\"state\":\"OFF\"}", false, { 0x18, 0x42, 0x0B, 0x00, 0x81 }, 5, 0, 0x81 },
+                { "{\"auto_off\":true}", false, { 0x1C, 0x5F, 0x11, 0x42, 0x04, 0x00 }, 6, 0, 0x00 },
+                { "{\"auto_off\":true}", false, { 0x1C, 0x5F, 0x11, 0x42, 0x04, 0x88, 0x02, 0x02 }, 8, 0, 0x88 },
+                { "{\"auto_off\":true}", false, { 0x1C, 0x5F, 0x11, 0x42, 0x04, 0x88, 0x03, 0x02 }, 8, 0, 0x00 },
+                { "{\"auto_off\":true}", false, { 0x18, 0x42, 0x0B, 0x02, 0x84 }, 5, 0, 0x84 },
+                { "{\"auto_off\":true}", false, { 0x1C, 0x5F, 0x11, 0x42, 0x04, 0x88, 0x02 }, 7, -EBADMSG, 0 },
+                { "{\"overload_protection\":\"\"}", true,
+                  { 0x1C, 0x5F, 0x11, 0x42, 0x01, 0x0B, 0x02, 0x00, 0x39, 0x00, 0xC0, 0x0F, 0x45 }, 13, 0, 0x00 },
+                { "{\"overload_protection\":\"\"}", true, { 0x1C, 0x5F, 0x11, 0x42, 0x01, 0x0B, 0x02, 0x86 }, 8, 0, 0x86 },
+                { "{\"overload_protection\":\"\"}", true, { 0x1C, 0x5F, 0x11, 0x42, 0x01, 0x01, 0x02, 0x86 }, 8, -ENOMSG, 0 },
+                { "{\"overload_protection\":\"\"}", true, { 0x1C, 0x5F, 0x11, 0x42, 0x0A, 0x0B, 0x02, 0x39, 0, 0, 0, 0 }, 12, -ENOMSG, 0 },
+                { "{\"state\":\"\"}", true, { 0x18, 0x42 }, 2, -EBADMSG, 0 },
+        };
+
+        for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
+                PlugRequest req;
+                uint8_t status = 0xEE;
+                const char *p = cases[k].payload;
+
+                if (cases[k].get)
+                        assert(plug_parse_get(M, NULL, p, strlen(p), NULL, 0, &req) == 0);
+                else
+                        assert(plug_parse_set(M, NULL, p, strlen(p), NULL, NULL, 0, &req) == 0);
+                assert(req.n_actions == 1);
+                assert(plug_action_response_status(&req.actions[0], cases[k].frame, cases[k].len, &status) == cases[k].r);
+                if (cases[k].r == 0)
+                        assert(status == cases[k].status);
+        }
+}
+
 static void test_random_requests_are_safe(void) {
         static const char alphabet[] = "{}[]\":,. 0123456789truefalsnON\\statepowroload_ction";
         uint32_t seed = 4242;
@@ -651,6 +686,7 @@ int main(void) {
         test_every_get_error_text();
         test_confirmed_write_becomes_state();
         test_exposes_and_options_as_zigbee2mqtt_lists_them();
+        test_answers_to_actions_are_judged();
         test_random_requests_are_safe();
         test_random_frames_are_safe();
         return 0;
