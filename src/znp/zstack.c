@@ -316,7 +316,8 @@ static bool state_is_coordinator(const MtFrame *f, void *userdata) {
 }
 
 static bool active_ep_rsp_about_self(const MtFrame *f, void *userdata) {
-        return f->len >= 2 && mt_le16(f->data) == 0x0000;
+        /* A frame too short to name its source is taken, to be rejected as malformed at once. */
+        return f->len < 2 || mt_le16(f->data) == 0x0000;
 }
 
 /* NV helpers: each ends in step() with z->step = then. */

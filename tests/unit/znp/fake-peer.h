@@ -23,6 +23,9 @@ typedef void (*FakePeerFn)(FakePeer *p, const MtFrame *f);
 
 struct FakePeer {
         int fd;
+        /* Damage: the mangle_at-th frame sent (1-based) loses DATA bytes beyond mangle_len. */
+        unsigned sent, mangle_at;
+        uint8_t mangle_len;
         sd_event_source *io;
         MtParser parser;
         MtFrame rx[512];
@@ -33,7 +36,15 @@ struct FakePeer {
 
 static inline void fake_peer_send(FakePeer *p, const MtFrame *f) {
         uint8_t buf[MT_FRAME_MAX];
-        int n = mt_frame_encode(f, buf, sizeof(buf));
+        MtFrame damaged;
+        int n;
+
+        if (++p->sent == p->mangle_at && f->len > p->mangle_len) {
+                damaged = *f;
+                damaged.len = p->mangle_len;
+                f = &damaged;
+        }
+        n = mt_frame_encode(f, buf, sizeof(buf));
 
         assert(n > 0);
         assert(write(p->fd, buf, (size_t) n) == n);

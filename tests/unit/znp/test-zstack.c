@@ -48,6 +48,9 @@ static void on_ready(Znp *znp, int error, void *userdata) {
         *r = error == 0 ? 1 : error;
 }
 
+static unsigned mangle_at;
+static uint8_t mangle_len;
+
 /* Connects a fresh host (Znp + Zstack) to the stick and runs the start-up to its end. */
 static Outcome run_startup(FakeStick *s, const ZstackConfig *cfg) {
         sd_event *e;
@@ -64,6 +67,9 @@ static Outcome run_startup(FakeStick *s, const ZstackConfig *cfg) {
         assert(znp_start(znp, NULL, on_ready, &ready) == 0);
         RUN_UNTIL(e, ready != 0);
         assert(ready == 1);
+        s->peer.sent = 0;
+        s->peer.mangle_at = mangle_at;
+        s->peer.mangle_len = mangle_len;
 
         assert(zstack_new(&z, znp) == 0);
         assert(zstack_start(z, cfg, on_started, &o) == 0);
@@ -433,6 +439,38 @@ static void test_random_values_are_random_and_never_the_default_key(void) {
         assert(zstack_random_ext_pan_id(&x) == 0 && zstack_random_ext_pan_id(&y) == 0 && x != y);
 }
 
+/* Every answer of a whole formation, in turn, cut short: the start-up ends with a clean error
+ * (or succeeds when the bytes lost did not matter), never crashes or hangs. */
+static void test_short_answers_anywhere_fail_cleanly(void) {
+        ZstackConfig cfg = config_auto;
+        unsigned total, failures = 0;
+        FakeStick s;
+        Outcome o;
+
+        cfg.formation_timeout_usec = cfg.startup_timeout_usec = 200 * 1000;
+        cfg.nib_poll_interval_usec = 1000;
+        fake_stick_blank_cc2652(&s);
+        o = run_startup(&s, &cfg);
+        assert(o.error == 0);
+        total = s.peer.sent;
+        assert(total > 50);
+
+        for (unsigned k = 1; k <= total; k++)
+                for (uint8_t len = 0; len <= 1; len++) {
+                        mangle_at = k;
+                        mangle_len = len;
+                        fake_stick_blank_cc2652(&s);
+                        o = run_startup(&s, &cfg);
+                        assert(o.done);
+                        if (o.error < 0) {
+                                failures++;
+                                assert(o.message[0] != 0);
+                        }
+                }
+        mangle_at = 0;
+        assert(failures > total);       /* most damage is noticed */
+}
+
 int main(void) {
         test_decoders_on_captured_bytes();
         test_random_values_are_random_and_never_the_default_key();
@@ -447,5 +485,6 @@ int main(void) {
         test_formation_that_never_finishes_times_out_clearly();
         test_zstack_1_2_is_refused();
         test_bad_config_is_refused_before_talking();
+        test_short_answers_anywhere_fail_cleanly();
         return 0;
 }
