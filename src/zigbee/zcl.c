@@ -925,6 +925,28 @@ int zcl_parse_configure_reporting_next(ZclCursor *c, ZclReportingConfig *ret) {
         return 1;
 }
 
+int zcl_parse_configure_reporting_rsp_next(ZclCursor *c, ZclAttrRecord *ret, uint8_t *ret_direction) {
+        ZclAttrRecord rec = {};
+        uint8_t direction = 0;
+
+        if (c->left == 0)
+                return 0;
+        if (c_u8(c, &rec.status) < 0)
+                return -EBADMSG;
+        if (rec.status == ZCL_STATUS_SUCCESS && c->left == 0) {
+                *ret = rec;
+                if (ret_direction)
+                        *ret_direction = 0;
+                return 1;
+        }
+        if (c_u8(c, &direction) < 0 || c_u16(c, &rec.id) < 0)
+                return -EBADMSG;
+        *ret = rec;
+        if (ret_direction)
+                *ret_direction = direction;
+        return 1;
+}
+
 int zcl_parse_default_rsp(const uint8_t *payload, size_t len, uint8_t *ret_command, uint8_t *ret_status) {
         if (!payload || len < 2)
                 return -EBADMSG;

@@ -219,4 +219,7 @@ int zcl_parse_write_attributes_next(ZclCursor *c, ZclAttrRecord *ret);
 int zcl_parse_write_attributes_rsp_next(ZclCursor *c, ZclAttrRecord *ret);
 int zcl_parse_report_attributes_next(ZclCursor *c, ZclAttrRecord *ret);
 int zcl_parse_configure_reporting_next(ZclCursor *c, ZclReportingConfig *ret);
+/* Configure Reporting Response: a lone SUCCESS (all configured) or {status, direction, id} per failure;
+ * ret->id/direction are only meaningful in the second form. */
+int zcl_parse_configure_reporting_rsp_next(ZclCursor *c, ZclAttrRecord *ret, uint8_t *ret_direction);
 int zcl_parse_default_rsp(const uint8_t *payload, size_t len, uint8_t *ret_command, uint8_t *ret_status);

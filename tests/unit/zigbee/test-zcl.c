@@ -373,6 +373,23 @@ static void test_configure_reporting_roundtrip(void) {
         assert(zcl_parse_configure_reporting_next(&c, &out) == 0);
 }
 
+static void test_configure_reporting_response_forms(void) {
+        static const uint8_t ok[] = { 0x00 };
+        static const uint8_t failed[] = { 0x8C, 0x00, 0x55, 0x00, 0x86, 0x00, 0x00, 0x00 };
+        ZclCursor c = zcl_cursor(ok, sizeof(ok));
+        ZclAttrRecord rec;
+        uint8_t dir = 9;
+
+        assert(zcl_parse_configure_reporting_rsp_next(&c, &rec, &dir) == 1 && rec.status == 0 && dir == 0);
+        assert(zcl_parse_configure_reporting_rsp_next(&c, &rec, &dir) == 0);
+        c = zcl_cursor(failed, sizeof(failed));
+        assert(zcl_parse_configure_reporting_rsp_next(&c, &rec, &dir) == 1 && rec.status == 0x8C && rec.id == 0x0055);
+        assert(zcl_parse_configure_reporting_rsp_next(&c, &rec, &dir) == 1 && rec.status == 0x86 && rec.id == 0);
+        assert(zcl_parse_configure_reporting_rsp_next(&c, &rec, &dir) == 0);
+        c = zcl_cursor(failed, 3);
+        assert(zcl_parse_configure_reporting_rsp_next(&c, &rec, &dir) == -EBADMSG);
+}
+
 /* zha-device-handlers' Lumi quirk: the 0x00F7/0xFF01 length byte off by one */
 static void test_lumi_blob_length_off_by_one_is_tolerated(void) {
         static const uint8_t too_long[] = { 0xF7, 0x00, 0x41, 0x04, 0x64, 0x10, 0x01 };         /* 3 bytes follow */
@@ -426,6 +443,9 @@ static void test_random_bytes_never_read_out_of_bounds(void) {
                 c = zcl_cursor(buf, len);
                 while (zcl_parse_read_attributes_next(&c, &id) > 0)
                         ;
+                c = zcl_cursor(buf, len);
+                while (zcl_parse_configure_reporting_rsp_next(&c, &rec, NULL) > 0)
+                        ;
         }
 }
 
@@ -446,6 +466,7 @@ int main(void) {
         test_write_attributes_parse();
         test_read_attributes_parse();
         test_configure_reporting_roundtrip();
+        test_configure_reporting_response_forms();
         test_lumi_blob_length_off_by_one_is_tolerated();
         test_random_bytes_never_read_out_of_bounds();
         return 0;
