@@ -464,8 +464,13 @@ void host_zcl_cancel(Host *h, uint32_t id) {
 }
 
 void host_af_fail_all(Host *h, int error) {
+        uint32_t gens[HOST_TXN_MAX];
+
+        /* Only what was pending now: a callback may already queue new work. */
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
+                gens[i] = h->txns[i].state != TXN_FREE ? h->txns[i].gen : h->txns[i].gen - 1;
         for (size_t i = 0; i < ELEMENTSOF(h->txns) && !h->freed; i++)
-                if (h->txns[i].state != TXN_FREE)
+                if (h->txns[i].state != TXN_FREE && h->txns[i].gen == gens[i])
                         txn_finish(&h->txns[i], error, 0, NULL);
 }
 

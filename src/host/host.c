@@ -65,10 +65,27 @@ static uint64_t now_usec(Host *h) {
 
 /* SREQs */
 
+/* What the Znp reports for a request, in the host's terms: its own verdicts stay, anything else means
+ * the link or the coordinator went away. */
+static int sreq_error(int error) {
+        switch (error) {
+        case 0:
+        case -ETIMEDOUT:
+        case -EOPNOTSUPP:
+        case -EINVAL:
+        case -ENOBUFS:
+        case -EMSGSIZE:
+                return error;
+        default:
+                return -ECONNRESET;
+        }
+}
+
 static void sreq_on_reply(Znp *znp, int error, const MtFrame *srsp, void *userdata) {
         HostSreq *s = userdata, copy = *s;
         Host *h = s->host;
 
+        error = sreq_error(error);
         s->znp_id = 0;
         host_enter(h);
         if (!h->freed)
@@ -87,7 +104,7 @@ int host_sreq(Host *h, const MtFrame *f, uint64_t timeout_usec, HostSreqFn fn, v
                 r = znp_request(h->znp, f, timeout_usec, sreq_on_reply, s, &s->znp_id);
                 if (r < 0) {
                         s->znp_id = 0;
-                        return r;
+                        return r == -EAGAIN ? r : sreq_error(r);        /* a dead link: -ECONNRESET */
                 }
                 return 0;
         }

@@ -413,10 +413,15 @@ void host_interview_device_left(Host *h, uint64_t ieee) {
 }
 
 void host_interview_fail_all(Host *h, int error, const char *why) {
+        uint32_t gens[HOST_INTERVIEWS_MAX];
+
+        /* Only the interviews running now: interview_done may start a new one. */
+        for (size_t i = 0; i < ELEMENTSOF(h->interviews); i++)
+                gens[i] = h->interviews[i].state != IV_FREE ? h->interviews[i].gen : h->interviews[i].gen - 1;
         for (size_t i = 0; i < ELEMENTSOF(h->interviews) && !h->freed; i++) {
                 HostInterview *iv = &h->interviews[i];
 
-                if (iv->state != IV_FREE)
+                if (iv->state != IV_FREE && iv->gen == gens[i])
                         iv_fail(iv, error, "%s: %s", interview_step_name(iv->step), why);
         }
 }

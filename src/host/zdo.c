@@ -119,8 +119,12 @@ static void zdo_on_response(Znp *znp, const MtFrame *f, void *userdata) {
 }
 
 void host_zdo_fail_all(Host *h, int error) {
+        uint32_t gens[HOST_ZDO_MAX];
+
+        for (size_t i = 0; i < ELEMENTSOF(h->zdos); i++)
+                gens[i] = h->zdos[i].used ? h->zdos[i].gen : h->zdos[i].gen - 1;
         for (size_t i = 0; i < ELEMENTSOF(h->zdos) && !h->freed; i++)
-                if (h->zdos[i].used)
+                if (h->zdos[i].used && h->zdos[i].gen == gens[i])
                         zdo_finish(&h->zdos[i], error, NULL);
         for (size_t i = 0; i < ELEMENTSOF(h->leaves) && !h->freed; i++)
                 if (h->leaves[i].used) {

@@ -141,8 +141,9 @@ static inline int coord_wire(const Coord *c, size_t i, uint8_t *buf, size_t size
 /* Runs until cond holds; generous bound so a bug fails instead of hanging. */
 #define RUN_UNTIL(e, cond)                                                              \
         do {                                                                            \
-                for (int _i = 0; !(cond); _i++) {                                       \
-                        assert(_i < 200000);                                            \
+                int _i = 0;                                                             \
+                while (!(cond)) {                                                       \
+                        assert(_i++ < 200000);                                          \
                         assert(sd_event_run((e), 60 * 1000000ULL) >= 0);                \
                 }                                                                       \
         } while (0)
