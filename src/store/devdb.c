@@ -721,6 +721,19 @@ static int write_atomic(DevDb *db, const char *path, const char *data, mode_t mo
         }
         if (fchmod(fd, mode) < 0)
                 goto fail;
+        /* Run as root (lumiplugd --import-z2m), the files must still belong to the daemon's user,
+         * which owns the state directory; otherwise it could not read network.json (0600). */
+        dfd = open(db->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                goto fail;
+        if (geteuid() == 0) {
+                struct stat st;
+
+                if (fstat(dfd, &st) < 0)
+                        goto fail;
+                if (st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) < 0)
+                        goto fail;
+        }
         while (done < len) {
                 ssize_t n = write(fd, data + done, len - done);
 
@@ -743,8 +756,7 @@ static int write_atomic(DevDb *db, const char *path, const char *data, mode_t mo
         if (rename(tmp, path) < 0)
                 goto fail;
 
-        dfd = open(db->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0) {
+        if (fsync(dfd) < 0) {
                 int r = -errno;
                 devdb_error(db, "Cannot sync directory '%s': %s", db->dir, strerror(-r));
                 return r;

@@ -955,3 +955,49 @@ finish:
         }
         return r;
 }
+
+int z2m_import_command(const char *state_dir, const char *z2m_dir, FILE *out, FILE *err) {
+        _cleanup_(devdb_freep) DevDb *db = NULL;
+        Z2mImport imp;
+        const DevNetwork *net;
+        int r;
+
+        r = devdb_new(&db, state_dir);
+        if (r < 0) {
+                fprintf(err, "lumiplugd: cannot use state directory '%s': %s\n", state_dir, strerror(-r));
+                return r;
+        }
+        r = devdb_load(db);
+        if (r < 0) {
+                fprintf(err, "lumiplugd: %s\n", devdb_last_error(db)[0] ? devdb_last_error(db) : strerror(-r));
+                return r;
+        }
+        if (r == DEVDB_LOAD_RECOVERED)
+                fprintf(err, "lumiplugd: warning: %s\n", devdb_last_error(db));
+
+        r = z2m_import(db, z2m_dir, &imp);
+        if (r < 0) {
+                fprintf(err, "lumiplugd: cannot import '%s': %s\n", z2m_dir, imp.error);
+                z2m_import_done(&imp);
+                return r;
+        }
+        r = devdb_save(db);
+        if (r < 0) {
+                fprintf(err, "lumiplugd: import read, but saving it failed: %s\n", devdb_last_error(db));
+                z2m_import_done(&imp);
+                return r;
+        }
+        for (size_t i = 0; i < imp.n_warnings; i++)
+                fprintf(err, "lumiplugd: warning: %s\n", imp.warnings[i]);
+        fprintf(out, "Imported %zu device(s) from %s: %zu supported plug(s), %zu friendly name(s) from the "
+                "configuration.\n", imp.n_devices, z2m_dir, imp.n_supported, imp.n_named);
+        net = devdb_get_network(db);
+        if (net->coordinator_ieee)
+                fprintf(out, "Coordinator 0x%016" PRIx64 ".\n", net->coordinator_ieee);
+        if (imp.network_source)
+                fprintf(out, "Network PAN id 0x%04x, extended PAN id 0x%016" PRIx64 ", channel %u (and its key) "
+                        "taken from %s.\n", net->pan_id, net->ext_pan_id, net->channel, imp.network_source);
+        fprintf(out, "Written to %s; %zu device(s) in the database now.\n", devdb_devices_path(db), devdb_count(db));
+        z2m_import_done(&imp);
+        return 0;
+}

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "store/devdb.h"
@@ -39,3 +40,11 @@ typedef struct Z2mImport {
 
 void z2m_import_done(Z2mImport *imp);
 int z2m_import(DevDb *db, const char *dir, Z2mImport *imp);
+
+/*
+ * The whole `lumiplugd --import-z2m DIR` command, for main(): loads the database in state_dir,
+ * imports DIR, saves, and prints a summary and the warnings to out, or the reason to err. Run it
+ * with the daemon stopped (the daemon would overwrite the files with its own table). Returns 0 or
+ * a negative errno.
+ */
+int z2m_import_command(const char *state_dir, const char *z2m_dir, FILE *out, FILE *err);

@@ -410,6 +410,30 @@ static void test_a_corrupt_network_file_keeps_the_devices(void) {
         clean_dir();
 }
 
+static void test_files_belong_to_the_state_directory_owner(void) {
+        DevDb *db;
+        struct stat st;
+        char p[512];
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "not root: file ownership not tested\n");
+                return;
+        }
+        /* as when root runs lumiplugd --import-z2m in the daemon user's state directory */
+        assert(chown(dir, 65534, 65534) == 0);
+        db = open_db(0);
+        assert(devdb_add(db, 1, 1, NULL) == 0);
+        devdb_set_network(db, &(DevNetwork) { .valid = true, .pan_id = 1, .channel = 11 });
+        assert(devdb_save(db) == 0);
+        devdb_free(db);
+        path_of(p, sizeof(p), "devices.json");
+        assert(stat(p, &st) == 0 && st.st_uid == 65534 && st.st_gid == 65534);
+        path_of(p, sizeof(p), "network.json");
+        assert(stat(p, &st) == 0 && st.st_uid == 65534 && (st.st_mode & 0777) == 0600);
+        assert(chown(dir, 0, 0) == 0);
+        clean_dir();
+}
+
 static void test_helpers(void) {
         uint64_t v;
 
@@ -435,6 +459,7 @@ int main(void) {
         test_duplicate_entries_in_the_file_are_corruption();
         test_a_newer_format_is_refused_and_left_alone();
         test_a_corrupt_network_file_keeps_the_devices();
+        test_files_belong_to_the_state_directory_owner();
         clean_dir();
         assert(rmdir(dir) == 0);
         return 0;

@@ -386,6 +386,50 @@ static void test_secret_references_are_followed(void) {
         free(dir);
 }
 
+static void test_the_import_command_reports_and_saves(void) {
+        char *state = strdup("/tmp/lumi-test-z2m-cmd-XXXXXX"), *out = NULL, *err = NULL;
+        size_t n_out, n_err;
+        FILE *fo, *fe;
+        DevDb *db;
+
+        assert(state && mkdtemp(state));
+        fo = open_memstream(&out, &n_out);
+        fe = open_memstream(&err, &n_err);
+        assert(z2m_import_command(state, fixture, fo, fe) == 0);
+        fclose(fo);
+        fclose(fe);
+        assert(strstr(out, "Imported 4 device(s) from "));
+        assert(strstr(out, ": 3 supported plug(s), 4 friendly name(s) from the configuration.\n"));
+        assert(strstr(out, "Coordinator 0x00124b0024c2a7f1.\n"));
+        assert(strstr(out, "Network PAN id 0x1a62, extended PAN id 0x123456789abcdef0, channel 15 (and its key) "
+                           "taken from coordinator_backup.json.\n"));
+        assert(strstr(out, "devices.json; 4 device(s) in the database now.\n"));
+        assert(strcmp(err, "lumiplugd: warning: database.db: 1 group(s) not imported (lumiplugd has no groups)\n") == 0);
+        assert(!strstr(out, "0103050709") && !strstr(err, "0103050709"));     /* never the key */
+        free(out);
+        free(err);
+
+        assert(devdb_new(&db, state) == 0);
+        assert(devdb_load(db) == 0);
+        check_fixture_devices(db);
+        check_fixture_network(db);
+        devdb_free(db);
+
+        /* a refusal goes to err and changes nothing */
+        fo = open_memstream(&out, &n_out);
+        fe = open_memstream(&err, &n_err);
+        assert(z2m_import_command(state, "/nonexistent", fo, fe) < 0);
+        fclose(fo);
+        fclose(fe);
+        assert(n_out == 0);
+        assert(strcmp(err, "lumiplugd: cannot import '/nonexistent': /nonexistent/database.db does not exist: "
+                           "is '/nonexistent' a Zigbee2MQTT data directory?\n") == 0);
+        free(out);
+        free(err);
+        remove_tree(state);
+        free(state);
+}
+
 /* A data directory captured from the real Zigbee2MQTT by the peer tests, if present. */
 static int find_captured(const char *dir, int depth, char *ret, size_t n) {
         char p[1024];
@@ -464,6 +508,7 @@ int main(int argc, char **argv) {
         test_devices_in_separate_files();
         test_unreadable_input_is_refused_clearly();
         test_secret_references_are_followed();
+        test_the_import_command_reports_and_saves();
         test_a_captured_zigbee2mqtt_directory(argc >= 3 ? argv[2] : NULL);
         return 0;
 }
