@@ -220,21 +220,32 @@ def main():
             assert 100 < state["power"] < 140 and state["voltage"] > 200 and state["current"] > 0.3, state
             say(f"plug1 state with load: {state}")
 
+            # 7b. The network map (Mgmt_Lqi of the coordinator and of each router).
+            nm = request(client, "networkmap", {"type": "raw", "routes": False}, timeout=120)
+            nodes = {n["ieeeAddr"]: n for n in nm["value"]["nodes"]}
+            assert "0x00124b0029a1b2c3" in nodes and ieee_of(1) in nodes and ieee_of(2) in nodes, nodes.keys()
+            links = {(ln["source"]["ieeeAddr"], ln["target"]["ieeeAddr"]) for ln in nm["value"]["links"]}
+            assert (ieee_of(1), "0x00124b0029a1b2c3") in links or ("0x00124b0029a1b2c3", ieee_of(1)) in links, links
+            say(f"network map: {len(nodes)} nodes, {len(links)} links")
+
             # 8. Reference files.
             time.sleep(1)
             last_state = payload([m for m in client.messages if m[0] == f"{BASE}/plug1"][-1])
             devs = payload([m for m in client.messages if m[0] == f"{BASE}/bridge/devices"][-1])
             info = payload([m for m in client.messages if m[0] == f"{BASE}/bridge/info"][-1])
-            ha = {}
+            ha, ha_bridge = {}, {}
             for topic, body, retain in client.messages:
                 if topic.startswith("homeassistant/") and ieee_of(1) in topic:
                     ha[topic] = json.loads(body) if body else None
+                elif topic.startswith("homeassistant/") and "0x00124b0029a1b2c3" in topic:
+                    ha_bridge[topic] = json.loads(body) if body else None
             assert ha, "no Home Assistant discovery for plug1"
             files = {
                 "plug1-state.json": last_state,
                 "bridge-devices.json": [d for d in devs if d["friendly_name"] in ("Coordinator", "plug1")],
                 "bridge-info.json": strip_info(info),
                 "homeassistant-plug1.json": dict(sorted(ha.items())),
+                "homeassistant-bridge.json": dict(sorted(ha_bridge.items())),
             }
             for name, data in files.items():
                 text = normalise(json.dumps(data, indent=2, sort_keys=True) + "\n", datadir, sim.port, mq.port)
