@@ -448,9 +448,120 @@ static void test_network_and_plugs(void) {
         unlink(nv_path);
 }
 
+static SimCoordinator *start_fast(unsigned plugs) {
+        SimCoordinatorConfig cfg = { .ieee = 0x00124b0029a1b2c3, .n_plugs = plugs, .fast = true,
+                                     .report_interval_s = 3600 };
+        SimCoordinatorOps ops = { .write = on_write };
+        SimCoordinator *c;
+        assert(sim_coordinator_new(&c, &cfg, &ops, NULL, now) == 0);
+        return c;
+}
+
+static void test_fast_permit_reset(void) {
+        SimCoordinator *c = start_fast(1);
+        char reply[4096];
+
+        /* --fast: formation from STARTUP_FROM_APP completes without time passing. */
+        request(c, "FE 02 25 40 64 00 03", 0);
+        assert_frame(0, "FE 01 65 40 00 24");
+        assert(sim_coordinator_device_state(c) == 9);
+        const SimMtFrame *s9 = find(0x45, 0xC0, 0);
+        assert(s9);
+
+        /* Coordinator-only permit join (AddrMode 2, 0xFFFC): the coordinator itself answers. */
+        uint8_t pj[5] = { 0x02, 0xFC, 0xFF, 2, 1 };
+        sreq(c, SIM_MT_ZDO, 0x36, pj, 5, 0);
+        assert(n_out == 2);
+        assert_frame(1, "FE 03 45 B6 00 00 00 F0");
+        assert(sim_coordinator_control(c, "info", reply, sizeof(reply), now) == 0);
+        assert(strstr(reply, "\"permit_join\":true"));
+        /* When it runs out, the firmware tells: ZDO_PERMIT_JOIN_IND(0). */
+        advance(c, 2.5);
+        drain();
+        assert(find(0x45, 0xCB, 0) && find(0x45, 0xCB, 0)->data[0] == 0);
+        assert(sim_coordinator_control(c, "info", reply, sizeof(reply), now) == 0);
+        assert(strstr(reply, "\"permit_join\":false"));
+
+        /* Address look-ups about itself; unknown devices get no answer. */
+        uint8_t nr[10] = { 0xC3, 0xB2, 0xA1, 0x29, 0x00, 0x4B, 0x12, 0x00, 0, 0 };
+        sreq(c, SIM_MT_ZDO, 0x00, nr, 10, 0);
+        assert(n_out == 2 && out[1].cmd1 == 0x80 && out[1].data[0] == 0 && u16(out[1].data + 9) == 0);
+        assert(out[1].len == 13 && out[1].data[11] == 0 && out[1].data[12] == 0);
+        nr[0] = 0x01;
+        sreq(c, SIM_MT_ZDO, 0x00, nr, 10, 0);
+        assert(n_out == 1);
+
+        /* Association table: zigpy's 36-byte (aligned) probe; herdsman's "not found" form. */
+        uint8_t idx = 0;
+        sreq(c, SIM_MT_UTIL, 0x49, &idx, 1, 0);
+        assert(out[0].len == 36 && u16(out[0].data) == 0xFFFE);
+        uint8_t ga[10] = { 1, 2, 3, 4, 5, 6, 7, 8, 0x34, 0x12 };
+        sreq(c, SIM_MT_UTIL, 0x4A, ga, 10, 0);
+        assert(out[0].len == 36 && u16(out[0].data) == 0xFFFE && out[0].data[4] == 0xFF);
+
+        /* Join plug 1 (broadcast permit), then address it by IEEE with AF_DATA_REQUEST_EXT. */
+        request(c, "FE 05 25 36 0F FC FF FE 01 E5", 0);
+        assert(sim_coordinator_control(c, "press 1", reply, sizeof(reply), now) == 0);
+        advance(c, 0.01);
+        drain();
+        assert(find(0x45, 0xCA, 0) && find(0x45, 0xC1, 0));
+        uint16_t nwk = sim_coordinator_plug_nwk(c, 1);
+        uint8_t reg[] = { 1, 0x04, 0x01, 0x05, 0x00, 0, 0, 0, 0 };
+        sreq(c, SIM_MT_AF, 0x00, reg, sizeof(reg), 0);
+        uint8_t ext[40] = { 0x03, 0x01, 0xB3, 0xA2, 0x01, 0x00, 0x8D, 0x15, 0x00, 1, 0, 0, 1, 0x06, 0x00, 0x31, 0, 30, 3, 0,
+                            0x01, 0x40, 0x01 };      /* On */
+        sreq(c, SIM_MT_AF, 0x02, ext, 23, 0);
+        assert(out[0].cmd0 == 0x64 && out[0].cmd1 == 0x02 && out[0].data[0] == 0);
+        assert(out[1].cmd1 == 0x80 && out[1].data[0] == 0 && out[1].data[2] == 0x31);
+        assert(find(0x44, 0x81, 2) && u16(find(0x44, 0x81, 2)->data + 4) == nwk);
+        assert(sim_coordinator_control(c, "state 1", reply, sizeof(reply), now) == 0);
+        assert(strstr(reply, "\"state\":\"ON\""));
+
+        /* The coordinator resets by itself: SYS_RESET_IND, HOLD, endpoints gone, AF refused. */
+        assert(sim_coordinator_control(c, "reset", reply, sizeof(reply), now) == 0);
+        advance(c, 0.01);
+        drain();
+        assert_frame(0, "FE 06 41 80 00 02 01 02 07 01 C0");
+        assert(sim_coordinator_device_state(c) == 0);
+        uint8_t af[13] = { (uint8_t) nwk, (uint8_t) (nwk >> 8), 1, 1, 0x06, 0x00, 0x32, 0, 30, 3, 0x01, 0x41, 0x00 };
+        sreq(c, SIM_MT_AF, 0x01, af, 13, 0.1);
+        assert(n_out == 1 && out[0].data[0] == 0xC2);
+        assert(sim_coordinator_plug_joined(c, 1));
+
+        /* Leave from the control socket. */
+        request(c, "FE 02 25 40 64 00 03", 0);
+        assert(sim_coordinator_device_state(c) == 9);
+        raw_n = 0;
+        assert(sim_coordinator_control(c, "leave 1", reply, sizeof(reply), now) == 0);
+        advance(c, 0.01);
+        drain();
+        const SimMtFrame *lv = find(0x45, 0xC9, 0);
+        assert(lv && u16(lv->data) == nwk && lv->data[10] == 0 && lv->data[12] == 0);
+        assert(!sim_coordinator_plug_joined(c, 1));
+        assert(sim_coordinator_control(c, "leave 1", reply, sizeof(reply), now) < 0);
+
+        /* Startup option 3 + reset wipes the network: NIB back to PAN 0xFFFF, resume impossible. */
+        uint8_t so[6] = { 0x03, 0x00, 0x00, 0x00, 0x01, 0x00 }, three = 3;
+        uint8_t wr[7];
+        memcpy(wr, so, 6);
+        wr[6] = three;
+        sreq(c, SIM_MT_SYS, 0x1D, wr, 7, 0);
+        assert(out[0].data[0] == 0);
+        request(c, "FE 01 41 00 01 41", 0.01);
+        assert(n_out == 1 && out[0].cmd1 == 0x80);
+        uint8_t nib_rd[4] = { 0x21, 0x00, 0x00, 0x00 };
+        sreq(c, SIM_MT_SYS, 0x1C, nib_rd, 4, 0);
+        assert(out[0].data[1] == 116 && u16(out[0].data + 2 + 36) == 0xFFFF && out[0].data[2 + 24] == 0);
+        uint8_t so_rd[3] = { 0x03, 0x00, 0x00 };
+        sreq(c, SIM_MT_SYS, 0x08, so_rd, 3, 0);
+        assert(out[0].data[0] == 0 && out[0].data[2] == 0);     /* the firmware cleared the bits */
+        sim_coordinator_free(c);
+}
+
 int main(void) {
         test_startup_answers();
         test_network_and_plugs();
+        test_fast_permit_reset();
         puts("test-sim-coordinator: ok");
         return 0;
 }
