@@ -120,6 +120,7 @@ static void txn_finish(HostTxn *t, int error, uint8_t af_status, const HostZclMe
 }
 
 static void txn_send(HostTxn *t);
+static void txn_discover_route(HostTxn *t, bool counts);
 
 static int txn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         HostTxn *t = userdata;
@@ -128,8 +129,17 @@ static int txn_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         host_enter(h);
         switch (t->state) {
         case TXN_CONFIRMING:
-        case TXN_RESPONDING:
                 txn_finish(t, -ETIMEDOUT, 0, NULL);
+                break;
+        case TXN_RESPONDING:
+                if (t->response_retried) {
+                        txn_finish(t, -ETIMEDOUT, 0, NULL);
+                        break;
+                }
+                /* Delivered but unanswered: maybe a stale route. zigbee-herdsman discovers the route
+                 * and sends once more (the same frame, so a late answer still matches). */
+                t->response_retried = true;
+                txn_discover_route(t, false);
                 break;
         case TXN_RETRY_WAIT:
         case TXN_ROUTE_WAIT:
@@ -210,11 +220,12 @@ static void txn_on_route_disc(Host *h, int error, const MtFrame *srsp, void *ctx
         txn_wait(t, TXN_ROUTE_WAIT, h->params.route_wait_usec);
 }
 
-static void txn_discover_route(HostTxn *t) {
+static void txn_discover_route(HostTxn *t, bool counts) {
         MtFrame f;
         int r;
 
-        t->route_discovered = true;
+        if (counts)
+                t->route_discovered = true;
         (void) mt_frame_init(&f, MT_SREQ, MT_SUBSYS_ZDO, ZDO_EXT_ROUTE_DISC, NULL, 0);
         (void) mt_frame_append_le16(&f, t->nwk);
         (void) mt_frame_append_u8(&f, 0x00);            /* options */
@@ -261,7 +272,7 @@ static void txn_on_nwk_addr(Host *h, int error, const MtFrame *rsp, void *ctx, u
                 if (h->freed || t->gen != gen)
                         return;
         }
-        txn_discover_route(t);
+        txn_discover_route(t, true);
 }
 
 static void txn_check_address(HostTxn *t) {
@@ -301,7 +312,7 @@ static void txn_on_failure(HostTxn *t, uint8_t status) {
                 return;
         }
         if (!t->route_discovered) {
-                txn_discover_route(t);
+                txn_discover_route(t, true);
                 return;
         }
         if (!t->nwk_checked && host_device_by_nwk(h, t->nwk)) {
@@ -434,7 +445,7 @@ int host_zcl_request(Host *h, uint16_t nwk, uint8_t endpoint, uint16_t cluster, 
                 t->expect = EXPECT_NOTHING;
         t->trans_id = 0;
         t->attempt = 0;
-        t->route_discovered = t->nwk_checked = false;
+        t->route_discovered = t->nwk_checked = t->response_retried = false;
         t->last_status = 0;
         t->done = done;
         t->userdata = userdata;
@@ -540,7 +551,7 @@ static void maybe_default_response(Host *h, HostDevice *d, const HostZclMessage 
         t->tsn = m->header.tsn;
         t->expect = EXPECT_NOTHING;
         t->attempt = 0;
-        t->route_discovered = t->nwk_checked = false;
+        t->route_discovered = t->nwk_checked = t->response_retried = false;
         t->done = NULL;
         t->userdata = NULL;
         h->stats.default_responses++;

@@ -118,7 +118,7 @@ typedef struct HostTxn {
 
         uint8_t trans_id;
         unsigned attempt;
-        bool route_discovered, nwk_checked;
+        bool route_discovered, nwk_checked, response_retried;
         uint8_t last_status;
 
         HostZclDoneFn done;

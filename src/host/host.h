@@ -105,6 +105,7 @@ int host_device_lookup_ieee(const Host *h, uint64_t ieee, uint16_t *ret_nwk);
  *     with the same TSN from that device and cluster (or a Default Response with that TSN);
  *   - otherwise, if "disable default response" is clear: on the Default Response;
  *   - otherwise: on a successful AF_DATA_CONFIRM.
+ * A response that does not come is asked for once more after a route discovery (as herdsman does).
  * done gets error 0 and the response (NULL when none is expected), or
  *   -ETIMEDOUT (no confirm / no response), -EHOSTUNREACH (AF_DATA_CONFIRM failed after the retries;
  *   af_status says why), -EIO (AF_DATA_REQUEST refused in its SRSP; af_status), -ECONNRESET

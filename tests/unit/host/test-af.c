@@ -395,14 +395,31 @@ static void test_missing_confirm_and_missing_response_time_out(void) {
         assert(d.error == -ETIMEDOUT && !d.has_rsp);
         rig_teardown(&r);
 
-        /* Confirmed, but the device never answers the read. */
+        /* Confirmed, but the device never answers the read: route discovery, the same frame once
+         * more, then the timeout. */
         d = (Done) {};
         reset_script();
         af_setup(&r, &p);
         assert(send_read(&r, PLUG_NWK, 0x0000, &d, NULL) == 0);
         RUN_UNTIL(r.e, d.calls > 0);
         assert(d.error == -ETIMEDOUT && !d.has_rsp);
-        assert(coord_count(&r.coord, 0x24, 0x01, 0) == 1);
+        assert(r.coord.n_rx == 3);
+        assert(mt_frame_is(&r.coord.rx[0], 0x24, 0x01));
+        ASSERT_FRAME(&r.coord, 1, 0x25, 0x45, 0x26, 0x3F, 0x00, 0x1E);
+        assert(mt_frame_is(&r.coord.rx[2], 0x24, 0x01));
+        assert(memcmp(r.coord.rx[0].data + 10, r.coord.rx[2].data + 10, 5) == 0);
+        assert(r.coord.rx[2].data[6] == r.coord.rx[0].data[6] + 1);
+        rig_teardown(&r);
+
+        /* The answer to the second send completes it. */
+        d = (Done) {};
+        reset_script();
+        af_setup(&r, &p);
+        assert(send_read(&r, PLUG_NWK, 0x0000, &d, NULL) == 0);
+        RUN_UNTIL(r.e, r.coord.n_rx >= 2);
+        script.answer_reads = true;
+        RUN_UNTIL(r.e, d.calls > 0);
+        assert(d.error == 0 && d.has_rsp);
         rig_teardown(&r);
 }
 
