@@ -8,6 +8,7 @@ raised only when the npm registry cannot be reached (the peer suite then skips w
 Z2M(...) writes a configuration.yaml into a fresh data directory, starts node on it and records
 its output; wait_log() waits for a log line.
 """
+import fcntl
 import json
 import os
 import re
@@ -63,25 +64,38 @@ def registry_reachable(timeout=30):
 
 
 def install(version=VERSION, log=print):
-    """Returns the directory holding node_modules/zigbee2mqtt at exactly this version."""
+    """Returns the directory holding node_modules/zigbee2mqtt at exactly this version.
+
+    The install goes into a temporary directory that is renamed into place when complete, under
+    a lock, so concurrent or interrupted runs never see half an install."""
     d = install_dir(version)
     if _installed(d, version):
         return d
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         raise RuntimeError("node and npm are needed for the peer suite (Debian: nodejs, npm)")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "package.json"), "w") as f:
-        json.dump({"name": "lumiplugd-z2m-cache", "private": True,
-                   "dependencies": {"zigbee2mqtt": version}}, f)
-    log(f"installing zigbee2mqtt@{version} into {d} (once)")
-    r = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--save-exact",
-                        f"zigbee2mqtt@{version}"], cwd=d, capture_output=True, text=True, timeout=1800)
-    if r.returncode != 0 or not _installed(d, version):
-        if not registry_reachable():
-            raise NpmUnreachable(f"the npm registry cannot be reached (npm ping failed); "
-                                 f"npm install said: {r.stderr.strip()[-500:]}")
-        raise RuntimeError(f"npm install zigbee2mqtt@{version} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+    os.makedirs(os.path.dirname(d), exist_ok=True)
+    with open(d + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _installed(d, version):
+            return d
+        tmp = f"{d}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, "package.json"), "w") as f:
+            json.dump({"name": "lumiplugd-z2m-cache", "private": True,
+                       "dependencies": {"zigbee2mqtt": version}}, f)
+        log(f"installing zigbee2mqtt@{version} into {d} (once)")
+        r = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--save-exact",
+                            f"zigbee2mqtt@{version}"], cwd=tmp, capture_output=True, text=True, timeout=1800)
+        if r.returncode != 0 or not _installed(tmp, version):
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not registry_reachable():
+                raise NpmUnreachable(f"the npm registry cannot be reached (npm ping failed); "
+                                     f"npm install said: {r.stderr.strip()[-500:]}")
+            raise RuntimeError(f"npm install zigbee2mqtt@{version} failed:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+        shutil.rmtree(d, ignore_errors=True)
+        os.rename(tmp, d)
     return d
 
 
