@@ -28,6 +28,7 @@
 /* MT commands used here (subsystem, cmd1). */
 #define SYS_RESET_REQ           0x00
 #define SYS_VERSION             0x02
+#define SYS_GET_EXTADDR         0x04
 #define SYS_OSAL_NV_ITEM_INIT   0x07
 #define SYS_OSAL_NV_DELETE      0x12
 #define SYS_OSAL_NV_LENGTH      0x13
@@ -61,6 +62,7 @@
 #define NV_ZDO_DIRECT_CB        0x008F
 
 #define HAS_CONFIGURED_MAGIC    0x55
+#define EXT_PAN_ID_USE_IEEE     UINT64_C(0xDDDDDDDDDDDDDDDD)
 #define NWKKEY_UNALIGNED_LEN    21
 #define NIB_UNALIGNED_LEN       110
 #define NIB_ALIGNED_LEN         116
@@ -105,6 +107,7 @@ static const Endpoint endpoints[] = {
 typedef enum Step {
         S_IDLE,
         S_GOT_VERSION,
+        S_GOT_EXTADDR,
         S_GOT_NWKKEY_LENGTH,
         S_GOT_HAS_CONFIGURED,
         S_GOT_NIB,
@@ -670,6 +673,21 @@ static void step(Zstack *z) {
                         return fail(z, -EPROTONOSUPPORT,
                                     "Coordinator runs Z-Stack 1.2 (product id 0), which is not supported; "
                                     "flash a Z-Stack 3.x.0 or 3.0.x firmware");
+                if (!z->cfg.ext_pan_id_auto && z->cfg.ext_pan_id == EXT_PAN_ID_USE_IEEE) {
+                        request(z, MT_SUBSYS_SYS, SYS_GET_EXTADDR, NULL, 0, 0, S_GOT_EXTADDR);
+                        return;
+                }
+                z->step = S_GOT_EXTADDR;
+                z->last.len = 0;
+                return step(z);
+
+        case S_GOT_EXTADDR:
+                if (!z->cfg.ext_pan_id_auto && z->cfg.ext_pan_id == EXT_PAN_ID_USE_IEEE) {
+                        /* Zigbee2MQTT's dd:dd:dd:dd:dd:dd:dd:dd means "the coordinator's IEEE address". */
+                        if (f->len < 8)
+                                return fail(z, -EBADMSG, "Malformed SYS_GET_EXTADDR answer");
+                        z->cfg.ext_pan_id = le64(f->data);
+                }
                 request(z, MT_SUBSYS_SYS, SYS_OSAL_NV_LENGTH,
                         (const uint8_t[]) { NV_NWKKEY & 0xFF, NV_NWKKEY >> 8 }, 2, 0, S_GOT_NWKKEY_LENGTH);
                 return;

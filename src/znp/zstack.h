@@ -26,7 +26,8 @@ typedef struct ZstackConfig {
         bool pan_id_auto;
         uint16_t pan_id;
         bool ext_pan_id_auto;
-        uint64_t ext_pan_id;            /* display order: 0xDDDDDDDDDDDDDDDD = dd:dd:..:dd */
+        uint64_t ext_pan_id;            /* display order; 0xDDDDDDDDDDDDDDDD (Zigbee2MQTT's default
+                                         * dd:dd:..:dd) means the coordinator's IEEE address */
         bool network_key_auto;
         uint8_t network_key[16];
         uint8_t channel;                /* 11..26; 0 = auto: adopt any, form on 11 */

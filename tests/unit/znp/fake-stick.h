@@ -204,6 +204,10 @@ static inline void fake_stick_respond(FakePeer *p, const MtFrame *f) {
                 }
                 return fake_peer_reply(p, 0x61, 0x02, v, sizeof(v));
         }
+        if (mt_frame_is(f, 0x21, 0x04)) {               /* SYS_GET_EXTADDR */
+                e = fake_nv(s, 0x0001);
+                return fake_peer_reply(p, 0x61, 0x04, e->data, 8);
+        }
         if (mt_frame_is(f, 0x21, 0x13)) {               /* OSAL_NV_LENGTH */
                 e = fake_nv(s, mt_le16(d));
                 uint16_t len = e ? e->len : 0;

@@ -81,6 +81,13 @@ def main():
             assert reformed["epid"] != first["epid"], out
             rc, adopted, out = start(sim.port, "--pan", other, "--channel", "15")
             assert rc == 0 and adopted.get("result") == "adopted" and adopted["epid"] == reformed["epid"], out
+            sim.stop()
+
+            # Zigbee2MQTT's ext_pan_id dd:dd:dd:dd:dd:dd:dd:dd: the coordinator's IEEE address
+            sim = Sim(os.path.join(tmp, "second.nv"))
+            sims.append(sim)
+            rc, dd, out = start(sim.port, "--epid", "0xdddddddddddddddd")
+            assert rc == 0 and dd.get("result") == "formed" and dd["epid"] == dd["ieee"], out
         finally:
             for s in sims:
                 s.stop()

@@ -158,6 +158,31 @@ static void test_formed_cc2531_with_packed_structs_is_adopted(void) {
         assert(s.nv_writes == 0);
 }
 
+static void test_dd_ext_pan_id_means_the_coordinator_ieee(void) {
+        ZstackConfig cfg = config_auto;
+        FakeStick s;
+        Outcome o;
+
+        /* the CC2531 dump was formed by Zigbee2MQTT with ext_pan_id dd:dd:..:dd: EPID = its IEEE */
+        cfg.ext_pan_id_auto = false;
+        cfg.ext_pan_id = 0xDDDDDDDDDDDDDDDDULL;
+        fake_stick_formed_cc2531(&s);
+        o = run_startup(&s, &cfg);
+        assert(o.error == 0 && !o.info.formed);
+        assert(o.info.ext_pan_id == 0x00124b000fea8e05ULL);
+        assert(count_rx(&s, 0x21, 0x04) == 1);
+
+        /* and a blank stick forms with its IEEE as EPID */
+        fake_stick_blank_cc2652(&s);
+        o = run_startup(&s, &cfg);
+        assert(o.error == 0 && o.info.formed);
+        assert(o.info.ext_pan_id == 0x00124b001caaac5cULL);
+        {       /* the EPID in NV is the IEEE, both little-endian */
+                FakeNv *e = fake_nv(&s, 0x002D);
+                assert(e && memcmp(e->data, fake_nv(&s, 0x0001)->data, 8) == 0);
+        }
+}
+
 static void test_explicit_matching_config_is_adopted(void) {
         ZstackConfig cfg = {
                 .pan_id = 0x1C0E,
@@ -478,6 +503,7 @@ int main(void) {
         test_running_coordinator_is_not_restarted_nor_reregistered();
         test_formed_cc2531_with_packed_structs_is_adopted();
         test_explicit_matching_config_is_adopted();
+        test_dd_ext_pan_id_means_the_coordinator_ieee();
         test_mismatch_is_refused_without_reform();
         test_mismatch_with_reform_forms_the_configured_network();
         test_blank_stick_gets_a_random_network_then_keeps_it();
