@@ -16,8 +16,8 @@ START = os.path.join(BUILD, "tests", "unit", "znp", "znp-start")
 class Sim:
     """lumiplug-sim with its NV in a file; the first stdout line is the port."""
 
-    def __init__(self, nv, tcp=False):
-        args = [SIM, "--nv", nv, "--fast"] + (["--tcp", "0"] if tcp else [])
+    def __init__(self, nv, tcp=False, fast=True):
+        args = [SIM, "--nv", nv] + (["--fast"] if fast else []) + (["--tcp", "0"] if tcp else [])
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.port = self.proc.stdout.readline().strip()
         if not self.port:
@@ -88,6 +88,15 @@ def main():
             sims.append(sim)
             rc, dd, out = start(sim.port, "--epid", "0xdddddddddddddddd")
             assert rc == 0 and dd.get("result") == "formed" and dd["epid"] == dd["ieee"], out
+            sim.stop()
+
+            # with the simulator's real-stick latencies (reset ~2.6 s, late commissioning SRSP)
+            sim = Sim(os.path.join(tmp, "third.nv"), fast=False)
+            sims.append(sim)
+            rc, slow, out = start(sim.port)
+            assert rc == 0 and slow.get("result") == "formed", out
+            rc, slow2, out = start(sim.port)
+            assert rc == 0 and slow2.get("result") == "adopted" and slow2["pan"] == slow["pan"], out
         finally:
             for s in sims:
                 s.stop()
