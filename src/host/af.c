@@ -262,9 +262,8 @@ static void txn_on_nwk_addr(Host *h, int error, const MtFrame *rsp, void *ctx, u
 
         /* The device moved: follow it, with every transaction queued for it. */
         (void) host_device_add(h, ieee, nwk);
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                if (h->txns[i].state != TXN_FREE && h->txns[i].nwk == old)
-                        h->txns[i].nwk = nwk;
+        host_interview_address_changed(h, ieee, nwk);
+        host_af_address_changed(h, old, nwk);
         if (h->cb.address_changed) {
                 uint32_t gen = t->gen;
 
@@ -472,6 +471,14 @@ void host_zcl_cancel(Host *h, uint32_t id) {
                         t->done = NULL;         /* let it run out; it keeps the device's order */
                 return;
         }
+}
+
+void host_af_address_changed(Host *h, uint16_t old, uint16_t nwk) {
+        if (old == nwk)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
+                if (h->txns[i].state != TXN_FREE && h->txns[i].nwk == old)
+                        h->txns[i].nwk = nwk;
 }
 
 void host_af_fail_all(Host *h, int error) {

@@ -246,9 +246,12 @@ void host_zdo_destroy(Host *h);
 /* af.c */
 void host_af_register(Host *h);
 void host_af_fail_all(Host *h, int error);
+/* Queued and running transactions for a device that moved follow it to its new address. */
+void host_af_address_changed(Host *h, uint16_t old, uint16_t nwk);
 void host_af_destroy(Host *h);
 
 /* interview.c */
 void host_interview_fail_all(Host *h, int error, const char *why);
 void host_interview_destroy(Host *h);
 void host_interview_device_left(Host *h, uint64_t ieee);
+void host_interview_address_changed(Host *h, uint64_t ieee, uint16_t nwk);

@@ -213,6 +213,8 @@ static void lookup_resolved(Host *h, HostLookup *l, uint64_t ieee) {
                 uint16_t old = d->nwk;
 
                 (void) host_device_add(h, ieee, nwk);
+                host_interview_address_changed(h, ieee, nwk);
+                host_af_address_changed(h, old, nwk);
                 if (old != nwk && h->cb.address_changed)
                         h->cb.address_changed(h, ieee, old, nwk, h->userdata);
                 return;
@@ -285,7 +287,7 @@ void host_note_unknown(Host *h, uint16_t nwk) {
         HostLookup *free_slot = NULL;
         MtFrame f;
 
-        if (nwk >= 0xFFF8)      /* broadcast addresses */
+        if (nwk == 0x0000 || nwk >= 0xFFF8)     /* the coordinator itself, broadcast addresses */
                 return;
         for (size_t i = 0; i < ELEMENTSOF(h->holdoffs); i++)
                 if (h->holdoffs[i].until > now && h->holdoffs[i].nwk == nwk)

@@ -412,6 +412,15 @@ void host_interview_device_left(Host *h, uint64_t ieee) {
                 iv_fail(iv, -ENODEV, "%s: the device left the network", interview_step_name(iv->step));
 }
 
+/* A device that rejoined mid-interview is followed to its new address; the step in flight may time
+ * out and be retried there. */
+void host_interview_address_changed(Host *h, uint64_t ieee, uint16_t nwk) {
+        HostInterview *iv = iv_find(h, ieee);
+
+        if (iv)
+                iv->result.nwk = nwk;
+}
+
 void host_interview_fail_all(Host *h, int error, const char *why) {
         uint32_t gens[HOST_INTERVIEWS_MAX];
 

@@ -195,6 +195,9 @@ static void on_announce(Znp *znp, const MtFrame *f, void *userdata) {
         known = d != NULL;
         old = d ? d->nwk : nwk;
         (void) host_device_add(h, ieee, nwk);
+        host_interview_address_changed(h, ieee, nwk);
+        if (known)
+                host_af_address_changed(h, old, nwk);
         if (!known && h->cb.unknown_device)
                 h->cb.unknown_device(h, ieee, nwk, HOST_UNKNOWN_FROM_ANNOUNCE, h->userdata);
         if (!h->freed && h->cb.device_announced)

@@ -464,6 +464,29 @@ static void test_one_transaction_per_device_at_a_time(void) {
         rig_teardown(&r);
 }
 
+static void test_queued_requests_follow_a_device_that_rejoins(void) {
+        Rig r;
+        Done a = {}, b = {};
+        MtFrame req;
+
+        reset_script();
+        script.defer = true;
+        af_setup(&r, NULL);
+        assert(send_read(&r, PLUG_NWK, 0x0000, &a, NULL) == 0);
+        assert(send_read(&r, PLUG_NWK, 0x0001, &b, NULL) == 0);
+        RUN_UNTIL(r.e, r.coord.n_rx >= 1);
+        req = r.coord.rx[0];
+        /* The plug announces itself at a new address while b waits behind a. */
+        coord_replyv(&r.coord, 0x45, 0xC1, 13, 0x01, 0x52, 0x01, 0x52, 0xBD, 0xB3, 0x77, 0x3C, 0xDF, 0x8C, 0xCF, 0x04, 0x8E);
+        run_idle(r.e);
+        coord_srsp_status(&r.coord, &req, 0);
+        coord_replyv(&r.coord, 0x44, 0x80, 3, 0x02, 1, req.data[6]);   /* a fails for good */
+        RUN_UNTIL(r.e, a.calls > 0 && r.coord.n_rx >= 2);
+        assert(a.error == -EHOSTUNREACH);
+        assert(mt_frame_is(&r.coord.rx[1], 0x24, 0x01) && mt_le16(r.coord.rx[1].data) == 0x5201);
+        rig_teardown(&r);
+}
+
 static void test_queue_per_device_is_bounded(void) {
         Rig r;
         Done d[HOST_DEVICE_QUEUE_MAX + 1] = {};
@@ -670,6 +693,7 @@ int main(void) {
         test_refusing_srsp_fails_with_eio();
         test_missing_confirm_and_missing_response_time_out();
         test_one_transaction_per_device_at_a_time();
+        test_queued_requests_follow_a_device_that_rejoins();
         test_queue_per_device_is_bounded();
         test_concurrency_is_capped();
         test_default_responses_where_zcl_requires_them();

@@ -407,6 +407,30 @@ static void test_model_id_is_read_again_after_a_pause(void) {
         rig_teardown(&r);
 }
 
+static void test_interview_follows_a_device_that_rejoins(void) {
+        HostParams p = rig_params;
+        Rig r;
+        Events e;
+        size_t n;
+
+        plug = (Plug) { .drop_node_desc = 1 };
+        p.zdo_timeout_usec = 500 * MS;
+        setup(&r, &e, &p);
+        assert(host_device_add(r.host, PLUG_IEEE, PLUG_NWK) == 0);
+        assert(host_interview_start(r.host, PLUG_IEEE, PLUG_NWK) == 0);
+        RUN_UNTIL(r.e, r.coord.n_rx >= 1);
+        coord_replyv(&r.coord, 0x45, 0xC1, 13, 0x01, 0x52, 0x01, 0x52, 0xBD, 0xB3, 0x77, 0x3C, 0xDF, 0x8C, 0xCF, 0x04, 0x8E);
+        RUN_UNTIL(r.e, e.announced > 0);
+        assert(e.old_nwk == PLUG_NWK && e.nwk == 0x5201);
+        RUN_UNTIL(r.e, e.interviews > 0);
+        assert(e.result.success && e.result.nwk == 0x5201);
+        n = 0;
+        while (!mt_frame_is(&r.coord.rx[++n], 0x25, 0x02))
+                ;
+        ASSERT_FRAME(&r.coord, n, 0x25, 0x02, 0x01, 0x52, 0x01, 0x52);
+        rig_teardown(&r);
+}
+
 static void test_permit_join_opens_network_and_coordinator_then_closes(void) {
         Rig r;
         Events e;
@@ -703,6 +727,7 @@ int main(void) {
         test_silent_device_fails_after_six_node_descriptor_attempts();
         test_active_endpoints_are_asked_twice_then_the_interview_fails();
         test_model_id_is_read_again_after_a_pause();
+        test_interview_follows_a_device_that_rejoins();
         test_permit_join_opens_network_and_coordinator_then_closes();
         test_refused_permit_join_reports_eio_and_no_change();
         test_join_announce_and_leave_are_reported();
