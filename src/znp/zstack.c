@@ -69,7 +69,7 @@
 #define DEV_ZB_COORD            9
 #define STATUS_NV_ITEM_UNINIT   0x09
 #define STATUS_APS_DUPLICATE    0xB8
-#define NV_WRITE_CHUNK          246     /* herdsman: OSAL_NV_WRITE_EXT in pieces of at most 246 bytes */
+#define NV_WRITE_CHUNK          (MT_DATA_MAX - 6)       /* OSAL_NV_WRITE_EXT: 6 header bytes + value */
 
 /* The key every Zigbee tutorial shows (Z-Stack's DEFAULT_KEY); a generated key must never be it. */
 static const uint8_t well_known_key[16] = {
