@@ -751,7 +751,7 @@ static int import_backup(Ctx *c, DevNetwork *net, bool *have) {
         _cleanup_free_ char *text = NULL;
         _cleanup_json_ json_object *root = NULL;
         json_object *meta = NULL, *v, *key = NULL;
-        const char *s, *source;
+        const char *s;
         char why[256];
         uint8_t b[8];
         size_t len;
@@ -784,7 +784,6 @@ static int import_backup(Ctx *c, DevNetwork *net, bool *have) {
             json_object_get_int64(v) != 1)
                 return refuse(c, "coordinator_backup.json: unsupported open coordinator backup version %s "
                               "(only 1 is read)", v ? json_object_to_json_string(v) : "(missing)");
-        source = jstr(meta, "source");
 
         s = jstr(root, "coordinator_ieee");
         if (!s || devdb_parse_ieee(s, &net->coordinator_ieee) < 0)
@@ -796,12 +795,12 @@ static int import_backup(Ctx *c, DevNetwork *net, bool *have) {
         s = jstr(root, "extended_pan_id");
         if (!s || hex_bytes(s, b, 8) < 0)
                 return refuse(c, "coordinator_backup.json: 'extended_pan_id' is missing or not 16 hex digits");
-        /* zigbee-herdsman's Z-Stack adapter writes the NIB bytes as they are in NV (little-endian);
-         * zigpy writes the extended PAN id as displayed (most significant byte first). */
-        bool herdsman = source && strncmp(source, "zigbee-herdsman", 15) == 0;
+        /* As displayed, most significant byte first, by zigpy and by zigbee-herdsman alike: herdsman's
+         * NIB struct reads extendedPANID "uint8array-reversed" (NV holds it little-endian), so its hex
+         * is the display order, the same order as `advanced.ext_pan_id` in configuration.yaml. */
         net->ext_pan_id = 0;
         for (size_t i = 0; i < 8; i++)
-                net->ext_pan_id = net->ext_pan_id << 8 | b[herdsman ? 7 - i : i];
+                net->ext_pan_id = net->ext_pan_id << 8 | b[i];
         if (!json_object_object_get_ex(root, "channel", &v) || !json_object_is_type(v, json_type_int) ||
             (x = json_object_get_int64(v)) < 11 || x > 26)
                 return refuse(c, "coordinator_backup.json: 'channel' is missing or not 11..26");
@@ -916,8 +915,11 @@ int z2m_import(DevDb *db, const char *dir, Z2mImport *imp) {
                         warn(&c, "coordinator_backup.json is of coordinator 0x%016" PRIx64 " but database.db of "
                              "0x%016" PRIx64 "; the backup's network parameters are imported",
                              backup.coordinator_ieee, imp->coordinator_ieee);
+                /* dd:dd:dd:dd:dd:dd:dd:dd in the configuration means "the coordinator's IEEE" to
+                 * zigbee-herdsman, so the backup holds something else there by design */
                 if (((c.config_has & HAS_PAN) && c.config_net.pan_id != backup.pan_id) ||
-                    ((c.config_has & HAS_EXT_PAN) && c.config_net.ext_pan_id != backup.ext_pan_id) ||
+                    ((c.config_has & HAS_EXT_PAN) && c.config_net.ext_pan_id != backup.ext_pan_id &&
+                     c.config_net.ext_pan_id != UINT64_C(0xdddddddddddddddd)) ||
                     ((c.config_has & HAS_KEY) &&
                      memcmp(c.config_net.network_key, backup.network_key, 16) != 0))
                         warn(&c, "configuration.yaml's advanced network settings differ from "

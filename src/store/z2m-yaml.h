@@ -15,7 +15,7 @@
 #include <json-c/json.h>
 
 #define YAML_DEPTH_MAX 64
-#define YAML_ITEMS_MAX 100000           /* per mapping or sequence */
+#define YAML_ITEMS_MAX 10000            /* per mapping or sequence (duplicate keys are checked pairwise) */
 
 typedef enum YamlKind {
         YAML_SCALAR,

@@ -434,6 +434,65 @@ static void test_files_belong_to_the_state_directory_owner(void) {
         clean_dir();
 }
 
+/* Random damage to a saved devices.json: loading either succeeds or sets the file aside, never
+ * crashes, and what was set aside is exactly the damaged file. */
+static void test_damaged_files_load_or_are_set_aside(void) {
+        static const char alphabet[] = " \n:,\"[]{}0x9a-\\\x01";
+        unsigned seed = 7, recovered = 0, loaded = 0;
+        DevDb *db = open_db(0);
+        char *good;
+
+        for (uint64_t i = 0; i < 3; i++) {
+                Device *d;
+                assert(devdb_add(db, 0x00158d0000000000 + i, (uint16_t) (0x100 + i), &d) == 0);
+                fill_plug(db, d);
+        }
+        assert(devdb_save(db) == 0);
+        devdb_free(db);
+        good = read_text("devices.json");
+
+        for (unsigned it = 0; it < 300; it++) {
+                size_t n = strlen(good);
+                char *m = strdup(good), *aside;
+                int r;
+
+                for (int e = 0; e < 1 + (int) (rand_r(&seed) % 3); e++) {
+                        size_t pos = (size_t) rand_r(&seed) % n;
+                        if (rand_r(&seed) % 2)
+                                m[pos] = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+                        else {
+                                memmove(m + pos, m + pos + 1, n - pos);
+                                n--;
+                        }
+                }
+                write_text("devices.json", m);
+                assert(devdb_new(&db, dir) == 0);
+                r = devdb_load(db);
+                assert(r == 0 || r == DEVDB_LOAD_RECOVERED);
+                if (r == DEVDB_LOAD_RECOVERED) {
+                        char *text;
+
+                        recovered++;
+                        aside = find_file("devices.json.corrupt-");
+                        assert(aside && devdb_count(db) == 0);
+                        text = read_text(aside);
+                        assert(strcmp(text, m) == 0);
+                        free(text);
+                        char p[512];
+                        path_of(p, sizeof(p), aside);
+                        assert(unlink(p) == 0);
+                        free(aside);
+                } else
+                        loaded++;
+                devdb_free(db);
+                free(m);
+        }
+        fprintf(stderr, "damaged files: %u set aside, %u still loadable\n", recovered, loaded);
+        assert(recovered > 0);
+        free(good);
+        clean_dir();
+}
+
 static void test_helpers(void) {
         uint64_t v;
 
@@ -460,6 +519,7 @@ int main(void) {
         test_a_newer_format_is_refused_and_left_alone();
         test_a_corrupt_network_file_keeps_the_devices();
         test_files_belong_to_the_state_directory_owner();
+        test_damaged_files_load_or_are_set_aside();
         clean_dir();
         assert(rmdir(dir) == 0);
         return 0;

@@ -4,7 +4,10 @@
  * coordinator backup as herdsman writes it, state.json), variants of it, broken variants with their
  * error texts, and a Zigbee2MQTT data directory captured under tests/peer/ if there is one.
  *
- * argv[1]: the fixture directory; argv[2]: tests/peer (searched for a captured data directory).
+ * argv[1]: the fixture directory; argv[2]: z2m-real-2.14.1, the data directory the real Zigbee2MQTT
+ * 2.14.1 left after pairing two plugs on lumiplug-sim (configuration.yaml, database.db,
+ * coordinator_backup.json, state.json as it wrote them, copied unchanged); argv[3]: tests/peer
+ * (searched for a newer capture).
  */
 #undef NDEBUG
 #include <assert.h>
@@ -194,8 +197,8 @@ static void test_network_falls_back_to_configuration_yaml(void) {
         DevDb *db = empty_db(&state);
         Z2mImport imp;
 
-        /* same network in both places: the backup's extended PAN id (NV byte order, as herdsman
-         * writes it) and configuration.yaml's (as displayed) must come out equal */
+        /* same network in both places: the backup's extended PAN id and configuration.yaml's
+         * ext_pan_id list are both in display order and must come out equal */
         remove_path(dir, "coordinator_backup.json");
         assert(z2m_import(db, dir, &imp) == 0);
         assert(strcmp(imp.network_source, "configuration.yaml") == 0);
@@ -229,6 +232,19 @@ static void test_a_mismatching_backup_wins_with_a_warning(void) {
         assert(z2m_import(db, dir, &imp) == 0);
         check_fixture_network(db);
         assert(imp.n_warnings == 2 && strstr(imp.warnings[1], "the backup (what the coordinator holds) is imported"));
+        z2m_import_done(&imp);
+        devdb_free(db);
+        remove_tree(state);
+        free(state);
+
+        /* ext_pan_id dd:..:dd means "use the coordinator's IEEE" to herdsman: no difference to report */
+        db = empty_db(&state);
+        edit(dir, "configuration.yaml", "  pan_id: 0x1234\n", "  pan_id: 6754\n");
+        edit(dir, "configuration.yaml", "    - 18\n    - 52\n    - 86\n    - 120\n    - 154\n    - 188\n    - 222\n    - 240\n",
+             "    - 0xdd\n    - 0xdd\n    - 0xdd\n    - 0xdd\n    - 0xdd\n    - 0xdd\n    - 0xdd\n    - 0xdd\n");
+        assert(z2m_import(db, dir, &imp) == 0);
+        check_fixture_network(db);
+        assert(imp.n_warnings == 1);
         z2m_import_done(&imp);
         devdb_free(db);
         remove_tree(state);
@@ -430,6 +446,97 @@ static void test_the_import_command_reports_and_saves(void) {
         free(state);
 }
 
+/* Random damage to each input file: the import either succeeds or refuses naming the file, never
+ * crashes (run under ASan/UBSan in CI), and a refusal leaves the database untouched. */
+static void test_damaged_inputs_never_crash_the_import(void) {
+        static const char alphabet[] = " \n\t:-#'\"[]{},|>&*!?%@`\\0aZx\r\x01\xc3";
+        char *dir = copy_fixture(), *state;
+        DevDb *db = empty_db(&state);
+        unsigned seed = 20261129, refused = 0, accepted = 0;
+
+        for (unsigned it = 0; it < 400; it++) {
+                const char *name = fixture_files[it % 4];
+                char *orig = read_path(fixture, name), *m;
+                size_t n = strlen(orig);
+                Z2mImport imp;
+                int r;
+
+                m = malloc(n + 16);
+                assert(m);
+                memcpy(m, orig, n);
+                for (int e = 0; e < 1 + (int) (rand_r(&seed) % 4); e++) {
+                        size_t pos = (size_t) rand_r(&seed) % n;
+                        char c = alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+
+                        switch (rand_r(&seed) % 3) {
+                        case 0: m[pos] = c; break;
+                        case 1: memmove(m + pos + 1, m + pos, n - pos); m[pos] = c; n++; break;
+                        default: memmove(m + pos, m + pos + 1, n - pos - 1); n--; break;
+                        }
+                }
+                if (rand_r(&seed) % 5 == 0)
+                        n = (size_t) rand_r(&seed) % n;
+                m[n] = 0;
+                write_path(dir, name, m);
+                r = z2m_import(db, dir, &imp);
+                if (r < 0) {
+                        refused++;
+                        assert(imp.error[0]);
+                        assert(devdb_count(db) == 0 || devdb_count(db) == 4);
+                } else
+                        accepted++;
+                z2m_import_done(&imp);
+                write_path(dir, name, orig);
+                free(m);
+                free(orig);
+        }
+        fprintf(stderr, "damaged inputs: %u refused, %u imported\n", refused, accepted);
+        assert(refused > 0 && accepted > 0);
+        devdb_free(db);
+        remove_tree(state);
+        free(state);
+        remove_tree(dir);
+        free(dir);
+}
+
+static void test_the_real_zigbee2mqtt_directory(const char *real) {
+        static const uint8_t key[16] = { 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10, 12, 14 };
+        char *state;
+        DevDb *db = empty_db(&state);
+        const DevNetwork *n;
+        Z2mImport imp;
+        Device *d;
+        int r;
+
+        r = z2m_import(db, real, &imp);
+        if (r < 0)
+                fprintf(stderr, "import of %s failed: %s\n", real, imp.error);
+        assert(r == 0);
+        assert(imp.n_devices == 2 && imp.n_supported == 2 && imp.n_named == 2 && imp.n_warnings == 0);
+        assert(imp.coordinator_ieee == 0x00124b0029a1b2c3);
+        assert(strcmp(imp.network_source, "coordinator_backup.json") == 0);
+        z2m_import_done(&imp);
+        n = devdb_get_network(db);
+        /* the same values Zigbee2MQTT published in bridge/info (tests/peer/reference/bridge-info.json) */
+        assert(n->valid && n->pan_id == 6754 && n->ext_pan_id == 0xdddddddddddddd11 && n->channel == 11);
+        assert(n->coordinator_ieee == 0x00124b0029a1b2c3 && memcmp(n->network_key, key, 16) == 0);
+
+        d = devdb_find_by_name(db, "plug1");
+        assert(d && d->ieee == 0x00158d0001a2b301 && d->nwk == 23878 && d->supported);
+        assert(strcmp(d->model, "ZNCZ04LM") == 0 && d->interview == DEV_INTERVIEW_SUCCESSFUL);
+        assert(d->logical_type == DEV_LOGICAL_ROUTER && d->manufacturer_code == 4447);
+        assert(d->n_endpoints == 4 && d->endpoints[0].id == 1 && d->endpoints[1].id == 21);
+        assert(d->endpoints[2].id == 22 && d->endpoints[3].id == 242);
+        assert(d->endpoints[0].n_in == 7 && d->endpoints[0].in[6] == 0xfcc0);
+        json_object *power;
+        assert(json_object_object_get_ex(d->state, "power", &power) && json_object_get_int(power) == 120);
+        d = devdb_find_by_name(db, "plug2");
+        assert(d && d->ieee == 0x04cf8cdf3c7a5b02 && d->nwk == 47016 && d->supported);
+        devdb_free(db);
+        remove_tree(state);
+        free(state);
+}
+
 /* A data directory captured from the real Zigbee2MQTT by the peer tests, if present. */
 static int find_captured(const char *dir, int depth, char *ret, size_t n) {
         char p[1024];
@@ -509,6 +616,9 @@ int main(int argc, char **argv) {
         test_unreadable_input_is_refused_clearly();
         test_secret_references_are_followed();
         test_the_import_command_reports_and_saves();
-        test_a_captured_zigbee2mqtt_directory(argc >= 3 ? argv[2] : NULL);
+        test_damaged_inputs_never_crash_the_import();
+        if (argc >= 3)
+                test_the_real_zigbee2mqtt_directory(argv[2]);
+        test_a_captured_zigbee2mqtt_directory(argc >= 4 ? argv[3] : NULL);
         return 0;
 }
