@@ -1,6 +1,6 @@
 /*
  * Crash safety: a child renames, adds and updates devices and saves in a tight loop; the parent
- * kills it with SIGKILL at a random moment, 100 times. After every kill the database must load
+ * kills it with SIGKILL at a random moment, 200 times. After every kill the database must load
  * cleanly, hold every device whose save had completed, and no friendly name may go back to an
  * older one than the last completed save gave it.
  */
@@ -18,7 +18,7 @@
 
 #include "store/devdb.h"
 
-#define ROUNDS 100
+#define ROUNDS 200
 #define DEVICES_MAX 100
 #define IEEE_BASE 0x00158d0000000000ULL
 
