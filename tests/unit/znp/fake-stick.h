@@ -30,6 +30,8 @@ typedef struct FakeStick {
         unsigned read_chunk;            /* bytes per OSAL_NV_READ_EXT answer */
         bool refuse_key_reads;          /* firmware built without MT key management */
         bool formation_hangs;           /* BDB formation never reaches state 9 (PAN conflict nearby) */
+        unsigned nib_delay;             /* the formed NIB shows up only at this NIB length query */
+        bool nib_pending;
         /* what the host did */
         unsigned nv_writes, resets, af_registers, startups, commissionings, rpc_errors;
 } FakeStick;
@@ -209,6 +211,10 @@ static inline void fake_stick_respond(FakePeer *p, const MtFrame *f) {
                 return fake_peer_reply(p, 0x61, 0x04, e->data, 8);
         }
         if (mt_frame_is(f, 0x21, 0x13)) {               /* OSAL_NV_LENGTH */
+                if (mt_le16(d) == 0x0021 && s->nib_pending && --s->nib_delay == 0) {
+                        s->nib_pending = false;
+                        fake_stick_form(s);
+                }
                 e = fake_nv(s, mt_le16(d));
                 uint16_t len = e ? e->len : 0;
                 return fake_peer_reply(p, 0x61, 0x13, (const uint8_t[]) { len & 0xFF, len >> 8 }, 2);
@@ -279,7 +285,10 @@ static inline void fake_stick_respond(FakePeer *p, const MtFrame *f) {
                 fake_peer_reply(p, 0x45, 0xC0, (const uint8_t[]) { 8 }, 1);
                 if (s->formation_hangs)
                         return;
-                fake_stick_form(s);
+                if (s->nib_delay > 0)
+                        s->nib_pending = true;  /* NV catches up later, as on some platforms */
+                else
+                        fake_stick_form(s);
                 s->state = 9;
                 fake_peer_reply(p, 0x45, 0xC0, (const uint8_t[]) { 9 }, 1);
                 return fake_peer_reply(p, 0x4F, 0x80, (const uint8_t[]) { 0x00, 0x02, 0x00 }, 3);

@@ -370,6 +370,26 @@ static void test_formation_that_never_finishes_times_out_clearly(void) {
         assert(!fake_nv(&s, 0x0060));                           /* never marked as configured */
 }
 
+static void test_nib_that_settles_late_is_polled(void) {
+        FakeStick s;
+        Outcome o;
+        ZstackConfig cfg = config_auto;
+
+        cfg.nib_poll_interval_usec = 1000;
+        fake_stick_blank_cc2652(&s);
+        s.nib_delay = 4;
+        o = run_startup(&s, &cfg);
+        assert(o.error == 0 && o.info.formed);
+        assert(o.info.pan_id != 0xFFFF && o.info.channel == 11);
+
+        /* never settles: a clear error after herdsman's ten reads */
+        fake_stick_blank_cc2652(&s);
+        s.nib_delay = 100;
+        o = run_startup(&s, &cfg);
+        assert(o.error == -ETIMEDOUT && strstr(o.message, "NIB"));
+        assert(!fake_nv(&s, 0x0060));
+}
+
 static void test_zstack_1_2_is_refused(void) {
         FakeStick s;
         Outcome o;
@@ -509,6 +529,7 @@ int main(void) {
         test_blank_stick_gets_a_random_network_then_keeps_it();
         test_unreadable_keys_do_not_stop_an_adoption();
         test_formation_that_never_finishes_times_out_clearly();
+        test_nib_that_settles_late_is_polled();
         test_zstack_1_2_is_refused();
         test_bad_config_is_refused_before_talking();
         test_short_answers_anywhere_fail_cleanly();
