@@ -503,7 +503,8 @@ void host_af_destroy(Host *h) {
 static bool txn_takes(const HostTxn *t, const HostZclMessage *m) {
         bool global = zcl_header_is_global(&m->header);
 
-        if (t->state != TXN_SENDING && t->state != TXN_CONFIRMING && t->state != TXN_RESPONDING)
+        /* In any state once sent: a late answer to an earlier attempt ends the retries too. */
+        if (!txn_active(t) || t->trans_id == 0)
                 return false;
         if (t->expect == EXPECT_NOTHING || t->nwk != m->nwk || t->cluster != m->cluster ||
             t->dst_ep != m->src_endpoint || t->tsn != m->header.tsn)

@@ -109,7 +109,7 @@ int host_device_lookup_ieee(const Host *h, uint64_t ieee, uint16_t *ret_nwk);
  * done gets error 0 and the response (NULL when none is expected), or
  *   -ETIMEDOUT (no confirm / no response), -EHOSTUNREACH (AF_DATA_CONFIRM failed after the retries;
  *   af_status says why), -EIO (AF_DATA_REQUEST refused in its SRSP; af_status), -ECONNRESET
- *   (coordinator lost), -ECANCELED (host_zcl_cancel is silent; this is for a device removal).
+ *   (coordinator reset or link lost). host_zcl_cancel() drops a request without calling done.
  * host_zcl_request returns 0 (an id in *ret_id), -ENOBUFS (queue full for the device or overall),
  * -EMSGSIZE (frame > 240 bytes), -EBADMSG (not a ZCL frame), or the link error. */
 typedef void (*HostZclDoneFn)(Host *h, int error, uint8_t af_status, const HostZclMessage *response, void *userdata);

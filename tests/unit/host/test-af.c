@@ -365,6 +365,36 @@ static void test_a_changed_address_is_learned_and_followed(void) {
         rig_teardown(&r);
 }
 
+static void test_late_answer_ends_the_retries(void) {
+        HostParams p = rig_params;
+        Rig r;
+        Done d = {};
+        uint8_t tsn;
+        MtFrame req;
+
+        p.retry_delay_usec = 30000 * MS;        /* still waiting to resend when the answer comes */
+        reset_script();
+        script.defer = true;
+        af_setup(&r, &p);
+        assert(send_read(&r, PLUG_NWK, 0x0000, &d, &tsn) == 0);
+        RUN_UNTIL(r.e, r.coord.n_rx >= 1);
+        req = r.coord.rx[0];
+        coord_srsp_status(&r.coord, &req, 0);
+        coord_replyv(&r.coord, 0x44, 0x80, 3, 0xE1, 1, req.data[6]);
+        run_idle(r.e);
+        assert(d.calls == 0);
+        {
+                uint8_t rsp[] = { 0x18, tsn, 0x01, 0x00, 0x00, 0x00, 0x10, 0x01 };
+
+                send_incoming(&r.coord, PLUG_NWK, 1, 0x0006, false, rsp, sizeof(rsp));
+        }
+        RUN_UNTIL(r.e, d.calls > 0);
+        assert(d.error == 0 && d.has_rsp);
+        run_idle(r.e);
+        assert(r.coord.n_rx == 1);
+        rig_teardown(&r);
+}
+
 static void test_refusing_srsp_fails_with_eio(void) {
         Rig r;
         Done d = {};
@@ -690,6 +720,7 @@ int main(void) {
         test_fifth_failure_is_a_clear_error();
         test_other_statuses_fail_at_once();
         test_a_changed_address_is_learned_and_followed();
+        test_late_answer_ends_the_retries();
         test_refusing_srsp_fails_with_eio();
         test_missing_confirm_and_missing_response_time_out();
         test_one_transaction_per_device_at_a_time();
