@@ -211,7 +211,8 @@ struct Host {
         /* permit join */
         bool pj_busy;
         uint32_t pj_gen;
-        unsigned pj_seconds;
+        unsigned pj_seconds;            /* the state reported upward */
+        unsigned pj_request;            /* the duration being requested */
         HostDoneFn pj_done;
         void *pj_userdata;
         sd_event_source *pj_timer;

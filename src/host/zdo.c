@@ -301,7 +301,7 @@ static int pj_on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 static void pj_finish(Host *h, int error) {
         HostDoneFn done = h->pj_done;
         void *ud = h->pj_userdata;
-        unsigned seconds = h->pj_seconds;
+        unsigned seconds = h->pj_request;
 
         h->pj_busy = false;
         h->pj_gen++;
@@ -321,7 +321,7 @@ static int pj_send(Host *h, uint8_t addr_mode, uint16_t dst, HostZdoFn fn) {
         (void) mt_frame_init(&f, MT_SREQ, MT_SUBSYS_ZDO, ZDO_MGMT_PERMIT_JOIN_REQ, NULL, 0);
         (void) mt_frame_append_u8(&f, addr_mode);
         (void) mt_frame_append_le16(&f, dst);
-        (void) mt_frame_append_u8(&f, (uint8_t) h->pj_seconds);
+        (void) mt_frame_append_u8(&f, (uint8_t) h->pj_request);
         (void) mt_frame_append_u8(&f, 1);       /* TC significance */
         return host_zdo_request(h, &f, 0, 0, -1, 0, fn, h, h->pj_gen);
 }
@@ -357,7 +357,7 @@ int host_permit_join(Host *h, unsigned seconds, HostDoneFn done, void *userdata)
                 return -EBUSY;
 
         h->pj_busy = true;
-        h->pj_seconds = seconds;
+        h->pj_request = seconds;
         h->pj_done = done;
         h->pj_userdata = userdata;
         r = pj_send(h, 0x0F, 0xFFFC, pj_on_broadcast);
