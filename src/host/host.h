@@ -7,7 +7,14 @@
  * It reports upward only through HostCallbacks. Nothing here blocks or logs. While a Host exists it
  * owns the Znp event handler slot (znp_set_event_handler) and reports coordinator loss through
  * coordinator_lost. host_free() must run before znp_free(); it may be called from any callback, and
- * nothing is delivered after it.
+ * nothing is delivered after it. Callbacks never run inside the call that started the work.
+ *
+ * After coordinator_lost(HOST_LOSS_TRANSPORT) the Znp is dead: free the Host, then the Znp, and build
+ * both again on the reopened port (the device table is the owner's to re-add). After
+ * HOST_LOSS_COORDINATOR_RESET the Znp still works; run the Z-Stack start-up again before new requests.
+ *
+ * Use either this AF data path or src/znp/af.h on one Znp, never both: each registers for
+ * AF_DATA_CONFIRM / AF_INCOMING_MSG and counts its own TransIds.
  */
 #pragma once
 
