@@ -193,8 +193,9 @@ static int next_content(Parser *p) {
                 }
                 if (peek(p, 0) == '\r')
                         return fail(p, "carriage return without line feed");
-                if (column(p) == 0 && ((strncmp(p->s + p->pos, "---", 3) == 0 && is_blank_or_eol(peek(p, 3))) ||
-                                       (strncmp(p->s + p->pos, "...", 3) == 0 && is_blank_or_eol(peek(p, 3)))))
+                /* (the text need not be NUL-terminated: look only through peek()) */
+                if (column(p) == 0 && peek(p, 0) == peek(p, 1) && peek(p, 1) == peek(p, 2) &&
+                    (peek(p, 0) == '-' || peek(p, 0) == '.') && is_blank_or_eol(peek(p, 3)))
                         return fail(p, "document markers ('---', '...') are not supported: one document per file");
                 return (int) column(p);
         }

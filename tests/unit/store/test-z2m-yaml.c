@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/z2m-yaml.h"
@@ -206,6 +207,23 @@ static void test_nul_byte_is_refused(void) {
         assert(strcmp(err, "t.yaml:2: NUL byte in the file") == 0);
 }
 
+/* libFuzzer finding: a document marker check read past the end of a text without a NUL. */
+static void test_text_without_a_terminating_nul_is_read_within_bounds(void) {
+        static const char *const cases[] = { "a:\n\t@: \n-", "---", "--", "a: 1\n..", "a: [1,\n-" };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                size_t n = strlen(cases[i]);
+                char *exact = malloc(n), err[256];
+                YamlNode *y = NULL;
+
+                assert(exact);
+                memcpy(exact, cases[i], n);     /* no NUL: ASan catches any read past n */
+                (void) yaml_parse(exact, n, "t.yaml", NULL, &y, err, sizeof(err));
+                yaml_node_free(y);
+                free(exact);
+        }
+}
+
 static void test_deep_nesting_is_bounded(void) {
         char buf[4096] = "a: ";
         YamlNode *n = NULL;
@@ -232,6 +250,7 @@ int main(void) {
         test_unknown_sections_are_skipped_by_indentation();
         test_refusals_name_file_line_and_cause();
         test_nul_byte_is_refused();
+        test_text_without_a_terminating_nul_is_read_within_bounds();
         test_deep_nesting_is_bounded();
         test_empty_document_is_an_empty_mapping();
         return 0;
