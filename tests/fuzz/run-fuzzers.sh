@@ -1,0 +1,125 @@
+#!/bin/bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) in their own build directory and runs each
+# for SECONDS (default 60) over its seed corpus and dictionary.
+#
+#   tests/fuzz/run-fuzzers.sh [SECONDS [TARGET...]]
+#
+#   LUMI_FUZZ_BUILD  build directory        (default /tmp/lumiplugd-fuzz-build; created if missing)
+#   LUMI_FUZZ_OUT    scratch directory      (default a new /tmp/lumiplugd-fuzz-XXXXXX)
+#   LUMI_FUZZ_JOBS   targets run at once    (default 1)
+#
+# Per target, under LUMI_FUZZ_OUT/<target>/: corpus/ (everything libFuzzer found; the repository's
+# corpus is only read), new/ (the inputs that add coverage over the repository's corpus, after a
+# merge: copy worthwhile ones into tests/fuzz/corpus/<target>/), crashes/ and fuzz.log.
+# Exits non-zero if any target crashed, leaked, timed out or ran out of memory, and prints the
+# path of each such input; reproduce one with BUILD/tests/fuzz/fuzz-<target> <input>, and after a
+# fix keep it as a regression test in tests/fuzz/corpus/<target>/.
+set -u -o pipefail
+
+seconds=${1:-60}
+shift $(( $# > 0 ? 1 : 0 ))
+src=$(cd "$(dirname "$0")/../.." && pwd)
+build=${LUMI_FUZZ_BUILD:-/tmp/lumiplugd-fuzz-build}
+jobs=${LUMI_FUZZ_JOBS:-1}
+
+case $seconds in
+        ''|*[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 2 ;;
+esac
+
+if [ $# -gt 0 ]; then
+        targets=("$@")
+else
+        # the list in tests/fuzz/meson.build, in its order
+        mapfile -t targets < <(sed -n "/^fuzz_names = \[/,/^\]/s/^ *'\([a-z0-9-]*\)',.*/\1/p" "$src/tests/fuzz/meson.build")
+fi
+if [ ${#targets[@]} -eq 0 ]; then
+        echo "no fuzz targets found in $src/tests/fuzz/meson.build" >&2
+        exit 2
+fi
+
+if [ ! -f "$build/build.ninja" ]; then
+        CC=clang meson setup "$build" "$src" -Dfuzz=true -Dbuildtype=debugoptimized >"$build.setup.log" 2>&1 || {
+                cat "$build.setup.log" >&2
+                exit 2
+        }
+else
+        meson configure "$build" -Dfuzz=true >/dev/null || exit 2
+fi
+ninja -C "$build" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}") >/dev/null || {
+        ninja -C "$build" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}") >&2
+        exit 2
+}
+
+out=${LUMI_FUZZ_OUT:-$(mktemp -d /tmp/lumiplugd-fuzz-XXXXXX)}
+mkdir -p "$out"
+echo "fuzzing ${#targets[@]} target(s) for ${seconds}s each, $jobs at a time; results in $out"
+
+# Bigger inputs only where the parsed thing is a file
+max_len_of() {
+        case $1 in
+                devdb-load|z2m-yaml|z2m-import) echo 32768 ;;
+                *) echo 4096 ;;
+        esac
+}
+
+run_target() {
+        local t=$1 bin="$build/tests/fuzz/fuzz-$1" dir="$out/$1" seeds="$src/tests/fuzz/corpus/$1"
+        local dict=() status
+
+        mkdir -p "$dir/corpus" "$dir/crashes" "$dir/new"
+        [ -f "$src/tests/fuzz/$t.dict" ] && dict=("-dict=$src/tests/fuzz/$t.dict")
+        "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len="$(max_len_of "$t")" \
+                -print_final_stats=1 -artifact_prefix="$dir/crashes/" "${dict[@]}" \
+                "$dir/corpus" "$seeds" >"$dir/fuzz.log" 2>&1
+        status=$?
+
+        # New coverage relative to the repository's corpus, minimised
+        local base
+        base=$(mktemp -d "$dir/merge-XXXXXX")
+        cp "$seeds"/* "$base"/ 2>/dev/null
+        "$bin" -merge=1 -timeout=20 -rss_limit_mb=2048 "$base" "$dir/corpus" >"$dir/merge.log" 2>&1
+        for f in "$base"/*; do
+                [ -e "$seeds/$(basename "$f")" ] || mv "$f" "$dir/new/"
+        done
+        rm -rf "$base"
+
+        local done_line execs speed
+        done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$dir/fuzz.log" | tail -1)
+        execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/fuzz.log")
+        speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$dir/fuzz.log")
+        printf '%-14s exit %-3s runs %-10s exec/s %-7s %s; new inputs: %s\n' "$t" "$status" "${execs:-?}" \
+                "${speed:-?}" "$(echo "$done_line" | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+')" \
+                "$(ls "$dir/new" | wc -l)"
+        return $status
+}
+
+failed=0
+running=0
+for t in "${targets[@]}"; do
+        if [ ! -x "$build/tests/fuzz/fuzz-$t" ]; then
+                echo "$t: no such fuzz target" >&2
+                failed=1
+                continue
+        fi
+        run_target "$t" &
+        running=$((running + 1))
+        if [ $running -ge "$jobs" ]; then
+                wait -n || failed=1
+                running=$((running - 1))
+        fi
+done
+while [ $running -gt 0 ]; do
+        wait -n || failed=1
+        running=$((running - 1))
+done
+
+for t in "${targets[@]}"; do
+        for f in "$out/$t/crashes"/*; do
+                [ -e "$f" ] || continue
+                failed=1
+                echo "FINDING $t: $f"
+                grep -m1 -E 'ERROR: |runtime error|property broken|ERROR: libFuzzer' "$out/$t/fuzz.log" | sed 's/^/    /'
+        done
+done
+[ $failed -eq 0 ] && echo "no findings" || echo "FINDINGS: see above and $out/<target>/fuzz.log"
+exit $failed
