@@ -1,0 +1,142 @@
+/*
+ * lumiplugd: argv, configuration, and the Manager's loop.
+ * Exit codes: 0 clean stop or a good --check-config, 1 configuration error or failure, 2 bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "config/configuration.h"
+#include "manager.h"
+#include "util/log.h"
+
+#define DEFAULT_CONFIG_PATH SYSCONFDIR "/lumiplugd/lumiplugd.ini"
+
+static const char *arg_config = DEFAULT_CONFIG_PATH;
+static bool arg_check_config;
+static int arg_verbosity;
+
+static void help(void) {
+        printf("Usage: lumiplugd [OPTIONS]\n"
+               "\n"
+               "Xiaomi ZNCZ04LM Zigbee plugs on MQTT through a Z-Stack coordinator.\n"
+               "\n"
+               "  -c, --config PATH   configuration file (default %s)\n"
+               "      --check-config  check the configuration, print every error, exit 0 or 1\n"
+               "  -v, --verbose       log more (each -v one level more, up to debug)\n"
+               "  -h, --help          show this help\n"
+               "      --version       show the version\n"
+               "\n"
+               "Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop cleanly.\n"
+               "See %s\n", DEFAULT_CONFIG_PATH, PACKAGE_URL);
+}
+
+enum {
+        ARG_CHECK_CONFIG = 0x100,
+        ARG_VERSION,
+};
+
+static int parse_argv(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "config",       required_argument, NULL, 'c' },
+                { "check-config", no_argument,       NULL, ARG_CHECK_CONFIG },
+                { "verbose",      no_argument,       NULL, 'v' },
+                { "help",         no_argument,       NULL, 'h' },
+                { "version",      no_argument,       NULL, ARG_VERSION },
+                {}
+        };
+        int c;
+
+        while ((c = getopt_long(argc, argv, "c:vh", options, NULL)) >= 0)
+                switch (c) {
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        arg_check_config = true;
+                        break;
+                case 'v':
+                        arg_verbosity++;
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("lumiplugd %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'lumiplugd --help'.\n");
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                fprintf(stderr, "lumiplugd: unexpected argument '%s'. Try 'lumiplugd --help'.\n", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_free_ char *errors = NULL;
+        Config *config = NULL;
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? 2 : 0;
+
+        r = config_load(arg_config, &config, &errors);
+        if (arg_check_config) {
+                if (r < 0) {
+                        fputs(errors ?: "", stderr);
+                        if (!errors)
+                                fprintf(stderr, "%s: %s\n", arg_config, strerror(-r));
+                        return 1;
+                }
+                printf("%s: configuration OK\n", arg_config);
+                config_free(config);
+                return 0;
+        }
+        if (r < 0) {
+                char *line, *save = NULL;
+
+                log_set_max_level(LOG_INFO);
+                for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+                        log_error("%s", line);
+                log_error_errno(r, "Refusing to start with a broken configuration (%s)", arg_config);
+                (void) sd_notifyf(false, "STATUS=configuration error in %s", arg_config);
+                return 1;
+        }
+
+        /* sd-event sees signals through a signalfd: they must be blocked. A dropped broker
+         * connection must not kill us through SIGPIPE. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(errno, "Cannot block signals: %m"), 1;
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = manager_new(&m, config, arg_config, arg_verbosity);
+        if (r < 0) {
+                log_error_errno(r, "Cannot set up: %m");
+                return 1;
+        }
+
+        r = manager_start(m);
+        if (r < 0) {
+                log_error_errno(r, "Cannot start: %m");
+                return 1;
+        }
+
+        r = manager_run(m);
+        (void) sd_notify(false, "STOPPING=1");
+        return r == 0 ? 0 : 1;
+}

@@ -1,0 +1,299 @@
+/*
+ * The Manager (see manager.h): start-up, readiness, reload and stop, and what systemd is told.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <systemd/sd-daemon.h>
+
+#include "manager.h"
+#include "util/log.h"
+
+#define USEC_PER_SEC 1000000ULL
+
+int manager_effective_log_level(const Config *c, int verbosity) {
+        int level = c->log.level + MAX(verbosity, 0);
+
+        return MIN(level, LOG_DEBUG);
+}
+
+static void manager_apply_logging(Manager *m) {
+        log_set_max_level(manager_effective_log_level(m->config, m->verbosity));
+        log_set_target((LogTarget) m->config->log.target);
+}
+
+/* STATUS= is every component's text, in component order. */
+static void manager_format_status(Manager *m, char *buf, size_t size) {
+        size_t n = 0;
+
+        buf[0] = 0;
+        for (int c = 0; c < _MANAGER_COMPONENT_MAX && n < size; c++) {
+                if (!m->component_status[c][0])
+                        continue;
+                n += (size_t) snprintf(buf + n, size - n, "%s%s", n > 0 ? "; " : "", m->component_status[c]);
+        }
+}
+
+static void manager_notify_status(Manager *m, const char *extra) {
+        char status[512], msg[600];
+
+        manager_format_status(m, status, sizeof(status));
+        (void) snprintf(msg, sizeof(msg), "%sSTATUS=%s", extra ?: "", status);
+        (void) sd_notify(false, msg);
+}
+
+static void manager_check_ready(Manager *m) {
+        if (m->stopping || m->ready_sent)
+                return;
+        if ((m->components_ready & m->components_required) != m->components_required)
+                return;
+        m->ready_sent = true;
+        log_info("Ready");
+        manager_notify_status(m, "READY=1\n");
+}
+
+void manager_require_component(Manager *m, ManagerComponent c) {
+        m->components_required |= 1U << c;
+}
+
+void manager_set_component_ready(Manager *m, ManagerComponent c, bool ready) {
+        if (ready)
+                m->components_ready |= 1U << c;
+        else
+                m->components_ready &= ~(1U << c);
+        manager_check_ready(m);
+}
+
+void manager_set_component_status(Manager *m, ManagerComponent c, const char *status) {
+        (void) snprintf(m->component_status[c], sizeof(m->component_status[c]), "%s", status ?: "");
+        if (!m->stopping)
+                manager_notify_status(m, NULL);
+}
+
+int manager_add_reload_hook(Manager *m, ManagerReloadFn fn, void *userdata) {
+        if (m->n_reload_hooks >= MANAGER_RELOAD_HOOKS_MAX)
+                return -ENOBUFS;
+        m->reload_hooks[m->n_reload_hooks].fn = fn;
+        m->reload_hooks[m->n_reload_hooks].userdata = userdata;
+        m->n_reload_hooks++;
+        return 0;
+}
+
+static void manager_on_mqtt_state(Mqtt *mqtt, MqttState state, uint64_t retry_usec, const char *reason,
+                                  void *userdata) {
+        Manager *m = userdata;
+        char text[160];
+
+        switch (state) {
+        case MQTT_STATE_CONNECTED:
+                (void) snprintf(text, sizeof(text), "mqtt connected to %s", mqtt_describe(mqtt));
+                manager_set_component_status(m, MANAGER_COMPONENT_MQTT, text);
+                manager_set_component_ready(m, MANAGER_COMPONENT_MQTT, true);
+                break;
+        case MQTT_STATE_WAITING:
+                (void) snprintf(text, sizeof(text), "mqtt down (%s), retrying in %llus",
+                                reason && *reason ? reason : "unreachable",
+                                (unsigned long long) ((retry_usec + USEC_PER_SEC / 2) / USEC_PER_SEC));
+                manager_set_component_ready(m, MANAGER_COMPONENT_MQTT, false);
+                manager_set_component_status(m, MANAGER_COMPONENT_MQTT, text);
+                break;
+        case MQTT_STATE_CONNECTING:
+                if (!(m->components_ready & (1U << MANAGER_COMPONENT_MQTT)) &&
+                    !m->component_status[MANAGER_COMPONENT_MQTT][0]) {
+                        (void) snprintf(text, sizeof(text), "mqtt connecting to %s", mqtt_describe(mqtt));
+                        manager_set_component_status(m, MANAGER_COMPONENT_MQTT, text);
+                }
+                break;
+        default:
+                break;
+        }
+}
+
+static void manager_on_mqtt_stopped(Mqtt *mqtt, void *userdata) {
+        Manager *m = userdata;
+
+        (void) sd_event_exit(m->event, 0);
+}
+
+void manager_stop(Manager *m) {
+        if (m->stopping)
+                return;
+        m->stopping = true;
+        log_info("Stopping");
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=stopping");
+        if (m->mqtt)
+                (void) mqtt_shutdown(m->mqtt, manager_on_mqtt_stopped, m);
+        else
+                (void) sd_event_exit(m->event, 0);
+}
+
+static int manager_on_stop_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->stopping) {
+                /* A second signal: do not wait for the broker any longer. */
+                log_notice("Received %s again, exiting now", strsignal((int) si->ssi_signo));
+                (void) sd_event_exit(m->event, 0);
+                return 0;
+        }
+        log_info("Received %s", strsignal((int) si->ssi_signo));
+        manager_stop(m);
+        return 0;
+}
+
+static void manager_on_config_change(const char *section, const char *key, bool needs_restart, void *userdata) {
+        if (strcmp(key, "*") == 0)
+                log_info("Reload: [%s] added or removed", section);
+        else if (needs_restart)
+                log_warning("Reload: [%s] %s changed; it takes effect only after a restart "
+                            "(systemctl restart lumiplugd), keeping the running value", section, key);
+        else
+                log_info("Reload: [%s] %s changed, applied", section, key);
+}
+
+static void manager_reload_status(Manager *m, const char *result) {
+        char status[512], msg[700];
+
+        manager_format_status(m, status, sizeof(status));
+        (void) snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s%s%s", status, *status ? "; " : "", result);
+        (void) sd_notify(false, msg);
+}
+
+int manager_reload(Manager *m) {
+        _cleanup_(config_freep) Config *new = NULL;
+        _cleanup_free_ char *errors = NULL;
+        struct timespec ts;
+        char msg[128];
+        int r;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        /* MONOTONIC_USEC lets Type=notify-reload (systemd 253+) match this to its SIGHUP. */
+        (void) snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+                        (unsigned long long) ts.tv_sec * USEC_PER_SEC + (unsigned long long) ts.tv_nsec / 1000);
+        (void) sd_notify(false, msg);
+        log_info("Reloading %s", m->config_path);
+
+        r = config_load(m->config_path, &new, &errors);
+        if (r < 0) {
+                char *line, *save = NULL;
+
+                for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+                        log_error("%s", line);
+                log_error_errno(r, "Reload failed, keeping the running configuration: %s",
+                                r == -EINVAL ? "the file has errors" : strerror(-r));
+                manager_reload_status(m, "reload failed, running configuration kept");
+                return r;
+        }
+
+        config_diff(m->config, new, manager_on_config_change, m);
+
+        /* Take over exactly what the table marks as changeable at run time. */
+        m->config->log = new->log;
+        m->config->mqtt.retain = new->mqtt.retain;
+        m->config->mqtt.qos = new->mqtt.qos;
+        {
+                DeviceConfig *d = m->config->devices;
+                size_t n = m->config->n_devices;
+
+                m->config->devices = new->devices;
+                m->config->n_devices = new->n_devices;
+                new->devices = d;
+                new->n_devices = n;
+        }
+        manager_apply_logging(m);
+
+        for (size_t i = 0; i < m->n_reload_hooks; i++)
+                m->reload_hooks[i].fn(m, m->reload_hooks[i].userdata);
+
+        log_info("Reloaded %s", m->config_path);
+        manager_reload_status(m, "configuration reloaded");
+        return 0;
+}
+
+static int manager_on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->stopping)
+                (void) manager_reload(m);
+        return 0;
+}
+
+int manager_new(Manager **ret, Config *config, const char *config_path, int verbosity) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        assert(ret && config && config_path);
+
+        m = calloc(1, sizeof(*m));
+        if (!m) {
+                config_free(config);
+                return -ENOMEM;
+        }
+        m->config = config;
+        m->verbosity = verbosity;
+        m->config_path = strdup(config_path);
+        if (!m->config_path)
+                return -ENOMEM;
+        manager_apply_logging(m);
+
+        r = sd_event_new(&m->event);
+        if (r < 0)
+                return r;
+
+        /* The signals must be blocked for sd-event's signalfd to see them (main() does that). */
+        r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, manager_on_stop_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sigint, SIGINT, manager_on_stop_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, manager_on_sighup, m);
+        if (r < 0)
+                return r;
+
+        /* WATCHDOG=1 at half of WATCHDOG_USEC while the loop turns; nothing without a watchdog. */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Cannot enable the watchdog, ignoring: %m");
+
+        r = mqtt_new(&m->mqtt, m->event, &m->config->mqtt);
+        if (r < 0)
+                return r;
+        mqtt_set_state_callback(m->mqtt, manager_on_mqtt_state, m);
+        manager_require_component(m, MANAGER_COMPONENT_MQTT);
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        m->mqtt = mqtt_free(m->mqtt);
+        m->sigterm = sd_event_source_disable_unref(m->sigterm);
+        m->sigint = sd_event_source_disable_unref(m->sigint);
+        m->sighup = sd_event_source_disable_unref(m->sighup);
+        m->event = sd_event_unref(m->event);
+        m->config = config_free(m->config);
+        free(m->config_path);
+        free(m);
+        return NULL;
+}
+
+int manager_start(Manager *m) {
+        log_info("lumiplugd starting with %s: MQTT broker %s, base topic '%s'", m->config_path,
+                 mqtt_describe(m->mqtt), m->config->mqtt.base_topic);
+        return mqtt_start(m->mqtt);
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m"), 1;
+        log_info("Stopped");
+        return r;
+}

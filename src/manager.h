@@ -1,0 +1,73 @@
+/*
+ * The daemon context: one Manager owns the event loop, the configuration, the MQTT connection and
+ * the signal sources, and tells systemd how things are (READY=1, STATUS=, RELOADING=1, STOPPING=1,
+ * and the watchdog through sd-event). The Zigbee side plugs in as one more component: it calls
+ * manager_require_component() before start, then reports through manager_set_component_ready() and
+ * manager_set_component_status(); READY=1 waits for every required component.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "config/configuration.h"
+#include "mqtt/mqtt.h"
+#include "util/macro.h"
+
+typedef enum ManagerComponent {
+        MANAGER_COMPONENT_MQTT,
+        MANAGER_COMPONENT_ZIGBEE,
+        _MANAGER_COMPONENT_MAX,
+} ManagerComponent;
+
+#define MANAGER_RELOAD_HOOKS_MAX 8
+
+typedef struct Manager Manager;
+
+/* Called after a successful reload, once the run-time changeable settings are in m's config. */
+typedef void (*ManagerReloadFn)(Manager *m, void *userdata);
+
+struct Manager {
+        sd_event *event;
+        Config *config;                 /* what runs; keys that need a restart keep their start value */
+        char *config_path;
+        int verbosity;                  /* -v count, added to [log] level */
+
+        Mqtt *mqtt;
+
+        sd_event_source *sigterm, *sigint, *sighup;
+
+        unsigned components_required, components_ready;         /* bit masks of ManagerComponent */
+        char component_status[_MANAGER_COMPONENT_MAX][160];
+        bool ready_sent;
+        bool stopping;
+
+        struct {
+                ManagerReloadFn fn;
+                void *userdata;
+        } reload_hooks[MANAGER_RELOAD_HOOKS_MAX];
+        size_t n_reload_hooks;
+};
+
+/* Takes ownership of config. */
+int manager_new(Manager **ret, Config *config, const char *config_path, int verbosity);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+int manager_start(Manager *m);
+/* Runs the loop until a clean stop; returns the exit code. */
+int manager_run(Manager *m);
+
+void manager_require_component(Manager *m, ManagerComponent c);
+void manager_set_component_ready(Manager *m, ManagerComponent c, bool ready);
+/* A short human text for STATUS=, e.g. "mqtt connected to localhost:1883"; NULL clears it. */
+void manager_set_component_status(Manager *m, ManagerComponent c, const char *status);
+int manager_add_reload_hook(Manager *m, ManagerReloadFn fn, void *userdata);
+
+/* SIGHUP does this: re-read the configuration, apply what can change at run time. */
+int manager_reload(Manager *m);
+/* SIGTERM/SIGINT do this: publish offline, disconnect, leave the loop with exit code 0. */
+void manager_stop(Manager *m);
+
+/* The log level from [log] level and the -v count. */
+int manager_effective_log_level(const Config *c, int verbosity);

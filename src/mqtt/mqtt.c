@@ -1,0 +1,689 @@
+/*
+ * MQTT connection on sd-event (see mqtt.h). libmosquitto's callbacks fire from inside its loop
+ * functions; they only record what happened, and the io/timer handlers act on it afterwards, so no
+ * event source is freed while libmosquitto is still using the socket it belongs to.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <mosquitto.h>
+
+#include "mqtt/mqtt.h"
+#include "util/log.h"
+
+#define USEC_PER_SEC 1000000ULL
+#define BRIDGE_ONLINE "{\"state\":\"online\"}"
+#define BRIDGE_OFFLINE "{\"state\":\"offline\"}"
+
+typedef struct MqttSubscription {
+        char *filter;
+        int qos;
+        MqttMessageFn fn;
+        void *userdata;
+} MqttSubscription;
+
+typedef struct MqttHook {
+        MqttConnectHookFn fn;
+        void *userdata;
+} MqttHook;
+
+typedef struct MqttPending {
+        char *topic;
+        void *payload;
+        size_t len;
+        int qos;
+        bool retain;
+} MqttPending;
+
+struct Mqtt {
+        sd_event *event;
+        struct mosquitto *mosq;
+        char *host;
+        unsigned port;
+        unsigned keepalive;
+        bool tls;
+        char *base_topic;
+        char *state_topic;
+        char describe[300];
+        uint64_t reconnect_max_usec;
+
+        MqttState state;
+        bool ever_connected;            /* mosquitto_connect_async() done once: later use reconnect */
+        bool lost;                      /* set by on_disconnect, handled after the loop call */
+        bool refused;                   /* CONNACK refused in this attempt */
+        int connack;
+        char reason[160];
+        uint64_t reconnect_delay;
+
+        sd_event_source *io;
+        sd_event_source *misc_timer;
+        sd_event_source *reconnect_timer;
+        sd_event_source *shutdown_timer;
+
+        MqttStateFn state_fn;
+        void *state_userdata;
+
+        MqttSubscription subs[MQTT_SUBSCRIPTIONS_MAX];
+        size_t n_subs;
+        MqttHook hooks[MQTT_HOOKS_MAX];
+        size_t n_hooks;
+        MqttPending pending[MQTT_PENDING_MAX];
+        size_t n_pending;
+        unsigned dropped;               /* publishes dropped in this outage */
+
+        int shutdown_mid;
+        bool shutdown_published;
+        MqttStoppedFn stopped_fn;
+        void *stopped_userdata;
+};
+
+static void mqtt_connection_lost(Mqtt *m);
+static int mqtt_connect(Mqtt *m);
+
+const char *mqtt_state_to_string(MqttState s) {
+        static const char *const names[] = {
+                [MQTT_STATE_IDLE] = "idle",
+                [MQTT_STATE_CONNECTING] = "connecting",
+                [MQTT_STATE_CONNECTED] = "connected",
+                [MQTT_STATE_WAITING] = "waiting",
+                [MQTT_STATE_STOPPING] = "stopping",
+                [MQTT_STATE_STOPPED] = "stopped",
+        };
+
+        return (size_t) s < ELEMENTSOF(names) ? names[s] : "?";
+}
+
+static void pending_done(MqttPending *p) {
+        free(p->topic);
+        free(p->payload);
+        *p = (MqttPending) {};
+}
+
+static void pending_remove(Mqtt *m, size_t i) {
+        pending_done(&m->pending[i]);
+        memmove(&m->pending[i], &m->pending[i + 1], (m->n_pending - i - 1) * sizeof(m->pending[0]));
+        m->n_pending--;
+}
+
+static void mqtt_set_state(Mqtt *m, MqttState state, uint64_t retry_usec) {
+        m->state = state;
+        if (m->state_fn)
+                m->state_fn(m, state, retry_usec, m->reason, m->state_userdata);
+}
+
+static void mqtt_drop_io(Mqtt *m) {
+        m->io = sd_event_source_disable_unref(m->io);
+        if (m->misc_timer)
+                (void) sd_event_source_set_enabled(m->misc_timer, SD_EVENT_OFF);
+}
+
+static void mqtt_update_io(Mqtt *m) {
+        if (!m->io)
+                return;
+        (void) sd_event_source_set_io_events(m->io, EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0));
+}
+
+/* After every call into libmosquitto's loop: act on what its callbacks recorded. */
+static void mqtt_after_loop(Mqtt *m) {
+        if (m->lost) {
+                mqtt_connection_lost(m);
+                return;
+        }
+        mqtt_update_io(m);
+}
+
+static int mqtt_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Mqtt *m = userdata;
+
+        /* Reading also drives a pending TLS handshake, which libmosquitto hides from want_write. */
+        if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) || m->state == MQTT_STATE_CONNECTING)
+                (void) mosquitto_loop_read(m->mosq, 1);
+        if (!m->lost && m->mosq && mosquitto_socket(m->mosq) >= 0 &&
+            ((revents & EPOLLOUT) || mosquitto_want_write(m->mosq)))
+                (void) mosquitto_loop_write(m->mosq, 1);
+        mqtt_after_loop(m);
+        return 0;
+}
+
+static int mqtt_on_misc(sd_event_source *s, uint64_t usec, void *userdata) {
+        Mqtt *m = userdata;
+
+        /* Keepalive PINGREQs, retries of unacknowledged QoS>0 messages, and the keepalive timeout
+         * that notices a silent broker (or a TCP connect that never completes). */
+        if (m->state == MQTT_STATE_CONNECTING)
+                (void) mosquitto_loop_read(m->mosq, 1);
+        if (!m->lost)
+                (void) mosquitto_loop_misc(m->mosq);
+        mqtt_after_loop(m);
+        if (m->io)
+                (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        return 0;
+}
+
+static int mqtt_on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
+        Mqtt *m = userdata;
+
+        (void) mqtt_connect(m);
+        return 0;
+}
+
+static void mqtt_arm_reconnect(Mqtt *m) {
+        int r;
+
+        m->reconnect_delay = m->reconnect_delay == 0 ? MQTT_RECONNECT_MIN_USEC :
+                             MIN(m->reconnect_delay * 2, m->reconnect_max_usec);
+        m->reconnect_delay = MIN(m->reconnect_delay, m->reconnect_max_usec);
+
+        if (m->reconnect_timer) {
+                r = sd_event_source_set_time_relative(m->reconnect_timer, m->reconnect_delay);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(m->reconnect_timer, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(m->event, &m->reconnect_timer, CLOCK_MONOTONIC,
+                                               m->reconnect_delay, 0, mqtt_on_reconnect, m);
+        if (r < 0)
+                log_error_errno(r, "Cannot arm the MQTT reconnect timer: %m");
+}
+
+static void mqtt_connection_lost(Mqtt *m) {
+        bool was_connected = m->state == MQTT_STATE_CONNECTED;
+        unsigned secs;
+
+        m->lost = false;
+        mqtt_drop_io(m);
+
+        if (m->state == MQTT_STATE_STOPPING) {
+                MqttStoppedFn done = m->stopped_fn;
+
+                m->state = MQTT_STATE_STOPPED;
+                m->shutdown_timer = sd_event_source_disable_unref(m->shutdown_timer);
+                m->stopped_fn = NULL;
+                if (done)
+                        done(m, m->stopped_userdata);
+                return;
+        }
+
+        mqtt_arm_reconnect(m);
+        secs = (unsigned) ((m->reconnect_delay + USEC_PER_SEC / 2) / USEC_PER_SEC);
+
+        if (m->refused)
+                log_fields(LOG_ERR, 0, &((LogFields) { .error = "mqtt-connack-refused" }),
+                           "MQTT broker %s refused the connection: %s%s; retrying in %us", m->describe, m->reason,
+                           m->connack == 4 || m->connack == 5 ?
+                           " (check [mqtt] username and password/password_file)" : "", secs);
+        else if (was_connected)
+                log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-connection-lost" }),
+                           "Lost the connection to MQTT broker %s (%s); reconnecting in %us", m->describe,
+                           m->reason, secs);
+        else
+                log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-connect-failed" }),
+                           "Cannot connect to MQTT broker %s (%s); retrying in %us", m->describe, m->reason,
+                           secs);
+
+        mqtt_set_state(m, MQTT_STATE_WAITING, m->reconnect_delay);
+}
+
+static int mqtt_connect(Mqtt *m) {
+        int r, fd;
+
+        m->refused = false;
+        m->connack = 0;
+        m->reason[0] = 0;
+        m->lost = false;
+        m->state = MQTT_STATE_CONNECTING;
+        log_debug("Connecting to MQTT broker %s", m->describe);
+
+        errno = 0;
+        if (!m->ever_connected) {
+                r = mosquitto_connect_bind_async(m->mosq, m->host, (int) m->port, (int) m->keepalive, NULL);
+                if (r == MOSQ_ERR_SUCCESS)
+                        m->ever_connected = true;
+        } else
+                r = mosquitto_reconnect_async(m->mosq);
+        if (r != MOSQ_ERR_SUCCESS) {
+                if (r == MOSQ_ERR_ERRNO)
+                        (void) snprintf(m->reason, sizeof(m->reason), "%s", strerror(errno ?: EIO));
+                else if (r == MOSQ_ERR_EAI)
+                        (void) snprintf(m->reason, sizeof(m->reason), "cannot resolve host name '%s'", m->host);
+                else
+                        (void) snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_strerror(r));
+                /* libmosquitto may have a half-open socket from this attempt; the first attempt must
+                 * be repeated with connect_async (reconnect needs the host set by it). */
+                mqtt_connection_lost(m);
+                return 0;
+        }
+
+        fd = mosquitto_socket(m->mosq);
+        if (fd < 0) {
+                (void) snprintf(m->reason, sizeof(m->reason), "no socket");
+                mqtt_connection_lost(m);
+                return 0;
+        }
+
+        /* A new connection is a new fd: never keep a source for an old one. */
+        m->io = sd_event_source_disable_unref(m->io);
+        r = sd_event_add_io(m->event, &m->io, fd, EPOLLIN | EPOLLOUT, mqtt_on_io, m);
+        if (r < 0) {
+                (void) snprintf(m->reason, sizeof(m->reason), "%s", strerror(-r));
+                mosquitto_disconnect(m->mosq);
+                mqtt_connection_lost(m);
+                return 0;
+        }
+        (void) sd_event_source_set_description(m->io, "mqtt-io");
+
+        if (!m->misc_timer) {
+                r = sd_event_add_time_relative(m->event, &m->misc_timer, CLOCK_MONOTONIC, USEC_PER_SEC, 0,
+                                               mqtt_on_misc, m);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot add the MQTT keepalive timer: %m");
+                (void) sd_event_source_set_description(m->misc_timer, "mqtt-misc");
+        } else
+                (void) sd_event_source_set_time_relative(m->misc_timer, USEC_PER_SEC);
+        (void) sd_event_source_set_enabled(m->misc_timer, SD_EVENT_ON);
+
+        mqtt_set_state(m, MQTT_STATE_CONNECTING, 0);
+        return 0;
+}
+
+/* ---------------- libmosquitto callbacks: record, act later ---------------- */
+
+static void mqtt_send_pending(Mqtt *m) {
+        for (size_t i = 0; i < m->n_pending; i++) {
+                MqttPending *p = &m->pending[i];
+                int r = mosquitto_publish(m->mosq, NULL, p->topic, (int) p->len, p->payload, p->qos, p->retain);
+
+                if (r != MOSQ_ERR_SUCCESS)
+                        log_fields(LOG_WARNING, 0, &((LogFields) { .topic = p->topic }),
+                                   "Dropping queued MQTT message on %s: %s", p->topic, mosquitto_strerror(r));
+                pending_done(p);
+        }
+        m->n_pending = 0;
+        if (m->dropped > 0)
+                log_warning("%u MQTT messages were dropped while the broker was unreachable (queue limit %d)",
+                            m->dropped, MQTT_PENDING_MAX);
+        m->dropped = 0;
+}
+
+static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
+        Mqtt *m = userdata;
+        MqttHook hooks[MQTT_HOOKS_MAX];
+        size_t n_hooks;
+
+        if (rc != 0) {
+                m->refused = true;
+                m->connack = rc;
+                (void) snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_connack_string(rc));
+                return;         /* libmosquitto closes the socket next and calls on_disconnect */
+        }
+
+        m->reconnect_delay = 0;         /* the next outage starts over at the shortest delay */
+        m->reason[0] = 0;
+        log_info("Connected to MQTT broker %s%s", m->describe, m->tls ? " (TLS)" : "");
+
+        (void) mosquitto_publish(m->mosq, NULL, m->state_topic, (int) strlen(BRIDGE_ONLINE), BRIDGE_ONLINE, 1, true);
+        for (size_t i = 0; i < m->n_subs; i++) {
+                int r = mosquitto_subscribe(m->mosq, NULL, m->subs[i].filter, m->subs[i].qos);
+
+                if (r != MOSQ_ERR_SUCCESS)
+                        log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->subs[i].filter }),
+                                   "Cannot subscribe to %s: %s", m->subs[i].filter, mosquitto_strerror(r));
+        }
+        mqtt_send_pending(m);
+
+        mqtt_set_state(m, MQTT_STATE_CONNECTED, 0);
+
+        /* Hooks may add or remove hooks: run the ones registered now. */
+        n_hooks = m->n_hooks;
+        memcpy(hooks, m->hooks, n_hooks * sizeof(hooks[0]));
+        for (size_t i = 0; i < n_hooks; i++)
+                hooks[i].fn(m, hooks[i].userdata);
+}
+
+static void mqtt_on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
+        Mqtt *m = userdata;
+
+        m->lost = true;
+        if (m->refused || m->reason[0])
+                return;         /* keep the first, most precise reason */
+        if (rc == MOSQ_ERR_ERRNO)
+                (void) snprintf(m->reason, sizeof(m->reason), "%s", errno ? strerror(errno) : "connection closed");
+        else if (rc == MOSQ_ERR_KEEPALIVE)
+                (void) snprintf(m->reason, sizeof(m->reason), "no answer within the keepalive time");
+        else if (rc == MOSQ_ERR_SUCCESS)
+                (void) snprintf(m->reason, sizeof(m->reason), "disconnected");
+        else
+                (void) snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_strerror(rc));
+        /* drop the trailing full stop of libmosquitto's sentences */
+        size_t n = strlen(m->reason);
+        if (n > 0 && m->reason[n - 1] == '.')
+                m->reason[n - 1] = 0;
+}
+
+static void mqtt_on_publish(struct mosquitto *mosq, void *userdata, int mid) {
+        Mqtt *m = userdata;
+
+        if (m->state == MQTT_STATE_STOPPING && m->shutdown_published && mid == m->shutdown_mid) {
+                m->shutdown_published = false;
+                (void) mosquitto_disconnect(m->mosq);
+        }
+}
+
+static void mqtt_on_message(struct mosquitto *mosq, void *userdata, const struct mosquitto_message *msg) {
+        Mqtt *m = userdata;
+        MqttSubscription match[MQTT_SUBSCRIPTIONS_MAX];
+        size_t n = 0;
+
+        if (!msg || !msg->topic)
+                return;
+        /* Callbacks may (un)subscribe: decide who gets it first, then call them. */
+        for (size_t i = 0; i < m->n_subs; i++) {
+                bool result = false;
+
+                if (mosquitto_topic_matches_sub(m->subs[i].filter, msg->topic, &result) == MOSQ_ERR_SUCCESS &&
+                    result)
+                        match[n++] = m->subs[i];
+        }
+        if (n == 0) {
+                log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = msg->topic }),
+                           "Ignoring MQTT message on %s: no subscriber", msg->topic);
+                return;
+        }
+        for (size_t i = 0; i < n; i++)
+                match[i].fn(m, msg->topic, msg->payload ?: "", (size_t) msg->payloadlen, msg->retain,
+                            match[i].userdata);
+}
+
+static void mqtt_on_log(struct mosquitto *mosq, void *userdata, int level, const char *str) {
+        /* libmosquitto reports TLS failures (certificate verification, ...) only here. */
+        if (level == MOSQ_LOG_ERR)
+                log_warning("libmosquitto: %s", str);
+        else if (level != MOSQ_LOG_DEBUG)
+                log_debug("libmosquitto: %s", str);
+}
+
+/* ---------------- public API ---------------- */
+
+int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
+        _cleanup_(mqtt_freep) Mqtt *m = NULL;
+        int r;
+
+        assert(ret && event && config && config->host && config->base_topic);
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        m->event = sd_event_ref(event);
+        m->port = config->port;
+        m->keepalive = config->keepalive;
+        m->reconnect_max_usec = MAX((uint64_t) config->reconnect_max * USEC_PER_SEC, MQTT_RECONNECT_MIN_USEC);
+        m->host = strdup(config->host);
+        m->base_topic = strdup(config->base_topic);
+        if (!m->host || !m->base_topic)
+                return -ENOMEM;
+        if (asprintf(&m->state_topic, "%s/bridge/state", m->base_topic) < 0) {
+                m->state_topic = NULL;
+                return -ENOMEM;
+        }
+        (void) snprintf(m->describe, sizeof(m->describe), "%s:%u", m->host, m->port);
+
+        (void) mosquitto_lib_init();
+        m->mosq = mosquitto_new(config->client_id, true, m);
+        if (!m->mosq)
+                return errno > 0 ? -errno : -ENOMEM;
+
+        mosquitto_connect_callback_set(m->mosq, mqtt_on_connect);
+        mosquitto_disconnect_callback_set(m->mosq, mqtt_on_disconnect);
+        mosquitto_publish_callback_set(m->mosq, mqtt_on_publish);
+        mosquitto_message_callback_set(m->mosq, mqtt_on_message);
+        mosquitto_log_callback_set(m->mosq, mqtt_on_log);
+
+        r = mosquitto_will_set(m->mosq, m->state_topic, (int) strlen(BRIDGE_OFFLINE), BRIDGE_OFFLINE, 1, true);
+        if (r != MOSQ_ERR_SUCCESS)
+                return -EINVAL;
+
+        if (config->username || config->password) {
+                r = mosquitto_username_pw_set(m->mosq, config->username ?: "", config->password);
+                if (r != MOSQ_ERR_SUCCESS)
+                        return r == MOSQ_ERR_NOMEM ? -ENOMEM : -EINVAL;
+        }
+
+        if (config->ca_file) {
+                /* The broker's certificate must chain to ca_file and name the host we connect to
+                 * (libmosquitto checks the host name unless told it is insecure; we never do). */
+                r = mosquitto_tls_set(m->mosq, config->ca_file, NULL, config->cert_file, config->key_file, NULL);
+                if (r != MOSQ_ERR_SUCCESS)
+                        return log_error_errno(-EINVAL, "Cannot use the TLS files of [mqtt]: %s",
+                                               mosquitto_strerror(r));
+                r = mosquitto_tls_opts_set(m->mosq, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
+                if (r != MOSQ_ERR_SUCCESS)
+                        return log_error_errno(-EINVAL, "Cannot set TLS options: %s", mosquitto_strerror(r));
+                m->tls = true;
+        }
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Mqtt *mqtt_free(Mqtt *m) {
+        if (!m)
+                return NULL;
+        m->io = sd_event_source_disable_unref(m->io);
+        m->misc_timer = sd_event_source_disable_unref(m->misc_timer);
+        m->reconnect_timer = sd_event_source_disable_unref(m->reconnect_timer);
+        m->shutdown_timer = sd_event_source_disable_unref(m->shutdown_timer);
+        if (m->mosq) {
+                mosquitto_destroy(m->mosq);
+                mosquitto_lib_cleanup();
+        }
+        for (size_t i = 0; i < m->n_subs; i++)
+                free(m->subs[i].filter);
+        for (size_t i = 0; i < m->n_pending; i++)
+                pending_done(&m->pending[i]);
+        free(m->host);
+        free(m->base_topic);
+        free(m->state_topic);
+        sd_event_unref(m->event);
+        free(m);
+        return NULL;
+}
+
+void mqtt_set_state_callback(Mqtt *m, MqttStateFn fn, void *userdata) {
+        m->state_fn = fn;
+        m->state_userdata = userdata;
+}
+
+int mqtt_start(Mqtt *m) {
+        assert(m);
+        if (m->state != MQTT_STATE_IDLE)
+                return -EALREADY;
+        return mqtt_connect(m);
+}
+
+static int mqtt_on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Mqtt *m = userdata;
+
+        log_warning("MQTT broker %s did not acknowledge the offline state in time; disconnecting anyway",
+                    m->describe);
+        m->shutdown_published = false;
+        (void) mosquitto_disconnect(m->mosq);
+        m->lost = true;
+        mqtt_after_loop(m);
+        return 0;
+}
+
+int mqtt_shutdown(Mqtt *m, MqttStoppedFn done, void *userdata) {
+        int r;
+
+        assert(m);
+
+        m->reconnect_timer = sd_event_source_disable_unref(m->reconnect_timer);
+        if (m->state != MQTT_STATE_CONNECTED) {
+                /* Nothing to tell the broker: either it never saw us, or it already published our will. */
+                if (m->state == MQTT_STATE_CONNECTING)
+                        (void) mosquitto_disconnect(m->mosq);
+                mqtt_drop_io(m);
+                m->state = MQTT_STATE_STOPPED;
+                if (done)
+                        done(m, userdata);
+                return 0;
+        }
+
+        m->state = MQTT_STATE_STOPPING;
+        m->stopped_fn = done;
+        m->stopped_userdata = userdata;
+        r = mosquitto_publish(m->mosq, &m->shutdown_mid, m->state_topic, (int) strlen(BRIDGE_OFFLINE),
+                              BRIDGE_OFFLINE, 1, true);
+        if (r == MOSQ_ERR_SUCCESS)
+                m->shutdown_published = true;
+        else
+                (void) mosquitto_disconnect(m->mosq);
+
+        r = sd_event_add_time_relative(m->event, &m->shutdown_timer, CLOCK_MONOTONIC, MQTT_SHUTDOWN_TIMEOUT_USEC,
+                                       0, mqtt_on_shutdown_timeout, m);
+        if (r < 0)
+                log_warning_errno(r, "Cannot arm the MQTT shutdown timer, ignoring: %m");
+        mqtt_update_io(m);
+        return 0;
+}
+
+int mqtt_subscribe(Mqtt *m, const char *filter, int qos, MqttMessageFn fn, void *userdata) {
+        char *copy;
+
+        assert(m && filter && fn);
+        if (mosquitto_sub_topic_check(filter) != MOSQ_ERR_SUCCESS || qos < 0 || qos > 2)
+                return -EINVAL;
+        if (m->n_subs >= MQTT_SUBSCRIPTIONS_MAX)
+                return -ENOBUFS;
+        copy = strdup(filter);
+        if (!copy)
+                return -ENOMEM;
+        m->subs[m->n_subs++] = (MqttSubscription) { .filter = copy, .qos = qos, .fn = fn, .userdata = userdata };
+        if (m->state == MQTT_STATE_CONNECTED) {
+                (void) mosquitto_subscribe(m->mosq, NULL, filter, qos);
+                mqtt_update_io(m);
+        }
+        return 0;
+}
+
+int mqtt_unsubscribe(Mqtt *m, const char *filter, MqttMessageFn fn, void *userdata) {
+        bool still_used = false;
+        int r = -ENOENT;
+
+        assert(m && filter);
+        for (size_t i = 0; i < m->n_subs; i++) {
+                MqttSubscription *s = &m->subs[i];
+
+                if (r == -ENOENT && strcmp(s->filter, filter) == 0 && s->fn == fn && s->userdata == userdata) {
+                        free(s->filter);
+                        memmove(s, s + 1, (m->n_subs - i - 1) * sizeof(*s));
+                        m->n_subs--;
+                        i--;
+                        r = 0;
+                } else if (strcmp(s->filter, filter) == 0)
+                        still_used = true;
+        }
+        if (r == 0 && !still_used && m->state == MQTT_STATE_CONNECTED) {
+                (void) mosquitto_unsubscribe(m->mosq, NULL, filter);
+                mqtt_update_io(m);
+        }
+        return r;
+}
+
+int mqtt_add_connect_hook(Mqtt *m, MqttConnectHookFn fn, void *userdata) {
+        assert(m && fn);
+        if (m->n_hooks >= MQTT_HOOKS_MAX)
+                return -ENOBUFS;
+        m->hooks[m->n_hooks++] = (MqttHook) { .fn = fn, .userdata = userdata };
+        return 0;
+}
+
+void mqtt_remove_connect_hook(Mqtt *m, MqttConnectHookFn fn, void *userdata) {
+        for (size_t i = 0; i < m->n_hooks; i++)
+                if (m->hooks[i].fn == fn && m->hooks[i].userdata == userdata) {
+                        memmove(&m->hooks[i], &m->hooks[i + 1], (m->n_hooks - i - 1) * sizeof(m->hooks[0]));
+                        m->n_hooks--;
+                        return;
+                }
+}
+
+static int mqtt_queue(Mqtt *m, const char *topic, const void *payload, size_t len, int qos, bool retain) {
+        MqttPending p = { .len = len, .qos = qos, .retain = retain };
+
+        /* A retained message replaces an older retained one on the same topic. */
+        if (retain)
+                for (size_t i = 0; i < m->n_pending; i++)
+                        if (m->pending[i].retain && strcmp(m->pending[i].topic, topic) == 0) {
+                                pending_remove(m, i);
+                                break;
+                        }
+
+        if (m->n_pending >= MQTT_PENDING_MAX) {
+                size_t victim = 0;
+
+                for (size_t i = 0; i < m->n_pending; i++)
+                        if (!m->pending[i].retain) {
+                                victim = i;
+                                break;
+                        }
+                if (m->dropped++ == 0)
+                        log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->pending[victim].topic }),
+                                   "MQTT broker unreachable and %d messages queued: dropping the oldest "
+                                   "(%s) and more as needed", MQTT_PENDING_MAX, m->pending[victim].topic);
+                pending_remove(m, victim);
+        }
+
+        p.topic = strdup(topic);
+        p.payload = malloc(len ?: 1);
+        if (!p.topic || !p.payload) {
+                pending_done(&p);
+                return -ENOMEM;
+        }
+        memcpy(p.payload, payload, len);
+        m->pending[m->n_pending++] = p;
+        return 0;
+}
+
+int mqtt_publish(Mqtt *m, const char *topic, const void *payload, size_t len, int qos, bool retain) {
+        int r;
+
+        assert(m && topic && (payload || len == 0));
+
+        if (mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS || qos < 0 || qos > 2 || len > 256 * 1024)
+                return -EINVAL;
+        if (m->state == MQTT_STATE_STOPPING || m->state == MQTT_STATE_STOPPED)
+                return -ESHUTDOWN;
+        if (m->state != MQTT_STATE_CONNECTED)
+                return mqtt_queue(m, topic, payload ?: "", len, qos, retain);
+
+        r = mosquitto_publish(m->mosq, NULL, topic, (int) len, payload, qos, retain);
+        if (r == MOSQ_ERR_NO_CONN)
+                return mqtt_queue(m, topic, payload ?: "", len, qos, retain);
+        if (r != MOSQ_ERR_SUCCESS)
+                return r == MOSQ_ERR_NOMEM ? -ENOMEM : -EIO;
+        mqtt_update_io(m);
+        return 0;
+}
+
+int mqtt_publish_string(Mqtt *m, const char *topic, const char *payload, int qos, bool retain) {
+        return mqtt_publish(m, topic, payload, strlen(payload), qos, retain);
+}
+
+MqttState mqtt_get_state(const Mqtt *m) {
+        return m->state;
+}
+
+const char *mqtt_base_topic(const Mqtt *m) {
+        return m->base_topic;
+}
+
+const char *mqtt_describe(const Mqtt *m) {
+        return m->describe;
+}
+
+size_t mqtt_pending_count(const Mqtt *m) {
+        return m->n_pending;
+}
