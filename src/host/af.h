@@ -1,7 +1,7 @@
 /*
- * AF (application framework) frames through MT: the AF_INCOMING_MSG parser and the statuses the host
- * retries. The data path itself (AF_DATA_REQUEST, confirms, retries, ordering) is reached through
- * host.h (host_zcl_request).
+ * A view of AF_INCOMING_MSG with the 3-byte trailer real firmware appends after Data (MacSrcAddr, the
+ * last hop, and the radius), which af_parse_incoming() of src/znp/af.h does not expose. The parsing
+ * itself is af_parse_incoming()'s; the data path is src/znp/af.h plus host.h.
  */
 #pragma once
 
@@ -19,20 +19,12 @@ typedef struct HostAfIncoming {
         bool secured;
         uint32_t timestamp;
         uint8_t trans_seq;
-        const uint8_t *data;    /* points into the frame */
+        const uint8_t *data;    /* points into d */
         uint8_t len;
-        bool has_trailer;       /* the 3 bytes real firmware appends after Data */
+        bool has_trailer;
         uint16_t mac_src_addr;  /* last hop, valid with has_trailer */
         uint8_t radius;
 } HostAfIncoming;
 
-/* DATA of AF_INCOMING_MSG (AREQ 0x44 0x81) -> *ret. -EBADMSG when shorter than its Len says. */
+/* DATA of AF_INCOMING_MSG (AREQ 0x44 0x81) -> *ret. -EBADMSG when malformed or longer than an MT frame. */
 int host_af_parse_incoming(const uint8_t *d, size_t n, HostAfIncoming *ret);
-
-typedef enum HostAfRetryKind {
-        HOST_AF_RETRY_NONE,          /* fail at once */
-        HOST_AF_RETRY_TRANSIENT,     /* busy channel / full buffers: wait, resend */
-        HOST_AF_RETRY_ROUTE,         /* no route / no ack / expired: wait, then route discovery, then address check */
-} HostAfRetryKind;
-
-HostAfRetryKind host_af_retry_kind(uint8_t status);

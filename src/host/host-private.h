@@ -8,19 +8,14 @@
 #include <systemd/sd-event.h>
 
 #include "host/host.h"
+#include "znp/af.h"
 #include "znp/mt-frame.h"
 #include "znp/znp.h"
 
 /* MT commands used here */
-#define CMD0_AF_SREQ    MT_CMD0(MT_SREQ, MT_SUBSYS_AF)
-#define CMD0_AF_AREQ    MT_CMD0(MT_AREQ, MT_SUBSYS_AF)
 #define CMD0_ZDO_SREQ   MT_CMD0(MT_SREQ, MT_SUBSYS_ZDO)
 #define CMD0_ZDO_AREQ   MT_CMD0(MT_AREQ, MT_SUBSYS_ZDO)
 #define CMD0_UTIL_SREQ  MT_CMD0(MT_SREQ, MT_SUBSYS_UTIL)
-
-#define AF_DATA_REQUEST         0x01
-#define AF_DATA_CONFIRM         0x80
-#define AF_INCOMING_MSG         0x81
 
 #define ZDO_NWK_ADDR_REQ        0x00
 #define ZDO_IEEE_ADDR_REQ       0x01
@@ -45,7 +40,7 @@
 
 #define AF_DEFAULT_RADIUS       30      /* zigbee-herdsman: 2 x 0x0F */
 
-#define HOST_HANDLERS           12u     /* AF 2, ZDO responses 6, ZDO indications 4 */
+#define HOST_HANDLERS           10u     /* ZDO responses 6, ZDO indications 4 */
 #define HOST_SREQ_MAX           64u
 #define HOST_ZDO_MAX            32u
 #define HOST_LOOKUPS_MAX        8u
@@ -83,13 +78,11 @@ typedef struct HostZdo {
 typedef enum TxnState {
         TXN_FREE,
         TXN_QUEUED,
-        TXN_SENDING,            /* AF_DATA_REQUEST SRSP awaited */
-        TXN_CONFIRMING,         /* AF_DATA_CONFIRM awaited */
-        TXN_RETRY_WAIT,
+        TXN_SENDING,            /* with Af: AF_DATA_REQUEST, its confirm, Af's own retries */
+        TXN_RESPONDING,         /* the ZCL response awaited */
         TXN_ROUTE_DISC,         /* ZDO_EXT_ROUTE_DISC SRSP awaited, then route_wait */
         TXN_ROUTE_WAIT,
         TXN_NWK_LOOKUP,         /* ZDO_NWK_ADDR_REQ and its answer */
-        TXN_RESPONDING,         /* the ZCL response awaited */
 } TxnState;
 
 typedef enum TxnExpect {
@@ -116,9 +109,10 @@ typedef struct HostTxn {
         uint8_t expect_cmd;
         bool expect_global;
 
-        uint8_t trans_id;
-        unsigned attempt;
-        bool route_discovered, nwk_checked, response_retried;
+        uint32_t af_id;         /* the Af send in progress, 0 if none */
+        bool sent;              /* sent at least once: answers may match */
+        bool nwk_checked, response_retried;
+        int last_error;         /* of the last failed send */
         uint8_t last_status;
 
         HostZclDoneFn done;
@@ -200,7 +194,7 @@ struct Host {
         HostTxn txns[HOST_TXN_MAX];
         uint64_t txn_seq;
         uint32_t next_txn_id;
-        uint8_t trans_id;       /* AF TransId, 1..255 */
+        Af *af;                 /* the AF data path (TransIds, confirms, AF-level retries) */
         uint8_t tsn;            /* ZCL TSN */
 
         HostLookup lookups[HOST_LOOKUPS_MAX];
@@ -244,8 +238,8 @@ void host_zdo_register(Host *h);
 void host_zdo_fail_all(Host *h, int error);
 void host_zdo_destroy(Host *h);
 
-/* af.c */
-void host_af_register(Host *h);
+/* txn.c */
+int host_af_start(Host *h);
 void host_af_fail_all(Host *h, int error);
 /* Queued and running transactions for a device that moved follow it to its new address. */
 void host_af_address_changed(Host *h, uint16_t old, uint16_t nwk);

@@ -351,6 +351,7 @@ static void on_znp_event(Znp *znp, ZnpEvent event, int error, const MtFrame *f, 
 
 int host_new(Host **ret, sd_event *event, Znp *znp, const HostParams *params) {
         Host *h;
+        int r;
 
         assert(ret && event && znp);
 
@@ -387,7 +388,11 @@ int host_new(Host **ret, sd_event *event, Znp *znp, const HostParams *params) {
         for (size_t i = 0; i < ELEMENTSOF(h->interviews); i++)
                 h->interviews[i].host = h;
 
-        host_af_register(h);
+        r = host_af_start(h);
+        if (r < 0) {
+                host_free(h);
+                return r;
+        }
         host_zdo_register(h);
         if (h->n_handlers < HOST_HANDLERS) {    /* the handler table of the Znp was full */
                 host_free(h);
@@ -413,6 +418,7 @@ Host *host_free(Host *h) {
                 return NULL;
 
         /* Detach from the Znp now, so nothing more reaches us. */
+        h->af = af_free(h->af);
         for (size_t i = 0; i < h->n_handlers; i++)
                 znp_cancel(h->znp, h->handler_ids[i]);
         h->n_handlers = 0;

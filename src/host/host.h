@@ -13,8 +13,8 @@
  * both again on the reopened port (the device table is the owner's to re-add). After
  * HOST_LOSS_COORDINATOR_RESET the Znp still works; run the Z-Stack start-up again before new requests.
  *
- * Use either this AF data path or src/znp/af.h on one Znp, never both: each registers for
- * AF_DATA_CONFIRM / AF_INCOMING_MSG and counts its own TransIds.
+ * The Host owns the Af of src/znp/af.h on its Znp; do not create a second one on the same Znp (each
+ * registers for AF_DATA_CONFIRM / AF_INCOMING_MSG and counts its own TransIds).
  */
 #pragma once
 
@@ -32,7 +32,6 @@ typedef struct Host Host;
 #define HOST_TXN_MAX            128u    /* ZCL transactions queued or running, all devices */
 #define HOST_DEVICE_QUEUE_MAX   8u      /* per device, queued + running; beyond: -ENOBUFS */
 #define HOST_CONCURRENCY_3X0    16u     /* zigbee-herdsman: 16 on Z-Stack 3.x.0, 2 on older stacks */
-#define HOST_AF_ATTEMPTS        5u
 #define HOST_AF_DATA_MAX        240u    /* 250-byte MT payload minus the AF_DATA_REQUEST fields */
 #define HOST_INTERVIEWS_MAX     8u
 #define HOST_PERMIT_JOIN_MAX    254u
@@ -112,11 +111,14 @@ int host_device_lookup_ieee(const Host *h, uint64_t ieee, uint16_t *ret_nwk);
  *     with the same TSN from that device and cluster (or a Default Response with that TSN);
  *   - otherwise, if "disable default response" is clear: on the Default Response;
  *   - otherwise: on a successful AF_DATA_CONFIRM.
- * A response that does not come is asked for once more after a route discovery (as herdsman does).
- * done gets error 0 and the response (NULL when none is expected), or
- *   -ETIMEDOUT (no confirm / no response), -EHOSTUNREACH (AF_DATA_CONFIRM failed after the retries;
- *   af_status says why), -EIO (AF_DATA_REQUEST refused in its SRSP; af_status), -ECONNRESET
- *   (coordinator reset or link lost). host_zcl_cancel() drops a request without calling done.
+ * Sending, confirms and the AF-level retries are src/znp/af.h's (Af, owned by the Host). Above it:
+ * after Af's last failed attempt for want of a route or an ack, the device's address is asked once
+ * (ZDO_NWK_ADDR_REQ) and a device that moved is followed; a delivered request that is not answered is
+ * sent once more after a route discovery (both as zigbee-herdsman does).
+ * done gets error 0 and the response (NULL when none is expected), or, with af_status saying why,
+ *   -EHOSTUNREACH (no ack / expired), -ENETUNREACH (no route), -EBUSY (channel or buffers busy),
+ *   -EIO (any other status), -ETIMEDOUT (no confirm / no response), -ECONNRESET (coordinator reset or
+ *   link lost). host_zcl_cancel() drops a request without calling done.
  * host_zcl_request returns 0 (an id in *ret_id), -ENOBUFS (queue full for the device or overall),
  * -EMSGSIZE (frame > 240 bytes), -EBADMSG (not a ZCL frame), or the link error. */
 typedef void (*HostZclDoneFn)(Host *h, int error, uint8_t af_status, const HostZclMessage *response, void *userdata);
@@ -146,8 +148,8 @@ bool host_interview_running(const Host *h, uint64_t ieee);
 void host_handle_znp_event(Host *h, ZnpEvent event, int error);
 
 typedef struct HostStats {
-        uint64_t frames_in, frames_dropped;     /* AF_INCOMING_MSG accepted / malformed */
-        uint64_t af_sent, af_retries, af_failed;
+        uint64_t frames_in, frames_dropped;     /* AF messages with / without a ZCL header */
+        uint64_t af_sent, af_failed;                    /* sends handed to Af; transactions failed */
         uint64_t default_responses;
         uint64_t lookups, lookups_resolved, lookups_failed;    /* IEEE lookups of unknown senders */
 } HostStats;

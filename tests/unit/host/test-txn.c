@@ -1,7 +1,8 @@
 /*
- * The AF data path against a scripted coordinator: exact AF_DATA_REQUEST frames, confirm matching by
- * TransId, every retry status, timeouts, per-device ordering, the queue bound, the concurrency cap,
- * default responses and the AF_INCOMING_MSG parser.
+ * ZCL transactions on the AF data path against a scripted coordinator: exact AF_DATA_REQUEST frames,
+ * confirm matching by TransId, every retry status with the recoveries above Af (address check, route
+ * discovery when unanswered), timeouts, per-device ordering, the queue bound, the concurrency cap and
+ * default responses.
  */
 #include "fake-coord.h"
 #include "host/af.h"
@@ -134,7 +135,7 @@ static size_t send_read(Rig *r, uint16_t nwk, uint16_t attr, Done *d, uint8_t *r
         return (size_t) host_zcl_request(r->host, nwk, 1, 0x0006, frame, sizeof(frame), on_done, d, NULL);
 }
 
-static void test_incoming_msg_is_parsed_with_and_without_trailer(void) {
+static void test_incoming_msg_view_has_the_trailer(void) {
         /* znp.md §8 #14 (CC1352P-2 capture): cluster 0x0400, src 0x023E, ep 2 -> 1, LQI 15 */
         static const uint8_t d14[] = { 0x00, 0x00, 0x00, 0x04, 0x3E, 0x02, 0x02, 0x01, 0x00, 0x0F, 0x00,
                                        0x79, 0x07, 0x91, 0x00, 0x00, 0x08, 0x08, 0x8D, 0x0A, 0x00, 0x00,
@@ -155,18 +156,6 @@ static void test_incoming_msg_is_parsed_with_and_without_trailer(void) {
         /* Shorter than Len says, or than the fixed part. */
         assert(host_af_parse_incoming(d14, sizeof(d14) - 4, &in) == -EBADMSG);
         assert(host_af_parse_incoming(d14, 16, &in) == -EBADMSG);
-}
-
-static void test_retry_kinds_follow_herdsman(void) {
-        assert(host_af_retry_kind(0xE1) == HOST_AF_RETRY_TRANSIENT);
-        assert(host_af_retry_kind(0x11) == HOST_AF_RETRY_TRANSIENT);
-        assert(host_af_retry_kind(0x1A) == HOST_AF_RETRY_TRANSIENT);
-        assert(host_af_retry_kind(0xCD) == HOST_AF_RETRY_ROUTE);
-        assert(host_af_retry_kind(0xE9) == HOST_AF_RETRY_ROUTE);
-        assert(host_af_retry_kind(0xF0) == HOST_AF_RETRY_ROUTE);
-        assert(host_af_retry_kind(0xB7) == HOST_AF_RETRY_ROUTE);
-        assert(host_af_retry_kind(0x02) == HOST_AF_RETRY_NONE);
-        assert(host_af_retry_kind(0x00) == HOST_AF_RETRY_NONE);
 }
 
 static void test_read_sends_exact_frame_and_completes_on_response(void) {
@@ -245,7 +234,7 @@ static void test_confirms_are_matched_by_trans_id(void) {
         coord_replyv(&r.coord, 0x44, 0x80, 3, 0x00, 1, 0x77);
         coord_replyv(&r.coord, 0x44, 0x80, 3, 0x02, 1, req_b.data[6]);
         RUN_UNTIL(r.e, b.calls > 0);
-        assert(b.error == -EHOSTUNREACH && b.af_status == 0x02);
+        assert(b.error == -EIO && b.af_status == 0x02);
         assert(a.calls == 0);
         rig_teardown(&r);
 }
@@ -279,7 +268,7 @@ static void test_transient_statuses_are_resent_after_a_pause(void) {
         }
 }
 
-static void test_routing_statuses_rediscover_the_route_then_check_the_address(void) {
+static void test_routing_statuses_are_resent_with_a_route_discovery(void) {
         static const uint8_t statuses[] = { 0xCD, 0xE9, 0xF0, 0xB7 };
 
         for (size_t k = 0; k < ELEMENTSOF(statuses); k++) {
@@ -288,32 +277,58 @@ static void test_routing_statuses_rediscover_the_route_then_check_the_address(vo
 
                 run_failures(statuses[k], 4, &d, &r);
                 assert(d.error == 0 && d.has_rsp);
-                /* 1st failure: resend; 2nd: route discovery, resend; 3rd: NWK_ADDR_REQ (same address),
-                 * resend; 4th: pause, resend; 5th send succeeds. */
+                /* 1st failure: resend; 2nd: route discovery, resend; then resends; the 5th succeeds. */
                 assert(mt_frame_is(&r.coord.rx[0], 0x24, 0x01));
                 assert(mt_frame_is(&r.coord.rx[1], 0x24, 0x01));
                 ASSERT_FRAME(&r.coord, 2, 0x25, 0x45, 0x26, 0x3F, 0x00, 0x1E);
-                assert(mt_frame_is(&r.coord.rx[3], 0x24, 0x01));
-                ASSERT_FRAME(&r.coord, 4, 0x25, 0x00, 0xBD, 0xB3, 0x77, 0x3C, 0xDF, 0x8C, 0xCF, 0x04, 0x00, 0x00);
-                assert(mt_frame_is(&r.coord.rx[5], 0x24, 0x01));
-                assert(mt_frame_is(&r.coord.rx[6], 0x24, 0x01));
-                assert(r.coord.n_rx == 7);
+                for (size_t i = 3; i < 6; i++)
+                        assert(mt_frame_is(&r.coord.rx[i], 0x24, 0x01));
+                assert(r.coord.n_rx == 6);
                 rig_teardown(&r);
         }
 }
 
-static void test_fifth_failure_is_a_clear_error(void) {
-        Rig r;
-        Done d = {};
-        HostStats st;
+static void test_fifth_failure_checks_the_address_then_is_a_clear_error(void) {
+        static const struct {
+                uint8_t status;
+                int error;
+        } cases[] = {
+                { 0xE9, -EHOSTUNREACH }, { 0xF0, -EHOSTUNREACH }, { 0xB7, -EHOSTUNREACH }, { 0xCD, -ENETUNREACH },
+        };
 
-        run_failures(0xE9, 5, &d, &r);
-        assert(d.error == -EHOSTUNREACH && d.af_status == 0xE9 && !d.has_rsp);
-        assert(coord_count(&r.coord, 0x24, 0x01, 0) == 5);
-        assert(strcmp(host_af_status_to_string(d.af_status), "MAC no ack") == 0);
-        host_get_stats(r.host, &st);
-        assert(st.af_sent == 5 && st.af_retries == 4 && st.af_failed == 1);
-        rig_teardown(&r);
+        for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
+                Rig r;
+                Done d = {};
+                HostStats st;
+
+                run_failures(cases[k].status, 5, &d, &r);
+                assert(d.error == cases[k].error && d.af_status == cases[k].status && !d.has_rsp);
+                assert(coord_count(&r.coord, 0x24, 0x01, 0) == 5);
+                /* the address is asked once (it did not change), then the error stands */
+                ASSERT_FRAME(&r.coord, r.coord.n_rx - 1, 0x25, 0x00, 0xBD, 0xB3, 0x77, 0x3C, 0xDF, 0x8C, 0xCF, 0x04,
+                             0x00, 0x00);
+                host_get_stats(r.host, &st);
+                assert(st.af_sent == 1 && st.af_failed == 1);
+                rig_teardown(&r);
+        }
+        {
+                Rig r;
+                Done d = {};
+
+                run_failures(0xE9, 5, &d, &r);
+                assert(strcmp(host_af_status_to_string(d.af_status), "MAC no ack") == 0);
+                rig_teardown(&r);
+        }
+        {
+                /* Busy to the end: no address check. */
+                Rig r;
+                Done d = {};
+
+                run_failures(0xE1, 5, &d, &r);
+                assert(d.error == -EBUSY && d.af_status == 0xE1);
+                assert(r.coord.n_rx == 5);
+                rig_teardown(&r);
+        }
 }
 
 static void test_other_statuses_fail_at_once(void) {
@@ -321,7 +336,7 @@ static void test_other_statuses_fail_at_once(void) {
         Done d = {};
 
         run_failures(0xC2, 1, &d, &r);
-        assert(d.error == -EHOSTUNREACH && d.af_status == 0xC2);
+        assert(d.error == -EIO && d.af_status == 0xC2);
         assert(r.coord.n_rx == 1);
         rig_teardown(&r);
 }
@@ -348,8 +363,9 @@ static void test_a_changed_address_is_learned_and_followed(void) {
         uint16_t nwk = 0;
 
         reset_script();
-        script.confirm[0] = script.confirm[1] = script.confirm[2] = 0xCD;
-        script.n_confirm = 3;
+        for (size_t i = 0; i < 5; i++)
+                script.confirm[i] = 0xCD;
+        script.n_confirm = 5;
         script.answer_reads = true;
         script.moved_to = 0x4455;
         af_setup(&r, NULL);
@@ -359,9 +375,12 @@ static void test_a_changed_address_is_learned_and_followed(void) {
         assert(d.error == 0);
         assert(m.calls == 1 && m.ieee == PLUG_IEEE && m.old_nwk == PLUG_NWK && m.nwk == 0x4455);
         assert(host_device_lookup_ieee(r.host, PLUG_IEEE, &nwk) == 0 && nwk == 0x4455);
-        /* ... route discovery to the new address, then the request goes there */
-        ASSERT_FRAME(&r.coord, 5, 0x25, 0x45, 0x55, 0x44, 0x00, 0x1E);
-        assert(mt_frame_is(&r.coord.rx[6], 0x24, 0x01) && mt_le16(r.coord.rx[6].data) == 0x4455);
+        /* five sends to the old address (one route discovery among them), the address asked, a route
+         * discovery to the new one, and the request goes there */
+        assert(coord_count(&r.coord, 0x24, 0x01, 0) == 6 && r.coord.n_rx == 9);
+        assert(mt_frame_is(&r.coord.rx[6], 0x25, 0x00));
+        ASSERT_FRAME(&r.coord, 7, 0x25, 0x45, 0x55, 0x44, 0x00, 0x1E);
+        assert(mt_frame_is(&r.coord.rx[8], 0x24, 0x01) && mt_le16(r.coord.rx[8].data) == 0x4455);
         rig_teardown(&r);
 }
 
@@ -512,7 +531,7 @@ static void test_queued_requests_follow_a_device_that_rejoins(void) {
         coord_srsp_status(&r.coord, &req, 0);
         coord_replyv(&r.coord, 0x44, 0x80, 3, 0x02, 1, req.data[6]);   /* a fails for good */
         RUN_UNTIL(r.e, a.calls > 0 && r.coord.n_rx >= 2);
-        assert(a.error == -EHOSTUNREACH);
+        assert(a.error == -EIO);
         assert(mt_frame_is(&r.coord.rx[1], 0x24, 0x01) && mt_le16(r.coord.rx[1].data) == 0x5201);
         rig_teardown(&r);
 }
@@ -710,14 +729,13 @@ static void test_cancelled_request_is_silent(void) {
 }
 
 int main(void) {
-        test_incoming_msg_is_parsed_with_and_without_trailer();
-        test_retry_kinds_follow_herdsman();
+        test_incoming_msg_view_has_the_trailer();
         test_read_sends_exact_frame_and_completes_on_response();
         test_trans_id_wraps_from_255_to_1();
         test_confirms_are_matched_by_trans_id();
         test_transient_statuses_are_resent_after_a_pause();
-        test_routing_statuses_rediscover_the_route_then_check_the_address();
-        test_fifth_failure_is_a_clear_error();
+        test_routing_statuses_are_resent_with_a_route_discovery();
+        test_fifth_failure_checks_the_address_then_is_a_clear_error();
         test_other_statuses_fail_at_once();
         test_a_changed_address_is_learned_and_followed();
         test_late_answer_ends_the_retries();
