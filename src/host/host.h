@@ -1,8 +1,9 @@
 /*
- * Zigbee host layer on the MT request engine: the AF data path (AF_DATA_REQUEST / AF_DATA_CONFIRM
- * with retries, per-device ordering, a concurrency cap), ZCL transactions (TSN, wait for the
- * matching response, default responses), ZDO (permit join, join/announce/leave indications,
- * management leave, address lookups) and the interview of a new device.
+ * Zigbee host layer on the MT request engine and its AF data path (src/znp/af.h: AF_DATA_REQUEST /
+ * AF_DATA_CONFIRM by TransId with the AF-level retries): ZCL transactions (TSN, one per device at a
+ * time, a concurrency cap, wait for the matching response, default responses), ZDO (permit join,
+ * join/announce/leave indications, management leave, address lookups) and the interview of a new
+ * device.
  *
  * It reports upward only through HostCallbacks. Nothing here blocks or logs. While a Host exists it
  * owns the Znp event handler slot (znp_set_event_handler) and reports coordinator loss through
@@ -38,11 +39,11 @@ typedef struct Host Host;
 
 /* Timings; zero fields take the defaults in brackets (zigbee-herdsman's values). */
 typedef struct HostParams {
-        unsigned concurrency;           /* [16] ZCL transactions on air at once */
-        uint64_t confirm_timeout_usec;  /* [10 s] AF_DATA_CONFIRM after the SRSP */
+        unsigned concurrency;           /* [16] ZCL transactions in progress at once (also Af's cap) */
+        uint64_t confirm_timeout_usec;  /* [10 s] AF_DATA_CONFIRM after the SRSP (passed to Af) */
         uint64_t response_timeout_usec; /* [10 s] the ZCL response after the confirm */
-        uint64_t retry_delay_usec;      /* [2 s] before resending after a transient status */
-        uint64_t route_wait_usec;       /* [3 s] after ZDO_EXT_ROUTE_DISC */
+        uint64_t retry_delay_usec;      /* [2 s] before resending after a failed confirm (passed to Af) */
+        uint64_t route_wait_usec;       /* [3 s] after ZDO_EXT_ROUTE_DISC (passed to Af) */
         uint64_t zdo_timeout_usec;      /* [10 s] a ZDO response AREQ */
         uint64_t basic_retry_delay_usec;/* [10 s] before re-reading modelId / manufacturerName */
         uint64_t lookup_holdoff_usec;   /* [30 s] no new IEEE lookup for an address that just failed */
