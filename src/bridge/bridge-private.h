@@ -1,0 +1,101 @@
+/*
+ * Bridge internals shared by bridge.c (messages, requests, availability) and bridge-json.c
+ * (bridge/devices and bridge/info payloads).
+ */
+#pragma once
+
+#include <json-c/json.h>
+
+#include "bridge/bridge.h"
+#include "discovery/ha-discovery.h"
+
+static inline void bridge_json_putp(json_object **p) {
+        if (*p)
+                json_object_put(*p);
+}
+
+typedef enum PendingKind {
+        PENDING_NONE,
+        PENDING_ACTION,         /* set / get */
+        PENDING_PING,
+        PENDING_PERMIT_JOIN,
+        PENDING_REMOVE,
+} PendingKind;
+
+typedef struct Pending {
+        uint64_t token;                 /* 0: free slot */
+        PendingKind kind;
+        uint64_t ieee;
+        PlugAction action;
+        bool is_get;
+        char key[64];
+        json_object *request;           /* bridge requests: the parsed request (transaction) */
+        char topic_suffix[64];          /* bridge requests: "permit_join", "device/remove" */
+        unsigned seconds;
+        bool block, force;
+        char name[DEVDB_NAME_MAX + 1];
+        char id[DEVDB_NAME_MAX + 1];
+} Pending;
+
+typedef enum Availability {
+        AVAILABILITY_UNKNOWN,
+        AVAILABILITY_ONLINE,
+        AVAILABILITY_OFFLINE,
+} Availability;
+
+typedef struct BridgePlug {
+        uint64_t ieee;
+        const PlugModel *model;
+        PlugState state;
+        PlugOptions options;
+        bool have_state;                /* something known: publish at connect */
+
+        Availability published;
+        uint64_t last_seen;             /* realtime usec, 0 never */
+        uint64_t next_check;            /* ping due */
+        double backoff;
+        bool ping_pending;
+        unsigned ping_attempts_left;
+
+        uint64_t rediscover_at;         /* delayed discovery after a homeassistant_rename; 0 none */
+} BridgePlug;
+
+struct Bridge {
+        BridgeConfig cfg;
+        DevDb *db;
+        BridgeMqttOps mqtt;
+        BridgeZigbeeOps zigbee;
+        BridgeOwnerOps owner;
+        void *userdata;
+
+        bool have_coordinator;
+        BridgeCoordinator coordinator;
+        char coordinator_ieee[19];
+        char coordinator_revision[16];
+
+        bool connected;
+        unsigned permit_join_seconds;
+        uint64_t permit_join_end;       /* realtime usec, 0 when closed */
+        uint64_t last_joined;           /* for device/rename {"last": true} */
+
+        BridgePlug **plugs;
+        size_t n_plugs;
+
+        Pending pending[BRIDGE_PENDING_MAX];
+        uint64_t next_token;
+
+        uint64_t discovery_due;         /* end of the wait for retained configs; 0 none */
+        uint64_t ha_online_due;         /* republish after HA's birth; 0 none */
+
+        char last_error[512];
+        unsigned n_errors;
+};
+
+uint64_t bridge_now(const Bridge *b);
+BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee);
+void bridge_format_ieee(uint64_t ieee, char buf[static 19]);
+DiscConfig bridge_disc_config(const Bridge *b);
+
+json_object *bridge_devices_json(Bridge *b);
+json_object *bridge_info_json(Bridge *b);
+json_object *bridge_definition_json(const PlugModel *m);

@@ -1,0 +1,130 @@
+/*
+ * The MQTT side of the daemon: Zigbee2MQTT's topics and payloads for every plug in the device
+ * database, its bridge API (bridge/state, info, devices, event, request -> response), availability
+ * and the timing of Home Assistant discovery. Pure logic: it talks to MQTT and to the Zigbee host
+ * only through the ops tables below, never blocks, and keeps no globals.
+ *
+ * Asynchronous work (a ZCL action, a ping, permit join, a leave request) is started through an op
+ * that carries a token; the owner reports its end with bridge_complete(b, token, ...). A token the
+ * bridge no longer knows (device removed meanwhile) is ignored, so completions can never reach freed
+ * state. Time comes from owner->now (CLOCK_REALTIME, as devdb's last_seen and Zigbee2MQTT's
+ * Date.now()); the owner calls bridge_tick() at least every second (or at bridge_next_wakeup()).
+ *
+ * Facts from zigbee2mqtt 2.14.1 dist/extension/{bridge,publish,availability,homeassistant}.js and
+ * dist/util/{utils,settings,stringify}.js.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices/plug.h"
+#include "host/interview.h"
+#include "store/devdb.h"
+#include "util/macro.h"
+
+typedef struct Bridge Bridge;
+
+#define BRIDGE_PENDING_MAX 256u                 /* tokens in flight, all devices */
+#define BRIDGE_COORDINATOR_ENDPOINTS_MAX 16u
+#define BRIDGE_AVAILABILITY_TIMEOUT_USEC (10ull * 60 * 1000000)   /* Zigbee2MQTT's active timeout */
+#define BRIDGE_DISCOVERY_WAIT_USEC (5ull * 1000000)                /* retained configs are collected that long */
+#define BRIDGE_HA_ONLINE_DELAY_USEC (30ull * 1000000)              /* HA birth -> republish states */
+#define BRIDGE_HA_RENAME_DELAY_USEC (2ull * 1000000)               /* cleared configs before the new ones */
+
+typedef struct BridgeMqttOps {
+        /* 0 or -errno; the bridge logs a failure and carries on (MQTT reconnects republish all). */
+        int (*publish)(void *userdata, const char *topic, const void *payload, size_t len, bool retain, int qos);
+        int (*subscribe)(void *userdata, const char *topic);
+        int (*unsubscribe)(void *userdata, const char *topic);     /* may be NULL */
+} BridgeMqttOps;
+
+typedef struct BridgeZigbeeOps {
+        /* Send one action (build it with plug_action_build_frame(a, tsn, ...) and send it to
+         * (nwk, a->endpoint, a->cluster)); complete with the plug's answer frame (header included)
+         * or an error (-ETIMEDOUT, -EHOSTUNREACH, ...). */
+        int (*send_action)(void *userdata, uint64_t ieee, uint16_t nwk, const PlugAction *a, uint64_t token);
+        /* Availability check: a read of Basic zclVersion, as herdsman's ping; complete with 0 or error. */
+        int (*ping)(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token);
+        int (*permit_join)(void *userdata, unsigned seconds, uint64_t token);
+        /* Leave request; complete with 0 once the device answered. */
+        int (*remove_device)(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token);
+} BridgeZigbeeOps;
+
+typedef struct BridgeOwnerOps {
+        uint64_t (*now)(void *userdata);                /* CLOCK_REALTIME, usec */
+        void (*restart)(void *userdata);                /* bridge/request/restart, after the response */
+        void (*devdb_changed)(void *userdata, bool urgent);     /* urgent: rename, remove, interview */
+} BridgeOwnerOps;
+
+typedef struct BridgeConfig {
+        const char *base_topic;                 /* "zigbee2mqtt" */
+        bool retain_state;                      /* <base>/<name> retained (the default: true) */
+        int state_qos;                          /* 0 */
+        bool availability;                      /* publish <base>/<name>/availability */
+        uint64_t availability_timeout_usec;     /* 0: BRIDGE_AVAILABILITY_TIMEOUT_USEC */
+        bool homeassistant;                     /* discovery on (also makes the state carry nulls) */
+        const char *discovery_prefix;           /* "homeassistant" */
+        const char *ha_status_topic;            /* "homeassistant/status" */
+        const char *log_level;                  /* for bridge/info: "info" */
+        const char *version;                    /* NULL: PACKAGE_VERSION */
+} BridgeConfig;
+
+typedef struct BridgeCoordinator {
+        uint64_t ieee;
+        const char *type;                       /* "ZStack3x0" */
+        int transportrev, product, majorrel, minorrel, maintrel;
+        uint32_t revision;                      /* firmware date, 20240710 */
+        uint8_t channel;
+        uint16_t pan_id;
+        uint64_t ext_pan_id;                    /* as displayed, most significant byte first */
+        size_t n_endpoints;                     /* for bridge/devices */
+        DevEndpoint endpoints[BRIDGE_COORDINATOR_ENDPOINTS_MAX];
+} BridgeCoordinator;
+
+/* Loads every supported plug of db (state and options restored from the records). db, ops and
+ * strings in cfg must outlive the bridge. */
+int bridge_new(Bridge **ret, const BridgeConfig *cfg, DevDb *db,
+               const BridgeMqttOps *mqtt, const BridgeZigbeeOps *zigbee, const BridgeOwnerOps *owner,
+               void *userdata);
+Bridge *bridge_free(Bridge *b);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Bridge *, bridge_free);
+
+void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c);
+
+/* MQTT connected (also after a reconnect): subscribes, publishes bridge/state, info, devices, every
+ * plug's retained state and availability, and starts the discovery wait. */
+int bridge_on_mqtt_connected(Bridge *b);
+void bridge_on_mqtt_disconnected(Bridge *b);
+int bridge_republish_all(Bridge *b);
+/* An MQTT message; bad input is logged and answered, never fatal. Returns 0 or -ENOMEM. */
+int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, size_t len);
+
+/* Zigbee side. */
+int bridge_on_zcl(Bridge *b, uint64_t ieee, uint8_t endpoint, uint16_t cluster,
+                  const uint8_t *zcl, size_t len, uint8_t lqi);
+int bridge_on_device_joined(Bridge *b, uint64_t ieee, uint16_t nwk);
+int bridge_on_device_announced(Bridge *b, uint64_t ieee, uint16_t nwk);
+int bridge_on_device_left(Bridge *b, uint64_t ieee);
+int bridge_on_interview_started(Bridge *b, uint64_t ieee, uint16_t nwk);
+int bridge_on_interview_done(Bridge *b, const InterviewResult *r);
+void bridge_on_permit_join_changed(Bridge *b, unsigned seconds);
+/* End of the work started with `token` (zcl: the answer of a send_action, else NULL). */
+void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, size_t len);
+
+/* Timers: availability checks, the discovery wait, delayed republishes. */
+void bridge_tick(Bridge *b);
+uint64_t bridge_next_wakeup(const Bridge *b);   /* realtime usec, UINT64_MAX: nothing due */
+
+/* Reasons of rejected input, most recent last (also logged). */
+const char *bridge_last_error(const Bridge *b);
+unsigned bridge_error_count(const Bridge *b);
+
+/* JSON payloads (serialised as Zigbee2MQTT's stringify: sorted keys). Caller frees. */
+char *bridge_devices_payload(Bridge *b);
+char *bridge_info_payload(Bridge *b);
+char *bridge_state_payload(Bridge *b, uint64_t ieee);  /* NULL if not a known plug */
+
+/* Herdsman's cluster name ("genOnOff") or the id in decimal for clusters it does not know. */
+const char *bridge_cluster_name(uint16_t id, char buf[static 8]);
