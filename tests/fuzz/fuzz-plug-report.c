@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint16_t cluster;
         uint8_t endpoint, lqi;
 
-        if (size < 5 || size > 4096)
+        if (size < 5 || size > 5 + 300)
                 return 0;
         endpoint = data[0];
         cluster = (uint16_t) (data[1] | (data[2] << 8));

@@ -57,8 +57,9 @@ echo "fuzzing ${#targets[@]} target(s) for ${seconds}s each, $jobs at a time; re
 # Bigger inputs only where the parsed thing is a file
 max_len_of() {
         case $1 in
-                devdb-load|z2m-yaml|z2m-import) echo 32768 ;;
-                *) echo 4096 ;;
+                devdb-load|z2m-yaml|z2m-import|config) echo 32768 ;;
+                mt-frame|plug-request) echo 4096 ;;
+                *) echo 512 ;;          # radio frames and coordinator answers: at most 250 bytes
         esac
 }
 
