@@ -127,8 +127,16 @@ static void mqtt_update_io(Mqtt *m) {
         (void) sd_event_source_set_io_events(m->io, EPOLLIN | (mosquitto_want_write(m->mosq) ? EPOLLOUT : 0));
 }
 
-/* After every call into libmosquitto's loop: act on what its callbacks recorded. */
-static void mqtt_after_loop(Mqtt *m) {
+/* After every call into libmosquitto's loop: act on what its callbacks recorded. Some failures
+ * (a TLS handshake error) close the socket without calling on_disconnect: a vanished socket is a
+ * lost connection too. */
+static void mqtt_after_loop(Mqtt *m, int rc) {
+        if (!m->lost && m->io && mosquitto_socket(m->mosq) < 0) {
+                m->lost = true;
+                if (!m->reason[0])
+                        (void) snprintf(m->reason, sizeof(m->reason), "%s",
+                                        rc == MOSQ_ERR_ERRNO ? strerror(errno ?: EIO) : mosquitto_strerror(rc));
+        }
         if (m->lost) {
                 mqtt_connection_lost(m);
                 return;
@@ -139,13 +147,15 @@ static void mqtt_after_loop(Mqtt *m) {
 static int mqtt_on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Mqtt *m = userdata;
 
+        int rc = MOSQ_ERR_SUCCESS;
+
         /* Reading also drives a pending TLS handshake, which libmosquitto hides from want_write. */
         if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) || m->state == MQTT_STATE_CONNECTING)
-                (void) mosquitto_loop_read(m->mosq, 1);
-        if (!m->lost && m->mosq && mosquitto_socket(m->mosq) >= 0 &&
+                rc = mosquitto_loop_read(m->mosq, 1);
+        if (!m->lost && mosquitto_socket(m->mosq) >= 0 &&
             ((revents & EPOLLOUT) || mosquitto_want_write(m->mosq)))
-                (void) mosquitto_loop_write(m->mosq, 1);
-        mqtt_after_loop(m);
+                rc = mosquitto_loop_write(m->mosq, 1);
+        mqtt_after_loop(m, rc);
         return 0;
 }
 
@@ -154,11 +164,13 @@ static int mqtt_on_misc(sd_event_source *s, uint64_t usec, void *userdata) {
 
         /* Keepalive PINGREQs, retries of unacknowledged QoS>0 messages, and the keepalive timeout
          * that notices a silent broker (or a TCP connect that never completes). */
+        int rc = MOSQ_ERR_SUCCESS;
+
         if (m->state == MQTT_STATE_CONNECTING)
-                (void) mosquitto_loop_read(m->mosq, 1);
-        if (!m->lost)
-                (void) mosquitto_loop_misc(m->mosq);
-        mqtt_after_loop(m);
+                rc = mosquitto_loop_read(m->mosq, 1);
+        if (!m->lost && mosquitto_socket(m->mosq) >= 0)
+                rc = mosquitto_loop_misc(m->mosq);
+        mqtt_after_loop(m, rc);
         if (m->io)
                 (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
         return 0;
@@ -317,6 +329,8 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
                 m->refused = true;
                 m->connack = rc;
                 (void) snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_connack_string(rc));
+                if (m->reason[0] && m->reason[strlen(m->reason) - 1] == '.')
+                        m->reason[strlen(m->reason) - 1] = 0;
                 return;         /* libmosquitto closes the socket next and calls on_disconnect */
         }
 
@@ -511,7 +525,7 @@ static int mqtt_on_shutdown_timeout(sd_event_source *s, uint64_t usec, void *use
         m->shutdown_published = false;
         (void) mosquitto_disconnect(m->mosq);
         m->lost = true;
-        mqtt_after_loop(m);
+        mqtt_after_loop(m, MOSQ_ERR_SUCCESS);
         return 0;
 }
 

@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""sd_notify as systemd sees it, through a NOTIFY_SOCKET this test binds: STATUS= follows the
+broker connection, READY=1 only once the broker is up, WATCHDOG=1 at the period WATCHDOG_USEC asks
+for (and only for the process WATCHDOG_PID names), RELOADING=1 then READY=1 on SIGHUP (also when the
+new file is broken), STOPPING=1 and exit 0 on SIGTERM."""
+import os
+import re
+import signal
+import socket
+import tempfile
+import threading
+import time
+
+from broker import Mosquitto, free_port
+from daemon import Daemon, mqtt_ini
+
+WATCHDOG_USEC = 1_000_000
+# WATCHDOG_PID must be the daemon's own pid: the shell's pid survives the exec.
+WRAPPER = ["sh", "-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$@"', "sh"]
+
+
+class NotifySocket:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="lumi-notify-")
+        self.path = os.path.join(self.dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.2)
+        self.messages = []          # (monotonic time, {key: value}, raw)
+        self.cond = threading.Condition()
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while self.running:
+            try:
+                data = self.sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            now = time.monotonic()
+            text = data.decode()
+            fields = dict(line.split("=", 1) for line in text.split("\n") if "=" in line)
+            with self.cond:
+                self.messages.append((now, fields, text))
+                self.cond.notify_all()
+
+    def mark(self):
+        with self.cond:
+            return len(self.messages)
+
+    def wait_for(self, pred, start=0, timeout=15.0, what="message"):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            i = start
+            while True:
+                while i < len(self.messages):
+                    if pred(self.messages[i][1]):
+                        return i, self.messages[i]
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {what} within {timeout}s; got {[m[2] for m in self.messages[start:]]}")
+                self.cond.wait(left)
+
+    def since(self, start):
+        with self.cond:
+            return list(self.messages[start:])
+
+    def close(self):
+        self.running = False
+        self.sock.close()
+
+
+def non_watchdog(msgs):
+    return [m for m in msgs if m[1] != {"WATCHDOG": "1"}]
+
+
+def main():
+    port = free_port()
+    broker = Mosquitto(port=port)
+    ns = NotifySocket()
+    env = {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+    ini = mqtt_ini(port, base_topic="lumint", mqtt_extra="reconnect_max = 1\n", level="info")
+    try:
+        with Daemon(ini, env=env, prefix=WRAPPER) as d:
+            # The broker is not there yet: STATUS says so, READY=1 is not sent.
+            ns.wait_for(lambda f: re.fullmatch(r"mqtt down \(Connection refused\), retrying in 1s",
+                                               f.get("STATUS", "")), what="STATUS=mqtt down")
+            assert not any("READY" in m[1] for m in ns.since(0))
+
+            broker.start()
+            i, (t_ready, fields, raw) = ns.wait_for(lambda f: f.get("READY") == "1", timeout=20, what="READY=1")
+            assert fields.get("STATUS") == f"mqtt connected to 127.0.0.1:{port}", raw
+
+            # WATCHDOG=1, regularly, at about half of WATCHDOG_USEC (sd-event pings between 1/2 and 3/4).
+            start = ns.mark()
+            time.sleep(4 * WATCHDOG_USEC / 1e6)
+            pings = [m[0] for m in ns.since(start) if m[1].get("WATCHDOG") == "1"]
+            assert len(pings) >= 3, pings
+            gaps = [b - a for a, b in zip(pings, pings[1:])]
+            period = WATCHDOG_USEC / 1e6
+            assert all(g <= 1.5 * period for g in gaps), gaps          # never lets the watchdog expire
+            assert sum(gaps) / len(gaps) >= 0.25 * period, gaps         # and does not spin
+
+            # The broker goes away: STATUS follows.
+            mark = ns.mark()
+            broker.stop()
+            ns.wait_for(lambda f: f.get("STATUS", "").startswith("mqtt down (") and
+                        f["STATUS"].endswith("retrying in 1s"), start=mark, what="STATUS=mqtt down")
+            mark = ns.mark()
+            broker.start()
+            ns.wait_for(lambda f: f.get("STATUS") == f"mqtt connected to 127.0.0.1:{port}", start=mark,
+                        timeout=20, what="STATUS=mqtt connected")
+
+            # SIGHUP: RELOADING=1 (with MONOTONIC_USEC=), then READY=1. A run-time key is applied, a
+            # restart-only key is reported.
+            d.write_ini(mqtt_ini(port, base_topic="lumint", mqtt_extra="reconnect_max = 1\nqos = 0\n",
+                                 level="debug").replace("host = 127.0.0.1", "host = localhost"))
+            mark = ns.mark()
+            d.send_signal(signal.SIGHUP)
+            j, (_, f1, raw1) = ns.wait_for(lambda f: f.get("RELOADING") == "1", start=mark, what="RELOADING=1")
+            assert re.fullmatch(r"\d+", f1.get("MONOTONIC_USEC", "")), raw1
+            k, (_, f2, raw2) = ns.wait_for(lambda f: f.get("READY") == "1", start=j + 1, what="READY=1")
+            assert f2["STATUS"].endswith("configuration reloaded"), raw2
+            d.wait_log(r"warning: Reload: \[mqtt\] host changed; it takes effect only after a restart")
+            d.wait_log(r"info: Reload: \[mqtt\] qos changed, applied")
+            d.wait_log(r"info: Reload: \[log\] level changed, applied")
+
+            # A broken file on reload: the running configuration stays, READY=1 still follows.
+            d.write_ini("[mqtt]\nport = many\n")
+            mark = ns.mark()
+            d.send_signal(signal.SIGHUP)
+            j, _ = ns.wait_for(lambda f: f.get("RELOADING") == "1", start=mark, what="RELOADING=1")
+            k, (_, f2, raw2) = ns.wait_for(lambda f: f.get("READY") == "1", start=j + 1, what="READY=1")
+            assert "reload failed" in f2["STATUS"], raw2
+            d.wait_log(r"error: .*lumiplugd\.ini:2: \[mqtt\] port = 'many': expected an integer from 1 to 65535")
+            assert d.running()
+
+            # SIGTERM: STOPPING=1, exit 0.
+            mark = ns.mark()
+            assert d.stop(signal.SIGTERM) == 0, d.log()
+            ns.wait_for(lambda f: f.get("STOPPING") == "1", start=mark, what="STOPPING=1")
+
+        # WATCHDOG_PID naming another process: no pings from us.
+        mark = ns.mark()
+        env2 = dict(env, WATCHDOG_PID="1")
+        with Daemon(ini, env=env2) as d:
+            ns.wait_for(lambda f: f.get("READY") == "1", start=mark, timeout=20, what="READY=1")
+            time.sleep(3 * WATCHDOG_USEC / 1e6)
+            assert not any(m[1].get("WATCHDOG") for m in ns.since(mark)), ns.since(mark)
+            assert d.stop() == 0
+    finally:
+        broker.stop()
+        ns.close()
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
