@@ -1286,14 +1286,14 @@ int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, si
                 memcpy(text, payload, len);
         text[len] = 0;
 
-        if (b->cfg.homeassistant && strncmp(topic, b->cfg.discovery_prefix, dlen) == 0 && topic[dlen] == '/') {
-                if (strlen(text) == len)
-                        on_discovery_message(b, topic, text);
-                return 0;
-        }
         if (b->cfg.homeassistant && strcmp(topic, b->cfg.ha_status_topic) == 0) {
                 if (strcasecmp(text, "online") == 0)
                         b->ha_online_due = bridge_now(b) + BRIDGE_HA_ONLINE_DELAY_USEC;
+                return 0;
+        }
+        if (b->cfg.homeassistant && strncmp(topic, b->cfg.discovery_prefix, dlen) == 0 && topic[dlen] == '/') {
+                if (strlen(text) == len)
+                        on_discovery_message(b, topic, text);
                 return 0;
         }
         if (strncmp(topic, b->cfg.base_topic, blen) != 0 || topic[blen] != '/')
