@@ -3,6 +3,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,8 +147,14 @@ static int manager_on_stop_signal(sd_event_source *s, const struct signalfd_sigi
 }
 
 static void manager_on_config_change(const char *section, const char *key, bool needs_restart, void *userdata) {
+        const char *device = strncmp(section, "device ", 7) == 0 ? section + 7 : NULL;
+
         if (strcmp(key, "*") == 0)
-                log_info("Reload: [%s] added or removed", section);
+                log_fields(LOG_INFO, 0, &((LogFields) { .device = device }), "Reload: [%s] added or removed",
+                           section);
+        else if (device)
+                log_fields(LOG_INFO, 0, &((LogFields) { .device = device }), "Reload: [%s] %s changed, applied",
+                           section, key);
         else if (needs_restart)
                 log_warning("Reload: [%s] %s changed; it takes effect only after a restart "
                             "(systemctl restart lumiplugd), keeping the running value", section, key);
@@ -283,6 +290,15 @@ Manager *manager_free(Manager *m) {
 }
 
 int manager_start(Manager *m) {
+        for (size_t i = 0; i < m->config->n_devices; i++) {
+                const DeviceConfig *d = &m->config->devices[i];
+                char ieee[19];
+
+                (void) snprintf(ieee, sizeof(ieee), "0x%016" PRIx64, d->ieee);
+                log_fields(LOG_DEBUG, 0, &((LogFields) { .device = ieee, .name = d->friendly_name }),
+                           "Device %s is configured%s%s%s", ieee, d->friendly_name ? " as '" : "",
+                           d->friendly_name ?: "", d->friendly_name ? "'" : "");
+        }
         log_info("lumiplugd starting with %s: MQTT broker %s, base topic '%s'", m->config_path,
                  mqtt_describe(m->mqtt), m->config->mqtt.base_topic);
         return mqtt_start(m->mqtt);

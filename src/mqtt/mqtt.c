@@ -339,6 +339,8 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         log_info("Connected to MQTT broker %s%s", m->describe, m->tls ? " (TLS)" : "");
 
         (void) mosquitto_publish(m->mosq, NULL, m->state_topic, (int) strlen(BRIDGE_ONLINE), BRIDGE_ONLINE, 1, true);
+        log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = m->state_topic }), "Published %s to %s (retained)",
+                   BRIDGE_ONLINE, m->state_topic);
         for (size_t i = 0; i < m->n_subs; i++) {
                 int r = mosquitto_subscribe(m->mosq, NULL, m->subs[i].filter, m->subs[i].qos);
 

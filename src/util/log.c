@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+/* We send CODE_FILE/LINE/FUNC of the caller ourselves, not those of this file. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include "util/log.h"
