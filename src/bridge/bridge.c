@@ -1383,16 +1383,16 @@ int bridge_on_device_left(Bridge *b, uint64_t ieee) {
         _cleanup_(bridge_json_putp) json_object *data = NULL;
         Device *d = devdb_find_by_ieee(b->db, ieee);
 
-        log_notice("Device '%s' left the network", d ? d->friendly_name : "?");
+        if (!d)
+                return 0;       /* herdsman: a leave of an unknown or already deleted device is not reported */
+        log_notice("Device '%s' left the network", d->friendly_name);
         data = event_data(d, ieee);
         if (!data)
                 return -ENOMEM;
         /* as herdsman: the device is forgotten (its retained topics and discovery stay) */
         plug_drop(b, ieee);
-        if (d) {
-                (void) devdb_remove(b->db, ieee);
-                devdb_changed(b, true);
-        }
+        (void) devdb_remove(b->db, ieee);
+        devdb_changed(b, true);
         (void) publish_devices(b);
         return publish_event(b, "device_leave", TAKE_PTR(data));
 }
@@ -1496,6 +1496,32 @@ int bridge_on_interview_done(Bridge *b, const InterviewResult *res) {
                 discover_plug(b, p);
         }
         return r;
+}
+
+int bridge_on_address_changed(Bridge *b, uint64_t ieee, uint16_t nwk) {
+        Device *d = devdb_find_by_ieee(b->db, ieee);
+
+        if (!d || devdb_set_nwk(b->db, d, nwk) <= 0)
+                return 0;
+        devdb_changed(b, true);
+        return publish_devices(b);
+}
+
+void bridge_on_coordinator_lost(Bridge *b) {
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                b->plugs[i]->ping_attempts_left = 0;
+                (void) publish_availability(b, b->plugs[i], AVAILABILITY_OFFLINE, false);
+        }
+}
+
+void bridge_on_coordinator_restored(Bridge *b) {
+        uint64_t now = bridge_now(b);
+
+        /* every plug is checked at once; its answer (or any message) brings it back */
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                b->plugs[i]->backoff = 1;
+                b->plugs[i]->next_check = now;
+        }
 }
 
 void bridge_on_permit_join_changed(Bridge *b, unsigned seconds) {

@@ -109,6 +109,10 @@ int bridge_on_device_announced(Bridge *b, uint64_t ieee, uint16_t nwk);
 int bridge_on_device_left(Bridge *b, uint64_t ieee);
 int bridge_on_interview_started(Bridge *b, uint64_t ieee, uint16_t nwk);
 int bridge_on_interview_done(Bridge *b, const InterviewResult *r);
+int bridge_on_address_changed(Bridge *b, uint64_t ieee, uint16_t nwk);        /* a retry found a new address */
+/* Coordinator reset or port lost: every plug offline; restored: every plug checked at once. */
+void bridge_on_coordinator_lost(Bridge *b);
+void bridge_on_coordinator_restored(Bridge *b);
 void bridge_on_permit_join_changed(Bridge *b, unsigned seconds);
 /* End of the work started with `token` (zcl: the answer of a send_action, else NULL). */
 void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, size_t len);

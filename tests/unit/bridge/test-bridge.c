@@ -989,6 +989,25 @@ static void test_availability_goes_offline_and_back(void) {
         answer_read_bool(last_action(), false);
         check_payload(BASE "/plug1/availability", "{\"state\":\"online\"}");
         assert(strcmp(state_value("plug1", "state"), "\"OFF\"") == 0);
+
+        /* coordinator lost: offline; back: every plug checked at once */
+        size_t pings = E.n_pings;
+        bridge_on_coordinator_lost(E.b);
+        check_payload(BASE "/plug1/availability", "{\"state\":\"offline\"}");
+        bridge_on_coordinator_restored(E.b);
+        bridge_tick(E.b);
+        assert(E.n_pings == pings + 1);
+        bridge_complete(E.b, E.pings[pings], 0, NULL, 0);
+        check_payload(BASE "/plug1/availability", "{\"state\":\"online\"}");
+
+        /* a new network address is recorded and listed */
+        assert(bridge_on_address_changed(E.b, PLUG1, 0x4321) == 0);
+        assert(devdb_find_by_ieee(E.db, PLUG1)->nwk == 0x4321);
+        assert(strstr(last(BASE "/bridge/devices"), "\"network_address\":17185"));
+        /* a leave from a device nobody knows is not reported (herdsman) */
+        size_t events = count(BASE "/bridge/event");
+        assert(bridge_on_device_left(E.b, 0x1111111111111111ull) == 0);
+        assert(count(BASE "/bridge/event") == events);
         env_free();
 }
 
