@@ -96,6 +96,39 @@ BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee);
 void bridge_format_ieee(uint64_t ieee, char buf[static 19]);
 DiscConfig bridge_disc_config(const Bridge *b);
 
+/* bridge.c */
+int bridge_publish(Bridge *b, const char *topic, const char *payload, bool retain, int qos);
+int bridge_publish_under_base(Bridge *b, const char *suffix, const char *payload, bool retain, int qos);
+int bridge_publish_json(Bridge *b, const char *suffix, json_object *o, bool retain, int qos);
+int bridge_publish_devices(Bridge *b);
+int bridge_publish_info(Bridge *b);
+int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u);
+Device *bridge_resolve_device(Bridge *b, const char *id);
+Device *bridge_plug_device(const Bridge *b, const BridgePlug *p);
+Pending *bridge_pending_new(Bridge *b, PendingKind kind, uint64_t ieee);
+void bridge_pending_free(Pending *p);
+void bridge_record_error(Bridge *b, const Device *d, const char *fmt, ...) _printf_(3, 4);
+const char *bridge_error_text(int error);
+void bridge_devdb_changed(Bridge *b, bool urgent);
+void bridge_discover_plug(Bridge *b, BridgePlug *p);
+void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee);
+void bridge_plug_drop(Bridge *b, uint64_t ieee);
+void bridge_plug_load_options(BridgePlug *p, const Device *d);
+
+/* bridge-availability.c */
+uint64_t bridge_availability_timeout(const Bridge *b);
+int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool force);
+void bridge_plug_seen(Bridge *b, BridgePlug *p);
+bool bridge_plug_recently_seen(const Bridge *b, const BridgePlug *p, uint64_t now);
+void bridge_start_ping(Bridge *b, BridgePlug *p);
+void bridge_complete_ping(Bridge *b, Pending *pd, int error);
+
+/* bridge-request.c */
+int bridge_handle_request(Bridge *b, const char *name, const char *payload, size_t len);
+void bridge_complete_permit_join(Bridge *b, Pending *pd, int error);
+void bridge_complete_remove(Bridge *b, Pending *pd, int error);
+
+/* bridge-json.c */
 json_object *bridge_devices_json(Bridge *b);
 json_object *bridge_info_json(Bridge *b);
 json_object *bridge_definition_json(const PlugModel *m);

@@ -1,6 +1,7 @@
 /*
- * The MQTT device bridge: plug state and commands, bridge requests, events, availability and the
- * timing of Home Assistant discovery, as Zigbee2MQTT 2.14 does them. See bridge.h.
+ * The MQTT device bridge: plug state and commands, events, bridge topics, discovery timing and the
+ * life cycle, as Zigbee2MQTT 2.14 does them. Requests: bridge-request.c; availability:
+ * bridge-availability.c; bridge/devices and bridge/info: bridge-json.c. See bridge.h.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +18,6 @@
 #include "util/macro.h"
 
 #define SECOND_USEC 1000000ull
-#define PING_RETRY_USEC (3 * SECOND_USEC)       /* Zigbee2MQTT sleeps 3 s between ping attempts */
 
 /*
  * Small helpers
@@ -38,12 +38,7 @@ BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee) {
         return NULL;
 }
 
-static uint64_t availability_timeout(const Bridge *b) {
-        return b->cfg.availability_timeout_usec ?: BRIDGE_AVAILABILITY_TIMEOUT_USEC;
-}
-
-static void record_error(Bridge *b, const Device *d, const char *fmt, ...) _printf_(3, 4);
-static void record_error(Bridge *b, const Device *d, const char *fmt, ...) {
+void bridge_record_error(Bridge *b, const Device *d, const char *fmt, ...) {
         char ieee[19] = "";
         va_list ap;
 
@@ -65,7 +60,7 @@ unsigned bridge_error_count(const Bridge *b) {
         return b->n_errors;
 }
 
-static const char *error_text(int error) {
+const char *bridge_error_text(int error) {
         switch (-error) {
         case ETIMEDOUT:    return "Timeout - the plug did not answer";
         case EHOSTUNREACH: return "Delivery failed - the plug could not be reached";
@@ -89,7 +84,7 @@ static const char *zcl_status_name(uint8_t s) {
         }
 }
 
-static int publish(Bridge *b, const char *topic, const char *payload, bool retain, int qos) {
+int bridge_publish(Bridge *b, const char *topic, const char *payload, bool retain, int qos) {
         int r;
 
         if (!b->connected || !b->mqtt.publish)
@@ -100,15 +95,15 @@ static int publish(Bridge *b, const char *topic, const char *payload, bool retai
         return r;
 }
 
-static int publish_under_base(Bridge *b, const char *suffix, const char *payload, bool retain, int qos) {
+int bridge_publish_under_base(Bridge *b, const char *suffix, const char *payload, bool retain, int qos) {
         _cleanup_free_ char *topic = NULL;
 
         if (asprintf(&topic, "%s/%s", b->cfg.base_topic, suffix) < 0)
                 return -ENOMEM;
-        return publish(b, topic, payload, retain, qos);
+        return bridge_publish(b, topic, payload, retain, qos);
 }
 
-static int publish_json(Bridge *b, const char *suffix, json_object *o, bool retain, int qos) {
+int bridge_publish_json(Bridge *b, const char *suffix, json_object *o, bool retain, int qos) {
         _cleanup_free_ char *s = NULL;
 
         if (!o)
@@ -116,10 +111,10 @@ static int publish_json(Bridge *b, const char *suffix, json_object *o, bool reta
         s = disc_json_sorted(o);
         if (!s)
                 return -ENOMEM;
-        return publish_under_base(b, suffix, s, retain, qos);
+        return bridge_publish_under_base(b, suffix, s, retain, qos);
 }
 
-static Device *plug_device(const Bridge *b, const BridgePlug *p) {
+Device *bridge_plug_device(const Bridge *b, const BridgePlug *p) {
         return devdb_find_by_ieee(b->db, p->ieee);
 }
 
@@ -141,7 +136,7 @@ static int device_option_int(const Device *d, const char *key, int def) {
 
 /* Device options object -> plug options; keys that are not plug options (retain, qos, ...) are
  * Zigbee2MQTT device options and ignored here. */
-static void plug_load_options(BridgePlug *p, const Device *d) {
+void bridge_plug_load_options(BridgePlug *p, const Device *d) {
         p->options = (PlugOptions) {};
         if (!d->options)
                 return;
@@ -172,7 +167,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
                 p->backoff = 1;
         }
         p->model = m;
-        plug_load_options(p, d);
+        bridge_plug_load_options(p, d);
         if (d->state && plug_state_from_json(&p->state, m, d->state) >= 0)
                 for (size_t i = 0; i < m->n_properties; i++)
                         p->have_state = p->have_state || p->state.known[i];
@@ -183,7 +178,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
         return 1;
 }
 
-static void plug_drop(Bridge *b, uint64_t ieee) {
+void bridge_plug_drop(Bridge *b, uint64_t ieee) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee) {
                         free(b->plugs[i]);
@@ -198,13 +193,13 @@ static void plug_drop(Bridge *b, uint64_t ieee) {
                         b->pending[i] = (Pending) {};
 }
 
-static void devdb_changed(Bridge *b, bool urgent) {
+void bridge_devdb_changed(Bridge *b, bool urgent) {
         if (b->owner.devdb_changed)
                 b->owner.devdb_changed(b->userdata, urgent);
 }
 
 /* Device by friendly name, else by IEEE address string (Zigbee2MQTT's resolveEntity). */
-static Device *resolve_device(Bridge *b, const char *id) {
+Device *bridge_resolve_device(Bridge *b, const char *id) {
         Device *d = devdb_find_by_name(b->db, id);
         uint64_t ieee;
 
@@ -219,7 +214,7 @@ static Device *resolve_device(Bridge *b, const char *id) {
  * Pending work
  */
 
-static Pending *pending_new(Bridge *b, PendingKind kind, uint64_t ieee) {
+Pending *bridge_pending_new(Bridge *b, PendingKind kind, uint64_t ieee) {
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
                 if (!b->pending[i].token) {
                         Pending *p = &b->pending[i];
@@ -229,7 +224,7 @@ static Pending *pending_new(Bridge *b, PendingKind kind, uint64_t ieee) {
         return NULL;
 }
 
-static void pending_free(Pending *p) {
+void bridge_pending_free(Pending *p) {
         if (p->request)
                 json_object_put(p->request);
         *p = (Pending) {};
@@ -248,46 +243,9 @@ static Pending *pending_find(Bridge *b, uint64_t token) {
  * State and availability
  */
 
-static int publish_availability(Bridge *b, BridgePlug *p, Availability a, bool force) {
-        Device *d = plug_device(b, p);
-        _cleanup_free_ char *suffix = NULL;
-
-        if (!b->cfg.availability || !d)
-                return 0;
-        if (!force && p->published == a)
-                return 0;
-        p->published = a;
-        if (asprintf(&suffix, "%s/availability", d->friendly_name) < 0)
-                return -ENOMEM;
-        return publish_under_base(b, suffix, a == AVAILABILITY_ONLINE ? "{\"state\":\"online\"}" : "{\"state\":\"offline\"}",
-                                  true, 1);
-}
-
-static void schedule_check(Bridge *b, BridgePlug *p, uint64_t now) {
-        p->next_check = now + (uint64_t) ((double) (availability_timeout(b) + SECOND_USEC) * p->backoff);
-}
-
-/* Anything received from the plug: it is there. */
-static void plug_seen(Bridge *b, BridgePlug *p) {
-        uint64_t now = bridge_now(b);
-        Device *d = plug_device(b, p);
-
-        p->last_seen = now;
-        p->backoff = 1;
-        p->ping_attempts_left = 0;
-        schedule_check(b, p, now);
-        if (d)
-                devdb_touch(b->db, d, now);
-        (void) publish_availability(b, p, AVAILABILITY_ONLINE, false);
-}
-
-static bool plug_recently_seen(const Bridge *b, const BridgePlug *p, uint64_t now) {
-        return p->last_seen != 0 && now >= p->last_seen && now - p->last_seen < availability_timeout(b);
-}
-
-static int publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
+int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
         _cleanup_(bridge_json_putp) json_object *o = NULL;
-        Device *d = plug_device(b, p);
+        Device *d = bridge_plug_device(b, p);
         int r;
 
         if (!d)
@@ -299,11 +257,11 @@ static int publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
         r = devdb_set_state(b->db, d, TAKE_PTR(o));
         if (r < 0)
                 return r;
-        devdb_changed(b, false);
+        bridge_devdb_changed(b, false);
         p->have_state = true;
 
         o = plug_state_to_json(&p->state, p->model, b->cfg.homeassistant, u);
-        return publish_json(b, d->friendly_name, o,
+        return bridge_publish_json(b, d->friendly_name, o,
                             device_option_bool(d, "retain", b->cfg.retain_state),
                             device_option_int(d, "qos", b->cfg.state_qos));
 }
@@ -351,12 +309,12 @@ static int plug_disc_messages(Bridge *b, const BridgePlug *p, const Device *d, D
 
 static void publish_messages(Bridge *b, const DiscMessages *msgs) {
         for (size_t i = 0; i < msgs->n; i++)
-                (void) publish(b, msgs->items[i].topic, msgs->items[i].payload, true, 1);
+                (void) bridge_publish(b, msgs->items[i].topic, msgs->items[i].payload, true, 1);
 }
 
-static void discover_plug(Bridge *b, BridgePlug *p) {
+void bridge_discover_plug(Bridge *b, BridgePlug *p) {
         _cleanup_(disc_messages_done) DiscMessages msgs = {};
-        Device *d = plug_device(b, p);
+        Device *d = bridge_plug_device(b, p);
         int r;
 
         if (!b->cfg.homeassistant || !d || b->discovery_due)
@@ -369,7 +327,7 @@ static void discover_plug(Bridge *b, BridgePlug *p) {
         publish_messages(b, &msgs);
 }
 
-static void undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee) {
+void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee) {
         _cleanup_(disc_messages_done) DiscMessages msgs = {};
         DiscConfig cfg = bridge_disc_config(b);
         char s[19];
@@ -390,7 +348,7 @@ static void discover_all(Bridge *b) {
         if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
                 publish_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
-                discover_plug(b, b->plugs[i]);
+                bridge_discover_plug(b, b->plugs[i]);
 }
 
 static bool messages_have_topic(const DiscMessages *msgs, const char *topic) {
@@ -433,7 +391,7 @@ static void on_discovery_message(Bridge *b, const char *topic, const char *paylo
         }
         if (!keep) {
                 log_debug("Clearing outdated Home Assistant config '%s'", topic);
-                (void) publish(b, topic, "", true, 1);
+                (void) bridge_publish(b, topic, "", true, 1);
         }
 }
 
@@ -441,14 +399,14 @@ static void on_discovery_message(Bridge *b, const char *topic, const char *paylo
  * Bridge topics
  */
 
-static int publish_devices(Bridge *b) {
+int bridge_publish_devices(Bridge *b) {
         _cleanup_(bridge_json_putp) json_object *o = bridge_devices_json(b);
-        return publish_json(b, "bridge/devices", o, true, 0);
+        return bridge_publish_json(b, "bridge/devices", o, true, 0);
 }
 
-static int publish_info(Bridge *b) {
+int bridge_publish_info(Bridge *b) {
         _cleanup_(bridge_json_putp) json_object *o = bridge_info_json(b);
-        return publish_json(b, "bridge/info", o, true, 0);
+        return bridge_publish_json(b, "bridge/info", o, true, 0);
 }
 
 static int publish_event(Bridge *b, const char *type, json_object *data) {
@@ -461,7 +419,7 @@ static int publish_event(Bridge *b, const char *type, json_object *data) {
         if (json_object_object_add(o, "type", json_object_new_string(type)) < 0 ||
             json_object_object_add(o, "data", data) < 0)
                 return -ENOMEM;
-        return publish_json(b, "bridge/event", o, false, 0);
+        return bridge_publish_json(b, "bridge/event", o, false, 0);
 }
 
 static json_object *event_data(const Device *d, uint64_t ieee) {
@@ -479,21 +437,21 @@ static json_object *event_data(const Device *d, uint64_t ieee) {
 int bridge_republish_all(Bridge *b) {
         uint64_t now = bridge_now(b);
 
-        (void) publish_under_base(b, "bridge/state", "{\"state\":\"online\"}", true, 1);
-        (void) publish_info(b);
-        (void) publish_devices(b);
+        (void) bridge_publish_under_base(b, "bridge/state", "{\"state\":\"online\"}", true, 1);
+        (void) bridge_publish_info(b);
+        (void) bridge_publish_devices(b);
         for (size_t i = 0; i < b->n_plugs; i++) {
                 BridgePlug *p = b->plugs[i];
 
                 if (p->have_state)
-                        (void) publish_state(b, p, NULL);
+                        (void) bridge_publish_state(b, p, NULL);
                 if (b->cfg.availability) {
-                        bool up = plug_recently_seen(b, p, now);
+                        bool up = bridge_plug_recently_seen(b, p, now);
 
-                        (void) publish_availability(b, p, up ? AVAILABILITY_ONLINE : AVAILABILITY_OFFLINE, true);
+                        (void) bridge_publish_availability(b, p, up ? AVAILABILITY_ONLINE : AVAILABILITY_OFFLINE, true);
                         /* an active device that is not available at start is checked at once */
                         if (!p->ping_pending)
-                                p->next_check = up ? p->last_seen + availability_timeout(b) + SECOND_USEC : now;
+                                p->next_check = up ? p->last_seen + bridge_availability_timeout(b) + SECOND_USEC : now;
                 }
         }
         return 0;
@@ -555,12 +513,12 @@ static void start_action(Bridge *b, BridgePlug *p, Device *d, const PlugAction *
         int r;
 
         if (!b->zigbee.send_action) {
-                record_error(b, d, "Publish '%s' '%s' to '%s' failed: 'no Zigbee link'", type, key, d->friendly_name);
+                bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: 'no Zigbee link'", type, key, d->friendly_name);
                 return;
         }
-        pd = pending_new(b, PENDING_ACTION, p->ieee);
+        pd = bridge_pending_new(b, PENDING_ACTION, p->ieee);
         if (!pd) {
-                record_error(b, d, "Publish '%s' '%s' to '%s' failed: 'too many requests in flight'",
+                bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: 'too many requests in flight'",
                              type, key, d->friendly_name);
                 return;
         }
@@ -569,8 +527,8 @@ static void start_action(Bridge *b, BridgePlug *p, Device *d, const PlugAction *
         snprintf(pd->key, sizeof(pd->key), "%s", key);
         r = b->zigbee.send_action(b->userdata, p->ieee, d->nwk, a, pd->token);
         if (r < 0) {
-                pending_free(pd);
-                record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, key, d->friendly_name, error_text(r));
+                bridge_pending_free(pd);
+                bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, key, d->friendly_name, bridge_error_text(r));
         }
 }
 
@@ -582,14 +540,14 @@ static void handle_set_get(Bridge *b, const char *name, bool is_get, const char 
         Device *d;
         int r;
 
-        d = resolve_device(b, name);
+        d = bridge_resolve_device(b, name);
         if (!d) {
-                record_error(b, NULL, "Entity '%s' is unknown", name);
+                bridge_record_error(b, NULL, "Entity '%s' is unknown", name);
                 return;
         }
         p = bridge_find_plug(b, d->ieee);
         if (!p) {
-                record_error(b, d, "Cannot publish to unsupported device '%s'", d->friendly_name);
+                bridge_record_error(b, d, "Cannot publish to unsupported device '%s'", d->friendly_name);
                 return;
         }
         device_endpoints(d, &eps);
@@ -604,17 +562,17 @@ static void handle_set_get(Bridge *b, const char *name, bool is_get, const char 
                 const PlugRequestError *e = &req.errors[i];
 
                 if (e->key[0])
-                        record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, e->key, d->friendly_name,
+                        bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, e->key, d->friendly_name,
                                      e->message);
                 else
-                        record_error(b, d, "Invalid message to '%s' (%s): %s", d->friendly_name, type, e->message);
+                        bridge_record_error(b, d, "Invalid message to '%s' (%s): %s", d->friendly_name, type, e->message);
         }
         for (size_t i = 0; i < req.n_actions; i++)
                 start_action(b, p, d, &req.actions[i], is_get, req.actions[i].property->name);
 }
 
 static void action_failed(Bridge *b, BridgePlug *p, Device *d, const Pending *pd, const char *reason) {
-        record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", pd->is_get ? "get" : "set", pd->key,
+        bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", pd->is_get ? "get" : "set", pd->key,
                      d->friendly_name, reason);
 }
 
@@ -628,10 +586,10 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
         if (!p || !d)
                 return;
         if (error < 0) {
-                action_failed(b, p, d, pd, error_text(error));
+                action_failed(b, p, d, pd, bridge_error_text(error));
                 /* commands that do not reach the plug make it unavailable until it talks again */
                 if (error == -ETIMEDOUT || error == -EHOSTUNREACH)
-                        (void) publish_availability(b, p, AVAILABILITY_OFFLINE, false);
+                        (void) bridge_publish_availability(b, p, AVAILABILITY_OFFLINE, false);
                 return;
         }
         if (!zcl) {
@@ -644,7 +602,7 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
                                                           "the plug's answer is malformed");
                 return;
         }
-        plug_seen(b, p);        /* it answered */
+        bridge_plug_seen(b, p);        /* it answered */
         if (status != ZCL_STATUS_SUCCESS) {
                 snprintf(reason, sizeof(reason), "Status '%s' (0x%02x)", zcl_status_name(status), status);
                 action_failed(b, p, d, pd, reason);
@@ -672,7 +630,7 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
                         action_failed(b, p, d, pd, "the plug's read response is malformed");
                         return;
                 }
-                (void) publish_state(b, p, &u);
+                (void) bridge_publish_state(b, p, &u);
                 return;
         }
 
@@ -692,560 +650,7 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
                 action_failed(b, p, d, pd, "confirmed value cannot be stored");
                 return;
         }
-        (void) publish_state(b, p, NULL);
-}
-
-/*
- * Availability checks
- */
-
-static void complete_ping(Bridge *b, Pending *pd, int error);
-
-static void start_ping(Bridge *b, BridgePlug *p) {
-        Device *d = plug_device(b, p);
-        Pending *pd;
-        int r;
-
-        if (!d || !b->zigbee.ping)
-                return;
-        if (p->ping_attempts_left == 0)
-                p->ping_attempts_left = p->published == AVAILABILITY_ONLINE ? 2 : 1;
-        pd = pending_new(b, PENDING_PING, p->ieee);
-        if (!pd)
-                return;         /* tried again at the next tick */
-        p->ping_pending = true;
-        r = b->zigbee.ping(b->userdata, p->ieee, d->nwk, pd->token);
-        if (r < 0) {
-                /* a link that refuses to send counts as a failed check */
-                Pending copy = *pd;
-
-                pending_free(pd);
-                complete_ping(b, &copy, r);
-        }
-}
-
-static void complete_ping(Bridge *b, Pending *pd, int error) {
-        BridgePlug *p = bridge_find_plug(b, pd->ieee);
-        uint64_t now = bridge_now(b);
-        bool was_online;
-
-        if (!p)
-                return;
-        p->ping_pending = false;
-        if (error >= 0) {
-                plug_seen(b, p);
-                return;
-        }
-        if (p->ping_attempts_left > 1) {
-                p->ping_attempts_left--;
-                p->next_check = now + PING_RETRY_USEC;
-                return;
-        }
-        p->ping_attempts_left = 0;
-        was_online = p->published == AVAILABILITY_ONLINE;
-        if (!plug_recently_seen(b, p, now))
-                (void) publish_availability(b, p, AVAILABILITY_OFFLINE, false);
-        /* Zigbee2MQTT's backoff: the next check comes later after each failure */
-        p->backoff *= was_online ? 1.5 : 2;
-        schedule_check(b, p, now);
-}
-
-/*
- * Bridge requests
- */
-
-static int respond(Bridge *b, const char *name, json_object *request, json_object *data, const char *error) {
-        _cleanup_(bridge_json_putp) json_object *o = json_object_new_object();
-        _cleanup_(bridge_json_putp) json_object *owned_data = data;
-        _cleanup_free_ char *suffix = NULL;
-        json_object *t;
-
-        if (!o)
-                return -ENOMEM;
-        if (error) {
-                if (json_object_object_add(o, "data", json_object_new_object()) < 0 ||
-                    json_object_object_add(o, "status", json_object_new_string("error")) < 0 ||
-                    json_object_object_add(o, "error", json_object_new_string(error)) < 0)
-                        return -ENOMEM;
-                record_error(b, NULL, "Request '%s/bridge/request/%s' failed with error: '%s'", b->cfg.base_topic, name, error);
-        } else {
-                if (json_object_object_add(o, "data", owned_data ? TAKE_PTR(owned_data) : json_object_new_object()) < 0 ||
-                    json_object_object_add(o, "status", json_object_new_string("ok")) < 0)
-                        return -ENOMEM;
-        }
-        if (json_object_is_type(request, json_type_object) && json_object_object_get_ex(request, "transaction", &t))
-                if (json_object_object_add(o, "transaction", json_object_get(t)) < 0)
-                        return -ENOMEM;
-        if (asprintf(&suffix, "bridge/response/%s", name) < 0)
-                return -ENOMEM;
-        return publish_json(b, suffix, o, false, 0);
-}
-
-static int respondf(Bridge *b, const char *name, json_object *request, const char *fmt, ...) _printf_(4, 5);
-static int respondf(Bridge *b, const char *name, json_object *request, const char *fmt, ...) {
-        char msg[512];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        return respond(b, name, request, NULL, msg);
-}
-
-/* JavaScript's Number.parseInt(String(v), 10): leading integer, else NaN (false). */
-static bool js_parse_int(json_object *v, double *ret) {
-        const char *s;
-        char *end;
-        long long n;
-
-        if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
-                double d = json_object_get_double(v);
-                if (!isfinite(d))
-                        return false;
-                *ret = trunc(d);
-                return true;
-        }
-        if (!json_object_is_type(v, json_type_string))
-                return false;
-        s = json_object_get_string(v);
-        while (isspace((unsigned char) *s))
-                s++;
-        errno = 0;
-        n = strtoll(s, &end, 10);
-        if (end == s || errno != 0)
-                return false;
-        *ret = (double) n;
-        return true;
-}
-
-static int request_permit_join(Bridge *b, const char *name, json_object *req) {
-        json_object *v = req;
-        double t = 0;
-        bool valid;
-        Pending *pd;
-        int r;
-
-        if (json_object_is_type(req, json_type_object)) {
-                json_object *dev;
-
-                if (!json_object_object_get_ex(req, "time", &v))
-                        return respondf(b, name, req, "Invalid payload");
-                if (json_object_object_get_ex(req, "device", &dev) && dev &&
-                    !(json_object_is_type(dev, json_type_string) && json_object_get_string_len(dev) == 0)) {
-                        const char *id = json_object_get_string(dev);
-                        if (!resolve_device(b, id))
-                                return respondf(b, name, req, "Device '%s' does not exist", id);
-                        return respondf(b, name, req, "Permit join through a specific device is not supported");
-                }
-        }
-        valid = js_parse_int(v, &t);
-        /* herdsman: anything not > 0 (NaN too) closes; more than 254 is refused */
-        if (valid && t > 254)
-                return respondf(b, name, req, "Cannot permit join for more than 254 seconds.");
-        if (!b->zigbee.permit_join)
-                return respondf(b, name, req, "No Zigbee link");
-        pd = pending_new(b, PENDING_PERMIT_JOIN, 0);
-        if (!pd)
-                return respondf(b, name, req, "Too many requests in flight");
-        pd->request = json_object_get(req);
-        snprintf(pd->topic_suffix, sizeof(pd->topic_suffix), "%s", name);
-        pd->seconds = valid && t > 0 ? (unsigned) t : 0;
-        pd->block = !valid;     /* answer "time": null as JSON.stringify(NaN) */
-        r = b->zigbee.permit_join(b->userdata, pd->seconds, pd->token);
-        if (r < 0) {
-                pending_free(pd);
-                return respondf(b, name, req, "%s", error_text(r));
-        }
-        return 0;
-}
-
-static void complete_permit_join(Bridge *b, Pending *pd, int error) {
-        json_object *data;
-
-        if (error < 0) {
-                (void) respondf(b, pd->topic_suffix, pd->request, "%s", error_text(error));
-                return;
-        }
-        data = json_object_new_object();
-        if (data)
-                (void) json_object_object_add(data, "time", pd->block ? NULL : json_object_new_int((int) pd->seconds));
-        (void) respond(b, pd->topic_suffix, pd->request, data, NULL);
-}
-
-/* Zigbee2MQTT's validateFriendlyName (first error). */
-static const char *friendly_name_error(const char *name, char *buf, size_t size) {
-        size_t n = strlen(name), i;
-
-        if (n == 0)
-                return "friendly_name must be at least 1 char long";
-        if (name[0] == '/' || name[n - 1] == '/')
-                return "friendly_name is not allowed to end or start with /";
-        for (i = 0; i < n; i++)
-                if ((unsigned char) name[i] < 0x20 || name[i] == 0x7f)
-                        return "friendly_name is not allowed to contain control char";
-        for (i = n; i > 0 && isdigit((unsigned char) name[i - 1]); i--)
-                ;
-        if (i > 0 && name[i - 1] == '/') {
-                snprintf(buf, size, "Friendly name cannot end with a \"/DIGIT\" ('%s')", name);
-                return buf;
-        }
-        if (strchr(name, '#') || strchr(name, '+')) {
-                snprintf(buf, size, "MQTT wildcard (+ and #) not allowed in friendly_name ('%s')", name);
-                return buf;
-        }
-        if (n > DEVDB_NAME_MAX) {
-                snprintf(buf, size, "friendly_name is longer than %d bytes", DEVDB_NAME_MAX);
-                return buf;
-        }
-        return NULL;
-}
-
-static const char *js_typeof(json_object *v) {
-        switch (json_object_get_type(v)) {
-        case json_type_null:    return "object";
-        case json_type_boolean: return "boolean";
-        case json_type_double:
-        case json_type_int:     return "number";
-        case json_type_string:  return "string";
-        default:                return "object";
-        }
-}
-
-static int request_rename(Bridge *b, const char *name, json_object *req) {
-        _cleanup_free_ char *to = NULL, *old = NULL, *old_avail = NULL;
-        json_object *from_v = NULL, *to_v = NULL, *last_v, *ha_v, *data;
-        bool last = false, ha_rename = false;
-        char buf[256];
-        const char *from, *err;
-        uint64_t from_ieee = 0;
-        BridgePlug *p;
-        Device *d;
-        int r;
-
-        if (json_object_is_type(req, json_type_object)) {
-                last = json_object_object_get_ex(req, "last", &last_v) && json_object_is_type(last_v, json_type_boolean) &&
-                       json_object_get_boolean(last_v);
-                if (!json_object_object_get_ex(req, "from", &from_v))
-                        from_v = NULL;
-                if (!json_object_object_get_ex(req, "to", &to_v))
-                        to_v = NULL;
-        }
-        if (!json_object_is_type(req, json_type_object) || (!from_v && !last) || !json_object_object_get_ex(req, "to", NULL))
-                return respondf(b, name, req, "Invalid payload");
-        if (last && !b->last_joined)
-                return respondf(b, name, req, "No device has joined since start");
-        if (!json_object_is_type(to_v, json_type_string))
-                return respondf(b, name, req, "to is not a string, got %s (%s)", js_typeof(to_v),
-                                to_v ? json_object_to_json_string_ext(to_v, JSON_C_TO_STRING_PLAIN) : "null");
-        if (last) {
-                from_ieee = b->last_joined;
-                d = devdb_find_by_ieee(b->db, from_ieee);
-                bridge_format_ieee(from_ieee, buf);
-                from = buf;
-        } else {
-                from = json_object_get_string(from_v);
-                d = from ? resolve_device(b, from) : NULL;
-        }
-        if (!d)
-                return respondf(b, name, req, "Device '%s' does not exist", from ? from : "null");
-
-        /* the new name, trimmed as JavaScript's String.trim() */
-        {
-                const char *s = json_object_get_string(to_v);
-                size_t n = strlen(s);
-                while (n > 0 && isspace((unsigned char) *s))
-                        s++, n--;
-                while (n > 0 && isspace((unsigned char) s[n - 1]))
-                        n--;
-                to = strndup(s, n);
-                if (!to)
-                        return -ENOMEM;
-        }
-        ha_rename = json_object_object_get_ex(req, "homeassistant_rename", &ha_v) && json_object_get_boolean(ha_v);
-
-        err = friendly_name_error(to, buf, sizeof(buf));
-        if (err)
-                return respondf(b, name, req, "%s", err);
-        if (devdb_find_by_name(b->db, to))
-                return respondf(b, name, req, "friendly_name '%s' is already in use", to);
-
-        old = strdup(d->friendly_name);
-        if (!old)
-                return -ENOMEM;
-        r = devdb_rename(b->db, d, to);
-        if (r < 0)
-                return respondf(b, name, req, "Cannot rename '%s' to '%s': %s", old, to, strerror(-r));
-        devdb_changed(b, true);
-
-        /* the old retained state (and availability) go; everything is published under the new name */
-        (void) publish_under_base(b, old, "", true, 0);
-        p = bridge_find_plug(b, d->ieee);
-        if (p && b->cfg.availability) {
-                if (asprintf(&old_avail, "%s/availability", old) < 0)
-                        return -ENOMEM;
-                (void) publish_under_base(b, old_avail, "", true, 1);
-                (void) publish_availability(b, p, p->published == AVAILABILITY_UNKNOWN ? AVAILABILITY_ONLINE : p->published,
-                                            true);
-        }
-        if (p && b->cfg.homeassistant) {
-                if (ha_rename) {
-                        /* clear first so that Home Assistant forgets the entity ids, then rediscover after
-                         * a pause (zigbee2mqtt#12610: otherwise "_2" entities appear) */
-                        undiscover_plug(b, p->model, p->ieee);
-                        p->rediscover_at = bridge_now(b) + BRIDGE_HA_RENAME_DELAY_USEC;
-                } else
-                        discover_plug(b, p);
-        }
-        (void) publish_devices(b);
-        (void) publish_info(b);
-        if (p && p->have_state)
-                (void) publish_state(b, p, NULL);
-
-        data = json_object_new_object();
-        if (!data)
-                return -ENOMEM;
-        (void) json_object_object_add(data, "from", json_object_new_string(old));
-        (void) json_object_object_add(data, "to", json_object_new_string(to));
-        (void) json_object_object_add(data, "homeassistant_rename", json_object_new_boolean(ha_rename));
-        return respond(b, name, req, data, NULL);
-}
-
-/* The device goes: retained topics and discovery cleared, record dropped. */
-static void drop_device(Bridge *b, Device *d) {
-        _cleanup_free_ char *avail = NULL;
-        BridgePlug *p = bridge_find_plug(b, d->ieee);
-        uint64_t ieee = d->ieee;
-
-        if (p) {
-                undiscover_plug(b, p->model, ieee);
-                if (b->cfg.availability && asprintf(&avail, "%s/availability", d->friendly_name) >= 0)
-                        (void) publish_under_base(b, avail, "", true, 1);
-        }
-        (void) publish_under_base(b, d->friendly_name, "", true, 0);
-        plug_drop(b, ieee);
-        (void) devdb_remove(b->db, ieee);
-        devdb_changed(b, true);
-        if (b->last_joined == ieee)
-                b->last_joined = 0;
-        (void) publish_devices(b);
-        (void) publish_info(b);
-}
-
-static json_object *remove_data(const Pending *pd) {
-        json_object *o = json_object_new_object();
-
-        if (!o)
-                return NULL;
-        (void) json_object_object_add(o, "id", json_object_new_string(pd->id));
-        (void) json_object_object_add(o, "block", json_object_new_boolean(pd->block));
-        (void) json_object_object_add(o, "force", json_object_new_boolean(pd->force));
-        (void) json_object_object_add(o, "keep_config", json_object_new_boolean(false));
-        (void) json_object_object_add(o, "clear_cache", json_object_new_boolean(false));
-        return o;
-}
-
-static int request_remove(Bridge *b, const char *name, json_object *req) {
-        const char *id = NULL;
-        json_object *v;
-        Pending *pd;
-        Device *d;
-        int r;
-
-        if (json_object_is_type(req, json_type_object)) {
-                if (json_object_object_get_ex(req, "id", &v) && json_object_is_type(v, json_type_string))
-                        id = json_object_get_string(v);
-        } else if (json_object_is_type(req, json_type_string))
-                id = json_object_get_string(req);
-        if (!id)
-                return respondf(b, name, req, "Invalid payload");
-        d = resolve_device(b, id);
-        if (!d)
-                return respondf(b, name, req, "Device '%s' does not exist", id);
-
-        pd = pending_new(b, PENDING_REMOVE, d->ieee);
-        if (!pd)
-                return respondf(b, name, req, "Too many requests in flight");
-        pd->request = json_object_get(req);
-        snprintf(pd->topic_suffix, sizeof(pd->topic_suffix), "%s", name);
-        snprintf(pd->id, sizeof(pd->id), "%s", id);
-        snprintf(pd->name, sizeof(pd->name), "%s", d->friendly_name);
-        if (json_object_is_type(req, json_type_object)) {
-                pd->block = json_object_object_get_ex(req, "block", &v) && json_object_get_boolean(v);
-                pd->force = json_object_object_get_ex(req, "force", &v) && json_object_get_boolean(v);
-        }
-        if (pd->block) {
-                pending_free(pd);
-                return respondf(b, name, req, "Blocking devices is not supported");
-        }
-        if (pd->force) {
-                /* force: only our database forgets it, the plug is not asked to leave */
-                log_info("Removing device '%s' (force)", d->friendly_name);
-                drop_device(b, d);
-                r = respond(b, name, pd->request, remove_data(pd), NULL);
-                pending_free(pd);
-                return r;
-        }
-        if (!b->zigbee.remove_device) {
-                pending_free(pd);
-                return respondf(b, name, req, "No Zigbee link");
-        }
-        r = b->zigbee.remove_device(b->userdata, d->ieee, d->nwk, pd->token);
-        if (r < 0) {
-                bridge_complete(b, pd->token, r, NULL, 0);
-                return 0;
-        }
-        return 0;
-}
-
-static void complete_remove(Bridge *b, Pending *pd, int error) {
-        Device *d = devdb_find_by_ieee(b->db, pd->ieee);
-
-        if (error < 0) {
-                (void) respondf(b, pd->topic_suffix, pd->request,
-                                "Failed to remove device '%s' (block: %s, force: %s, keep config: false, clear cache: false) "
-                                "(Error: %s)", pd->name, pd->block ? "true" : "false", pd->force ? "true" : "false",
-                                error_text(error));
-                return;
-        }
-        if (d)
-                drop_device(b, d);
-        (void) respond(b, pd->topic_suffix, pd->request, remove_data(pd), NULL);
-}
-
-static int check_device_option(const BridgePlug *p, const char *key, json_object *v, char *err, size_t errlen) {
-        PlugOptions scratch = {};
-        int r;
-
-        if (strcmp(key, "retain") == 0 || strcmp(key, "disabled") == 0 || strcmp(key, "optimistic") == 0) {
-                if (!json_object_is_type(v, json_type_boolean)) {
-                        snprintf(err, errlen, "%s must be boolean", key);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (strcmp(key, "qos") == 0) {
-                if (!json_object_is_type(v, json_type_int) || json_object_get_int(v) < 0 || json_object_get_int(v) > 2) {
-                        snprintf(err, errlen, "qos must be equal to one of the allowed values (0, 1, 2)");
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (!p)
-                return 1;       /* not a plug: Zigbee2MQTT keeps what it does not know */
-        r = plug_options_set(&scratch, p->model, key, v, err, errlen);
-        if (r == -ENOENT)
-                return 1;
-        return r;
-}
-
-static int request_options(Bridge *b, const char *name, json_object *req) {
-        _cleanup_(bridge_json_putp) json_object *from = NULL, *to = NULL;
-        json_object *id_v, *opts, *data;
-        char err[192];
-        const char *id;
-        BridgePlug *p;
-        Device *d;
-        int r;
-
-        if (!json_object_is_type(req, json_type_object) || !json_object_object_get_ex(req, "id", &id_v) ||
-            !json_object_object_get_ex(req, "options", &opts))
-                return respondf(b, name, req, "Invalid payload");
-        id = json_object_get_string(id_v);
-        d = id ? resolve_device(b, id) : NULL;
-        if (!d)
-                return respondf(b, name, req, "Device '%s' does not exist", id ? id : "null");
-        if (!json_object_is_type(opts, json_type_object))
-                return respondf(b, name, req, "Invalid payload");
-        p = bridge_find_plug(b, d->ieee);
-
-        /* validate everything first: a refused option changes nothing */
-        json_object_object_foreach(opts, k, v) {
-                if (strcmp(k, "friendly_name") == 0 || strcmp(k, "devices") == 0)
-                        continue;
-                r = check_device_option(p, k, v, err, sizeof(err));
-                if (r < 0)
-                        return respondf(b, name, req, "%s", err);
-                if (r > 0)
-                        log_warning("Device '%s' does not support option '%s'", id, k);
-        }
-
-        if (d->options) {
-                if (json_object_deep_copy(d->options, &from, NULL) < 0)
-                        return -ENOMEM;
-        } else if (!(from = json_object_new_object()))
-                return -ENOMEM;
-        if (json_object_deep_copy(from, &to, NULL) < 0)
-                return -ENOMEM;
-        json_object_object_foreach(opts, k2, v2) {
-                if (strcmp(k2, "friendly_name") == 0 || strcmp(k2, "devices") == 0)
-                        continue;
-                if (!v2)
-                        json_object_object_del(to, k2);         /* null removes, as Zigbee2MQTT's merge */
-                else if (json_object_object_add(to, k2, json_object_get(v2)) < 0)
-                        return -ENOMEM;
-        }
-        r = devdb_set_options(b->db, d, json_object_get(to));
-        if (r < 0)
-                return respondf(b, name, req, "Cannot store the options: %s", strerror(-r));
-        devdb_changed(b, true);
-        if (p)
-                plug_load_options(p, d);        /* applied from the next report */
-        (void) publish_info(b);
-
-        data = json_object_new_object();
-        if (!data)
-                return -ENOMEM;
-        (void) json_object_object_add(data, "from", TAKE_PTR(from));
-        (void) json_object_object_add(data, "to", TAKE_PTR(to));
-        (void) json_object_object_add(data, "id", json_object_get(id_v));
-        (void) json_object_object_add(data, "restart_required", json_object_new_boolean(false));
-        return respond(b, name, req, data, NULL);
-}
-
-static int handle_request(Bridge *b, const char *name, const char *payload, size_t len) {
-        _cleanup_(bridge_json_putp) json_object *req = NULL;
-        _cleanup_free_ char *lower = strdup(name);
-        struct json_tokener *tok;
-
-        if (!lower)
-                return -ENOMEM;
-        for (char *c = lower; *c; c++)
-                *c = (char) tolower((unsigned char) *c);
-
-        /* utils.parseJSON(message, message): the JSON value, else the text itself */
-        tok = json_tokener_new();
-        if (!tok)
-                return -ENOMEM;
-        req = json_tokener_parse_ex(tok, payload, (int) len);
-        if (json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
-                json_object_put(req);
-                req = json_object_new_string_len(payload, (int) len);
-        }
-        json_tokener_free(tok);
-
-        if (strcmp(lower, "permit_join") == 0)
-                return request_permit_join(b, name, req);
-        if (strcmp(lower, "device/rename") == 0)
-                return request_rename(b, name, req);
-        if (strcmp(lower, "device/remove") == 0)
-                return request_remove(b, name, req);
-        if (strcmp(lower, "device/options") == 0)
-                return request_options(b, name, req);
-        if (strcmp(lower, "health_check") == 0) {
-                json_object *data = json_object_new_object();
-                if (!data)
-                        return -ENOMEM;
-                (void) json_object_object_add(data, "healthy", json_object_new_boolean(true));
-                return respond(b, name, req, data, NULL);
-        }
-        if (strcmp(lower, "restart") == 0) {
-                int r = respond(b, name, req, NULL, NULL);
-                log_info("Restarting on request");
-                if (b->owner.restart)
-                        b->owner.restart(b->userdata);
-                return r;
-        }
-        return respondf(b, name, req, "Request '%s' is not supported by lumiplugd", name);
+        (void) bridge_publish_state(b, p, NULL);
 }
 
 /*
@@ -1301,7 +706,7 @@ int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, si
         topic += blen + 1;
 
         if (strncmp(topic, "bridge/request/", 15) == 0 && topic[15])
-                return handle_request(b, topic + 15, text, len) == -ENOMEM ? -ENOMEM : 0;
+                return bridge_handle_request(b, topic + 15, text, len) == -ENOMEM ? -ENOMEM : 0;
         if (parse_set_get_topic(topic, &name, &is_get, &key))
                 handle_set_get(b, name, is_get, key, text, len);
         return 0;
@@ -1323,7 +728,7 @@ int bridge_on_zcl(Bridge *b, uint64_t ieee, uint8_t endpoint, uint16_t cluster, 
                         devdb_touch(b->db, d, bridge_now(b));
                 return 0;
         }
-        plug_seen(b, p);
+        bridge_plug_seen(b, p);
         r = plug_state_apply_frame(&p->state, p->model, &p->options, endpoint, cluster, zcl, len, lqi, &u);
         if (r < 0) {
                 char s[19];
@@ -1333,7 +738,7 @@ int bridge_on_zcl(Bridge *b, uint64_t ieee, uint8_t endpoint, uint16_t cluster, 
                            d ? d->friendly_name : s, cluster);
         }
         if (u.converted)
-                return publish_state(b, p, &u);
+                return bridge_publish_state(b, p, &u);
         return 0;
 }
 
@@ -1345,9 +750,9 @@ static int device_seen_with_address(Bridge *b, uint64_t ieee, uint16_t nwk, Devi
                 r = devdb_add(b->db, ieee, nwk, &d);
                 if (r < 0)
                         return r;
-                devdb_changed(b, true);
+                bridge_devdb_changed(b, true);
         } else if (devdb_set_nwk(b->db, d, nwk) > 0)
-                devdb_changed(b, true);
+                bridge_devdb_changed(b, true);
         *ret = d;
         return 0;
 }
@@ -1360,7 +765,7 @@ int bridge_on_device_joined(Bridge *b, uint64_t ieee, uint16_t nwk) {
         if (r < 0)
                 return r;
         b->last_joined = ieee;
-        (void) publish_devices(b);
+        (void) bridge_publish_devices(b);
         return publish_event(b, "device_joined", event_data(d, ieee));
 }
 
@@ -1374,8 +779,8 @@ int bridge_on_device_announced(Bridge *b, uint64_t ieee, uint16_t nwk) {
                 return r;
         p = bridge_find_plug(b, ieee);
         if (p)
-                plug_seen(b, p);
-        (void) publish_devices(b);
+                bridge_plug_seen(b, p);
+        (void) bridge_publish_devices(b);
         return publish_event(b, "device_announce", event_data(d, ieee));
 }
 
@@ -1390,10 +795,10 @@ int bridge_on_device_left(Bridge *b, uint64_t ieee) {
         if (!data)
                 return -ENOMEM;
         /* as herdsman: the device is forgotten (its retained topics and discovery stay) */
-        plug_drop(b, ieee);
+        bridge_plug_drop(b, ieee);
         (void) devdb_remove(b->db, ieee);
-        devdb_changed(b, true);
-        (void) publish_devices(b);
+        bridge_devdb_changed(b, true);
+        (void) bridge_publish_devices(b);
         return publish_event(b, "device_leave", TAKE_PTR(data));
 }
 
@@ -1407,7 +812,7 @@ int bridge_on_interview_started(Bridge *b, uint64_t ieee, uint16_t nwk) {
                 return r;
         d->interview = DEV_INTERVIEW_IN_PROGRESS;
         devdb_mark_dirty(b->db);
-        (void) publish_devices(b);
+        (void) bridge_publish_devices(b);
         data = event_data(d, ieee);
         if (data)
                 (void) json_object_object_add(data, "status", json_object_new_string("started"));
@@ -1476,8 +881,8 @@ int bridge_on_interview_done(Bridge *b, const InterviewResult *res) {
                 devdb_mark_dirty(b->db);
                 log_warning("Interview of '%s' failed: %s", d->friendly_name, res->reason);
         }
-        devdb_changed(b, true);
-        (void) publish_devices(b);
+        bridge_devdb_changed(b, true);
+        (void) bridge_publish_devices(b);
 
         data = event_data(d, res->ieee);
         if (!data)
@@ -1492,8 +897,8 @@ int bridge_on_interview_done(Bridge *b, const InterviewResult *res) {
         }
         r = publish_event(b, "device_interview", data);
         if (p) {
-                plug_seen(b, p);
-                discover_plug(b, p);
+                bridge_plug_seen(b, p);
+                bridge_discover_plug(b, p);
         }
         return r;
 }
@@ -1503,31 +908,14 @@ int bridge_on_address_changed(Bridge *b, uint64_t ieee, uint16_t nwk) {
 
         if (!d || devdb_set_nwk(b->db, d, nwk) <= 0)
                 return 0;
-        devdb_changed(b, true);
-        return publish_devices(b);
-}
-
-void bridge_on_coordinator_lost(Bridge *b) {
-        for (size_t i = 0; i < b->n_plugs; i++) {
-                b->plugs[i]->ping_attempts_left = 0;
-                (void) publish_availability(b, b->plugs[i], AVAILABILITY_OFFLINE, false);
-        }
-}
-
-void bridge_on_coordinator_restored(Bridge *b) {
-        uint64_t now = bridge_now(b);
-
-        /* every plug is checked at once; its answer (or any message) brings it back */
-        for (size_t i = 0; i < b->n_plugs; i++) {
-                b->plugs[i]->backoff = 1;
-                b->plugs[i]->next_check = now;
-        }
+        bridge_devdb_changed(b, true);
+        return bridge_publish_devices(b);
 }
 
 void bridge_on_permit_join_changed(Bridge *b, unsigned seconds) {
         b->permit_join_seconds = seconds;
         b->permit_join_end = seconds > 0 ? bridge_now(b) + (uint64_t) seconds * SECOND_USEC : 0;
-        (void) publish_info(b);
+        (void) bridge_publish_info(b);
 }
 
 void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, size_t len) {
@@ -1544,13 +932,13 @@ void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, s
                 complete_action(b, &copy, error, zcl, len);
                 break;
         case PENDING_PING:
-                complete_ping(b, &copy, error);
+                bridge_complete_ping(b, &copy, error);
                 break;
         case PENDING_PERMIT_JOIN:
-                complete_permit_join(b, &copy, error);
+                bridge_complete_permit_join(b, &copy, error);
                 break;
         case PENDING_REMOVE:
-                complete_remove(b, &copy, error);
+                bridge_complete_remove(b, &copy, error);
                 break;
         default:
                 break;
@@ -1578,20 +966,20 @@ void bridge_tick(Bridge *b) {
         if (b->ha_online_due && now >= b->ha_online_due) {
                 b->ha_online_due = 0;
                 /* bridge state first so Home Assistant marks the entities available, then the states */
-                (void) publish_under_base(b, "bridge/state", "{\"state\":\"online\"}", true, 1);
+                (void) bridge_publish_under_base(b, "bridge/state", "{\"state\":\"online\"}", true, 1);
                 for (size_t i = 0; i < b->n_plugs; i++)
                         if (b->plugs[i]->have_state)
-                                (void) publish_state(b, b->plugs[i], NULL);
+                                (void) bridge_publish_state(b, b->plugs[i], NULL);
         }
         for (size_t i = 0; i < b->n_plugs; i++) {
                 BridgePlug *p = b->plugs[i];
 
                 if (p->rediscover_at && now >= p->rediscover_at) {
                         p->rediscover_at = 0;
-                        discover_plug(b, p);
+                        bridge_discover_plug(b, p);
                 }
                 if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
-                        start_ping(b, p);
+                        bridge_start_ping(b, p);
         }
 }
 
@@ -1625,8 +1013,8 @@ void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c) {
         bridge_format_ieee(c->ieee, b->coordinator_ieee);
         snprintf(b->coordinator_revision, sizeof(b->coordinator_revision), "%" PRIu32, c->revision);
         if (b->connected) {
-                (void) publish_info(b);
-                (void) publish_devices(b);
+                (void) bridge_publish_info(b);
+                (void) bridge_publish_devices(b);
         }
 }
 
@@ -1667,7 +1055,7 @@ Bridge *bridge_free(Bridge *b) {
                 return NULL;
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
                 if (b->pending[i].token)
-                        pending_free(&b->pending[i]);
+                        bridge_pending_free(&b->pending[i]);
         for (size_t i = 0; i < b->n_plugs; i++)
                 free(b->plugs[i]);
         free(b->plugs);
