@@ -32,6 +32,7 @@ typedef struct Pending {
         json_object *request;           /* bridge requests: the parsed request (transaction) */
         char topic_suffix[64];          /* bridge requests: "permit_join", "device/remove" */
         unsigned seconds;
+        bool time_is_nan;               /* permit_join: answer "time": null, as JSON.stringify(NaN) */
         bool block, force;
         char name[DEVDB_NAME_MAX + 1];
         char id[DEVDB_NAME_MAX + 1];

@@ -110,7 +110,7 @@ static int request_permit_join(Bridge *b, const char *name, json_object *req) {
         pd->request = json_object_get(req);
         snprintf(pd->topic_suffix, sizeof(pd->topic_suffix), "%s", name);
         pd->seconds = valid && t > 0 ? (unsigned) t : 0;
-        pd->block = !valid;     /* answer "time": null as JSON.stringify(NaN) */
+        pd->time_is_nan = !valid;
         r = b->zigbee.permit_join(b->userdata, pd->seconds, pd->token);
         if (r < 0) {
                 bridge_pending_free(pd);
@@ -128,7 +128,7 @@ void bridge_complete_permit_join(Bridge *b, Pending *pd, int error) {
         }
         data = json_object_new_object();
         if (data)
-                (void) json_object_object_add(data, "time", pd->block ? NULL : json_object_new_int((int) pd->seconds));
+                (void) json_object_object_add(data, "time", pd->time_is_nan ? NULL : json_object_new_int((int) pd->seconds));
         (void) respond(b, pd->topic_suffix, pd->request, data, NULL);
 }
 

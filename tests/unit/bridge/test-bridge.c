@@ -1091,6 +1091,11 @@ static void test_bridge_requests(void) {
         bridge_complete(E.b, E.pj_token, -EIO, NULL, 0);
         check_payload(BASE "/bridge/response/permit_join",
                       "{\"data\":{},\"error\":\"The coordinator refused the request\",\"status\":\"error\"}");
+        /* Number.parseInt gives NaN: herdsman closes, the answer says null */
+        mqtt(BASE "/bridge/request/permit_join", "abc");
+        assert(E.pj_seconds == 0);
+        bridge_complete(E.b, E.pj_token, 0, NULL, 0);
+        check_payload(BASE "/bridge/response/permit_join", "{\"data\":{\"time\":null},\"status\":\"ok\"}");
         mqtt(BASE "/bridge/request/permit_join", "{\"time\":255}");
         check_payload(BASE "/bridge/response/permit_join",
                       "{\"data\":{},\"error\":\"Cannot permit join for more than 254 seconds.\",\"status\":\"error\"}");
