@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""The daemon's system calls stay inside the unit's SystemCallFilter=.
+
+Runs build/src/lumiplugd under `strace -f -c` through what the service does on a real host
+(connect to a broker, sd_notify with a watchdog, a SIGHUP reload, a SIGTERM stop), expands the
+SystemCallFilter= lines of the configured lumiplugd.service with `systemd-analyze syscall-filter`
+(allowed = @system-service minus @privileged and @resources), and fails naming every system call
+the daemon made that the sandbox would refuse with EPERM.
+
+    syscall-filter-test.py UNIT_FILE
+Skips (77) without strace or systemd-analyze, or when ptrace is not permitted."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from broker import Mosquitto
+from daemon import Daemon, binary, mqtt_ini, skip
+
+
+def expand(group, seen=None):
+    """The system calls of a name or @group, recursively."""
+    seen = set() if seen is None else seen
+    if not group.startswith("@"):
+        return {group}
+    if group in seen:
+        return set()
+    seen.add(group)
+    out = subprocess.run(["systemd-analyze", "syscall-filter", group], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"FAIL: systemd-analyze syscall-filter {group}: {out.stderr.strip()}")
+    calls = set()
+    for line in out.stdout.splitlines()[1:]:
+        item = line.strip()
+        if not item or item.startswith("#"):
+            continue
+        calls |= expand(item, seen)
+    return calls
+
+
+def allowed_by(unit_path):
+    """Applies the unit's SystemCallFilter= lines in order, as systemd does."""
+    allowed = None
+    with open(unit_path) as f:
+        for line in f:
+            line = line.strip()
+            if not line.startswith("SystemCallFilter="):
+                continue
+            value = line.split("=", 1)[1].strip()
+            deny = value.startswith("~")
+            names = value.lstrip("~").split()
+            calls = set().union(*(expand(n) for n in names))
+            if deny:
+                allowed = (allowed or set()) - calls if allowed is not None else None
+                if allowed is None:
+                    raise SystemExit("FAIL: a deny-list SystemCallFilter= before any allow-list")
+            else:
+                allowed = calls if allowed is None else allowed | calls
+    if allowed is None:
+        raise SystemExit(f"FAIL: no SystemCallFilter= in {unit_path}")
+    return allowed
+
+
+def traced_calls(summary_path):
+    calls = set()
+    with open(summary_path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                calls.add(parts[-1])
+    return calls
+
+
+def daemon_pid(tracer_pid, timeout=10.0):
+    """The traced lumiplugd: strace's child."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{tracer_pid}/task/{tracer_pid}/children") as f:
+                kids = f.read().split()
+            if kids:
+                return int(kids[0])
+        except FileNotFoundError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("strace started no child")
+
+
+def main():
+    unit = sys.argv[1]
+    for tool in ("strace", "systemd-analyze"):
+        if not shutil.which(tool):
+            skip(f"{tool} is not installed (Debian package {tool if tool == 'strace' else 'systemd'})")
+    if not os.access(binary(), os.X_OK):
+        skip("the daemon is not built")
+    if subprocess.run(["strace", "-o", "/dev/null", "true"], capture_output=True).returncode != 0:
+        skip("ptrace is not permitted here")
+
+    allowed = allowed_by(unit)
+    work = tempfile.mkdtemp(prefix="lumi-seccomp-")
+    summary = os.path.join(work, "strace.txt")
+    notify_path = os.path.join(work, "notify")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(0.2)
+
+    def drain():                # as systemd does: a full datagram queue would block sd_notify()
+        while notify.fileno() >= 0:
+            try:
+                notify.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+    threading.Thread(target=drain, daemon=True).start()
+    try:
+        with Mosquitto() as broker:
+            ini = mqtt_ini(broker.port, base_topic="lumiseccomp", level="debug")
+            env = {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000"}
+            with Daemon(ini, env=env, prefix=["strace", "-f", "-qq", "-c", "-o", summary]) as d:
+                pid = daemon_pid(d.pid)
+                d.wait_log(r"Connected to MQTT broker", timeout=30)
+                time.sleep(2.5)                 # a few watchdog pings
+                mark = len(d.log())
+                os.kill(pid, signal.SIGHUP)
+                d.wait_log(r"Reloaded ", start=mark, timeout=30)
+                os.kill(pid, signal.SIGTERM)
+                rc = d.wait(timeout=30)
+                assert rc == 0, f"strace/lumiplugd exited {rc}; log:\n{d.log()}"
+        used = traced_calls(summary)
+        assert used, f"strace recorded no system call ({summary})"
+        refused = sorted(used - allowed)
+        print(f"lumiplugd made {len(used)} distinct system calls; the unit allows {len(allowed)}")
+        print("used: " + " ".join(sorted(used)))
+        if refused:
+            print("FAIL: outside SystemCallFilter= of " + unit + ": " + " ".join(refused))
+            sys.exit(1)
+        print("all inside SystemCallFilter=")
+    finally:
+        notify.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
