@@ -1,15 +1,18 @@
 #!/usr/bin/python3
-"""The daemon's system calls stay inside the unit's SystemCallFilter=.
+"""The daemon's system calls stay inside the unit's SystemCallFilter=, its sockets inside
+RestrictAddressFamilies=.
 
 Runs build/src/lumiplugd under `strace -f -c` through what the service does on a real host
 (connect to a broker, sd_notify with a watchdog, a SIGHUP reload, a SIGTERM stop), expands the
 SystemCallFilter= lines of the configured lumiplugd.service with `systemd-analyze syscall-filter`
 (allowed = @system-service minus @privileged and @resources), and fails naming every system call
-the daemon made that the sandbox would refuse with EPERM.
+the daemon made that the sandbox would refuse with EPERM, and every address family it asked
+socket() for that RestrictAddressFamilies= does not list.
 
     syscall-filter-test.py UNIT_FILE
 Skips (77) without strace or systemd-analyze, or when ptrace is not permitted."""
 import os
+import re
 import shutil
 import signal
 import socket
@@ -66,29 +69,50 @@ def allowed_by(unit_path):
     return allowed
 
 
-def traced_calls(summary_path):
-    calls = set()
-    with open(summary_path) as f:
+def families_allowed_by(unit_path):
+    with open(unit_path) as f:
+        lines = [ln.strip() for ln in f if ln.strip().startswith("RestrictAddressFamilies=")]
+    if not lines:
+        raise SystemExit(f"FAIL: no RestrictAddressFamilies= in {unit_path}")
+    return set().union(*(set(ln.split("=", 1)[1].split()) for ln in lines))
+
+
+def traced(trace_path):
+    """(system calls from the summary table, address families given to socket()/socketpair())."""
+    calls, families, in_summary = set(), set(), False
+    with open(trace_path) as f:
         for line in f:
-            parts = line.split()
-            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
-                calls.add(parts[-1])
-    return calls
+            if line.startswith("% time"):
+                in_summary = True
+                continue
+            if in_summary:
+                parts = line.split()
+                if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                    calls.add(parts[-1])
+            else:
+                m = re.search(r"\bsocket(?:pair)?\((AF_\w+)", line)
+                if m:
+                    families.add(m.group(1))
+    return calls, families
 
 
 def daemon_pid(tracer_pid, timeout=10.0):
-    """The traced lumiplugd: strace's child."""
+    """The traced lumiplugd: strace's child, once it has executed the daemon."""
+    want = os.path.realpath(binary())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             with open(f"/proc/{tracer_pid}/task/{tracer_pid}/children") as f:
-                kids = f.read().split()
-            if kids:
-                return int(kids[0])
+                for kid in f.read().split():
+                    try:
+                        if os.path.realpath(f"/proc/{kid}/exe") == want:
+                            return int(kid)
+                    except OSError:
+                        pass
         except FileNotFoundError:
             pass
         time.sleep(0.05)
-    raise AssertionError("strace started no child")
+    raise AssertionError("strace did not start lumiplugd")
 
 
 def main():
@@ -102,6 +126,7 @@ def main():
         skip("ptrace is not permitted here")
 
     allowed = allowed_by(unit)
+    families_allowed = families_allowed_by(unit)
     work = tempfile.mkdtemp(prefix="lumi-seccomp-")
     summary = os.path.join(work, "strace.txt")
     notify_path = os.path.join(work, "notify")
@@ -122,7 +147,7 @@ def main():
         with Mosquitto() as broker:
             ini = mqtt_ini(broker.port, base_topic="lumiseccomp", level="debug")
             env = {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000"}
-            with Daemon(ini, env=env, prefix=["strace", "-f", "-qq", "-c", "-o", summary]) as d:
+            with Daemon(ini, env=env, prefix=["strace", "-f", "-qq", "-C", "-o", summary]) as d:
                 pid = daemon_pid(d.pid)
                 d.wait_log(r"Connected to MQTT broker", timeout=30)
                 time.sleep(2.5)                 # a few watchdog pings
@@ -132,15 +157,25 @@ def main():
                 os.kill(pid, signal.SIGTERM)
                 rc = d.wait(timeout=30)
                 assert rc == 0, f"strace/lumiplugd exited {rc}; log:\n{d.log()}"
-        used = traced_calls(summary)
+        used, families = traced(summary)
         assert used, f"strace recorded no system call ({summary})"
         refused = sorted(used - allowed)
         print(f"lumiplugd made {len(used)} distinct system calls; the unit allows {len(allowed)}")
         print("used: " + " ".join(sorted(used)))
+        print("address families: " + " ".join(sorted(families)))
+        failed = False
         if refused:
             print("FAIL: outside SystemCallFilter= of " + unit + ": " + " ".join(refused))
-            sys.exit(1)
-        print("all inside SystemCallFilter=")
+            failed = True
+        else:
+            print("all inside SystemCallFilter=")
+        stray = sorted(families - families_allowed)
+        if stray:
+            print("FAIL: outside RestrictAddressFamilies= of " + unit + ": " + " ".join(stray))
+            failed = True
+        else:
+            print("all inside RestrictAddressFamilies=")
+        sys.exit(1 if failed else 0)
     finally:
         notify.close()
         shutil.rmtree(work, ignore_errors=True)
