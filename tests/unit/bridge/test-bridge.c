@@ -371,7 +371,7 @@ static bool json_same(json_object *a, json_object *b, const char *path) {
                 return false;
         }
         switch (json_object_get_type(a)) {
-        case json_type_object:
+        case json_type_object: {
                 json_object_object_foreach(a, k, v) {
                         json_object *w;
                         snprintf(sub, sizeof(sub), "%s.%s", path, k);
@@ -390,6 +390,7 @@ static bool json_same(json_object *a, json_object *b, const char *path) {
                         }
                 }
                 return true;
+        }
         case json_type_array:
                 if (json_object_array_length(a) != json_object_array_length(b)) {
                         fprintf(stderr, "%s: %zu vs %zu elements\n", path, json_object_array_length(a),
