@@ -75,6 +75,7 @@ struct Bridge {
         char coordinator_revision[16];
 
         bool connected;
+        bool subscribed;
         unsigned permit_join_seconds;
         uint64_t permit_join_end;       /* realtime usec, 0 when closed */
         uint64_t last_joined;           /* for device/rename {"last": true} */

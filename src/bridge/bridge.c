@@ -437,7 +437,7 @@ static json_object *event_data(const Device *d, uint64_t ieee) {
 int bridge_republish_all(Bridge *b) {
         uint64_t now = bridge_now(b);
 
-        (void) bridge_publish_under_base(b, "bridge/state", "{\"state\":\"online\"}", true, 1);
+        /* bridge/state belongs to the MQTT client (its last will and the "online" of every connect) */
         (void) bridge_publish_info(b);
         (void) bridge_publish_devices(b);
         for (size_t i = 0; i < b->n_plugs; i++) {
@@ -462,24 +462,27 @@ int bridge_on_mqtt_connected(Bridge *b) {
         int r;
 
         b->connected = true;
-        if (asprintf(&all, "%s/#", b->cfg.base_topic) < 0)
-                return -ENOMEM;
-        if (b->mqtt.subscribe) {
+        /* the MQTT client keeps subscriptions across reconnects: subscribe once */
+        if (!b->subscribed && b->mqtt.subscribe) {
+                if (asprintf(&all, "%s/#", b->cfg.base_topic) < 0)
+                        return -ENOMEM;
                 r = b->mqtt.subscribe(b->userdata, all);
                 if (r < 0)
                         return r;
-        }
-        if (b->cfg.homeassistant && b->mqtt.subscribe) {
-                r = b->mqtt.subscribe(b->userdata, b->cfg.ha_status_topic);
-                if (r < 0)
-                        return r;
-                /* collect our retained configs for a while, then clear the stale ones and discover */
-                if (asprintf(&disc, "%s/#", b->cfg.discovery_prefix) < 0)
-                        return -ENOMEM;
-                r = b->mqtt.subscribe(b->userdata, disc);
-                if (r < 0)
-                        return r;
-                b->discovery_due = bridge_now(b) + BRIDGE_DISCOVERY_WAIT_USEC;
+                if (b->cfg.homeassistant) {
+                        r = b->mqtt.subscribe(b->userdata, b->cfg.ha_status_topic);
+                        if (r < 0)
+                                return r;
+                        /* at start, collect our retained configs for a while, then clear the stale ones
+                         * and discover (retained configs survive later reconnects on the broker) */
+                        if (asprintf(&disc, "%s/#", b->cfg.discovery_prefix) < 0)
+                                return -ENOMEM;
+                        r = b->mqtt.subscribe(b->userdata, disc);
+                        if (r < 0)
+                                return r;
+                        b->discovery_due = bridge_now(b) + BRIDGE_DISCOVERY_WAIT_USEC;
+                }
+                b->subscribed = true;
         }
         return bridge_republish_all(b);
 }

@@ -93,8 +93,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Bridge *, bridge_free);
 
 void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c);
 
-/* MQTT connected (also after a reconnect): subscribes, publishes bridge/state, info, devices, every
- * plug's retained state and availability, and starts the discovery wait. */
+/* MQTT connected (also after a reconnect): publishes bridge/info, bridge/devices, every plug's
+ * retained state and availability. The first time it also subscribes (<base>/#, the Home Assistant
+ * status topic and, during the discovery wait, <prefix>/#; the MQTT client is expected to renew
+ * subscriptions itself) and starts the discovery wait. bridge/state is the MQTT client's (its last
+ * will and the "online" of every connect); the bridge publishes it only after Home Assistant's birth. */
 int bridge_on_mqtt_connected(Bridge *b);
 void bridge_on_mqtt_disconnected(Bridge *b);
 int bridge_republish_all(Bridge *b);
