@@ -146,7 +146,9 @@ def main():
     try:
         with Mosquitto() as broker:
             ini = mqtt_ini(broker.port, base_topic="lumiseccomp", level="debug")
-            env = {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000"}
+            env = {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000",
+                   # LeakSanitizer cannot run under ptrace (sanitizer builds)
+                   "ASAN_OPTIONS": ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"]))}
             with Daemon(ini, env=env, prefix=["strace", "-f", "-qq", "-C", "-o", summary]) as d:
                 pid = daemon_pid(d.pid)
                 d.wait_log(r"Connected to MQTT broker", timeout=30)
