@@ -745,12 +745,52 @@ int bridge_on_zcl(Bridge *b, uint64_t ieee, uint8_t endpoint, uint16_t cluster, 
         return 0;
 }
 
+static int apply_device_config(Bridge *b, Device *d) {
+        const BridgeDeviceConfig *c = NULL;
+        char def[19];
+        int r;
+
+        for (size_t i = 0; i < b->cfg.n_devices; i++)
+                if (b->cfg.devices[i].ieee == d->ieee)
+                        c = &b->cfg.devices[i];
+        if (!c)
+                return 0;
+        bridge_format_ieee(d->ieee, def);
+        if (c->friendly_name && strcmp(d->friendly_name, def) == 0 && strcmp(c->friendly_name, def) != 0) {
+                r = devdb_rename(b->db, d, c->friendly_name);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot name %s '%s' as the configuration says, ignoring: %m", def,
+                                          c->friendly_name);
+        }
+        if (json_object_is_type(c->options, json_type_object)) {
+                json_object *merged = NULL;
+
+                if (d->options) {
+                        if (json_object_deep_copy(d->options, &merged, NULL) < 0)
+                                return -ENOMEM;
+                } else if (!(merged = json_object_new_object()))
+                        return -ENOMEM;
+                json_object_object_foreach(c->options, k, v)
+                        if (json_object_object_add(merged, k, json_object_get(v)) < 0) {
+                                json_object_put(merged);
+                                return -ENOMEM;
+                        }
+                r = devdb_set_options(b->db, d, merged);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int device_seen_with_address(Bridge *b, uint64_t ieee, uint16_t nwk, Device **ret) {
         Device *d = devdb_find_by_ieee(b->db, ieee);
         int r;
 
         if (!d) {
                 r = devdb_add(b->db, ieee, nwk, &d);
+                if (r < 0)
+                        return r;
+                r = apply_device_config(b, d);
                 if (r < 0)
                         return r;
                 bridge_devdb_changed(b, true);
@@ -1045,6 +1085,9 @@ int bridge_new(Bridge **ret, const BridgeConfig *cfg, DevDb *db, const BridgeMqt
         b->userdata = userdata;
 
         for (size_t i = 0; i < devdb_count(db); i++) {
+                r = apply_device_config(b, devdb_get(db, i));
+                if (r < 0)
+                        return r;
                 r = plug_add(b, devdb_get(db, i), NULL);
                 if (r < 0)
                         return r;

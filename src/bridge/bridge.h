@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "devices/plug.h"
 #include "host/interview.h"
 #include "store/devdb.h"
@@ -58,6 +60,15 @@ typedef struct BridgeOwnerOps {
         void (*devdb_changed)(void *userdata, bool urgent);     /* urgent: rename, remove, interview */
 } BridgeOwnerOps;
 
+/* A plug named or configured in the INI ([device 0x...]). The name is given when the device joins
+ * and at start while it still has its default name (a rename over MQTT wins and persists); the
+ * options override the stored ones of the same key at start and at join. */
+typedef struct BridgeDeviceConfig {
+        uint64_t ieee;
+        const char *friendly_name;              /* NULL: none */
+        json_object *options;                   /* Zigbee2MQTT device options, or NULL; borrowed */
+} BridgeDeviceConfig;
+
 typedef struct BridgeConfig {
         const char *base_topic;                 /* "zigbee2mqtt" */
         bool retain_state;                      /* <base>/<name> retained (the default: true) */
@@ -69,6 +80,8 @@ typedef struct BridgeConfig {
         const char *ha_status_topic;            /* "homeassistant/status" */
         const char *log_level;                  /* for bridge/info: "info" */
         const char *version;                    /* NULL: PACKAGE_VERSION */
+        const BridgeDeviceConfig *devices;      /* borrowed, outlives the bridge */
+        size_t n_devices;
 } BridgeConfig;
 
 typedef struct BridgeCoordinator {

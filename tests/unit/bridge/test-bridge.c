@@ -1160,6 +1160,31 @@ static void test_stale_discovery_is_cleared_at_start(void) {
         env_free();
 }
 
+static void test_the_configuration_names_and_configures_plugs(void) {
+        BridgeDeviceConfig dc = { .ieee = PLUG1, .friendly_name = "ini plug" };
+
+        dc.options = json_tokener_parse("{\"device_temperature_calibration\":-3}");
+        assert(dc.options);
+        env_new(false, false);
+        env_stop();
+        E.cfg.devices = &dc;
+        E.cfg.n_devices = 1;
+        assert(bridge_new(&E.b, &E.cfg, E.db, &mqtt_ops, &zigbee_ops, &owner_ops, NULL) == 0);
+        assert(bridge_on_mqtt_connected(E.b) == 0);
+        pair(PLUG1, 23878, NULL);
+        assert(devdb_find_by_name(E.db, "ini plug"));
+        report_tlv(PLUG1);
+        assert(strcmp(state_value("ini plug", "device_temperature"), "23") == 0);
+
+        /* a rename over MQTT wins over the configuration at the next start */
+        mqtt(BASE "/bridge/request/device/rename", "{\"from\":\"ini plug\",\"to\":\"renamed\"}");
+        E.b = bridge_free(E.b);
+        assert(bridge_new(&E.b, &E.cfg, E.db, &mqtt_ops, &zigbee_ops, &owner_ops, NULL) == 0);
+        assert(devdb_find_by_name(E.db, "renamed") && !devdb_find_by_name(E.db, "ini plug"));
+        json_object_put(dc.options);
+        env_free();
+}
+
 int main(void) {
         log_set_max_level(LOG_CRIT);    /* the rejected inputs are checked through bridge_last_error() */
 
@@ -1178,5 +1203,6 @@ int main(void) {
         test_restart_restores_the_retained_state();
         test_bridge_requests();
         test_stale_discovery_is_cleared_at_start();
+        test_the_configuration_names_and_configures_plugs();
         return 0;
 }
