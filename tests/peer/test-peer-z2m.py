@@ -262,6 +262,28 @@ def main():
             sim.command("garbage")
             toggle(client, sim, 1, "plug1")
 
+            # 9b. The plug's own button, an overload trip and a power cycle are all reported.
+            before = sim.state(1)["state"]
+            expect = "OFF" if before == "ON" else "ON"
+            mark = client.mark()
+            sim.command("press 1")
+            wait_json(client, f"{BASE}/plug1", lambda d: d.get("state") == expect, start=mark)
+            say(f"plug1: button pressed, Zigbee2MQTT saw {expect}")
+            if expect == "OFF":
+                toggle(client, sim, 1, "plug1")
+            mark = client.mark()
+            sim.command("load 1 1500")       # above overload_protection = 1000 W
+            wait_json(client, f"{BASE}/plug1", lambda d: d.get("state") == "OFF", timeout=60, start=mark)
+            assert sim.state(1)["overload_trips"] >= 1, sim.state(1)
+            sim.command("load 1 0")
+            say("plug1: 1500 W tripped the overload protection, Zigbee2MQTT saw OFF")
+            mark = client.mark()
+            sim.command("powercycle 1")
+            wait_json(client, f"{BASE}/bridge/event",
+                      lambda d: d["type"] == "device_announce" and d["data"]["ieee_address"] == ieee_of(1),
+                      start=mark)
+            say("plug1: power cycled and announced itself")
+
             # 10. Out of range: the confirm carries MAC_NO_ACK and Zigbee2MQTT reports the failure.
             sim.command("offline 2")
             zmark = z.mark()
