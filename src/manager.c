@@ -166,7 +166,10 @@ static void manager_reload_status(Manager *m, const char *result) {
         char status[512], msg[700];
 
         manager_format_status(m, status, sizeof(status));
-        (void) snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s%s%s", status, *status ? "; " : "", result);
+        /* Before the first READY=1 a reload must not claim readiness: that still waits for the
+         * components. */
+        (void) snprintf(msg, sizeof(msg), "%sSTATUS=%s%s%s", m->ready_sent ? "READY=1\n" : "", status,
+                        *status ? "; " : "", result);
         (void) sd_notify(false, msg);
 }
 
@@ -179,8 +182,12 @@ int manager_reload(Manager *m) {
 
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
         /* MONOTONIC_USEC lets Type=notify-reload (systemd 253+) match this to its SIGHUP. */
-        (void) snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
-                        (unsigned long long) ts.tv_sec * USEC_PER_SEC + (unsigned long long) ts.tv_nsec / 1000);
+        if (m->ready_sent)
+                (void) snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+                                (unsigned long long) ts.tv_sec * USEC_PER_SEC +
+                                (unsigned long long) ts.tv_nsec / 1000);
+        else
+                (void) snprintf(msg, sizeof(msg), "STATUS=reloading");
         (void) sd_notify(false, msg);
         log_info("Reloading %s", m->config_path);
 

@@ -805,8 +805,9 @@ static int config_handler(void *userdata, const char *section, const char *name,
         case SECTION_BAD:
                 return 1;               /* the section line was reported */
         case SECTION_NONE:
-                config_add_error(p, p->line, "%s = '%s' outside of a section; expected a [section] line "
-                                 "before it", name, value);
+                /* The value is not shown: without a section we cannot tell whether it is a secret. */
+                config_add_error(p, p->line, "%s: key outside of a section; expected a [section] line before it",
+                                 name);
                 return 1;
         case SECTION_DEVICE:
                 keys = device_keys;

@@ -91,6 +91,14 @@ def main():
                                                f.get("STATUS", "")), what="STATUS=mqtt down")
             assert not any("READY" in m[1] for m in ns.since(0))
 
+            # A reload before READY=1 does not claim readiness (nor RELOADING=1, which needs READY=1).
+            mark = ns.mark()
+            d.send_signal(signal.SIGHUP)
+            d.wait_log(r"info: Reloaded ")
+            ns.wait_for(lambda f: f.get("STATUS", "").endswith("; configuration reloaded"), start=mark,
+                        what="STATUS=...; configuration reloaded")
+            assert not any("READY" in m[1] or "RELOADING" in m[1] for m in ns.since(0)), ns.since(0)
+
             broker.start()
             i, (t_ready, fields, raw) = ns.wait_for(lambda f: f.get("READY") == "1", timeout=20, what="READY=1")
             assert fields.get("STATUS") == f"mqtt connected to 127.0.0.1:{port}", raw

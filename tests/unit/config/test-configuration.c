@@ -6,6 +6,7 @@
 #undef NDEBUG
 #include <assert.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +231,10 @@ static const BadCase bad_cases[] = {
           "[device 0x00158d0001a2b3c4] on line 2; expected a unique name\n" },
         { "key outside of a section",
           "host = x\n[mqtt]\n",
-          "@F@:1: host = 'x' outside of a section; expected a [section] line before it\n" },
+          "@F@:1: host: key outside of a section; expected a [section] line before it\n" },
+        { "a password outside of a section is not shown",
+          "password = s3cret\n[mqtt]\n",
+          "@F@:1: password: key outside of a section; expected a [section] line before it\n" },
         { "line without =",
           "[mqtt]\nhost\n",
           "@F@:2: syntax error; expected [section], key = value, or a comment starting with ; or #\n" },
@@ -404,6 +408,54 @@ static void test_good_file_gives_its_values(void) {
         assert(!config_find_device_by_name(c, "nobody"));
 }
 
+/* Mangled files never crash the parser, and every error names the file. */
+static void test_garbage_gives_errors_not_crashes(void) {
+        static const char good[] = "[mqtt]\nhost = a\nport = 1883\npassword = x\n[zigbee]\nchannel = 11\n"
+                                   "[device 0x00158d0001a2b3c4]\nfriendly_name = n\n";
+        static const char alphabet[] = "[]=:;# \t\n\r0x\\\"'+/\x01\xff\xef\xbb\xbf" "azAZ09";
+        uint32_t seed = 12345;
+
+        for (unsigned round = 0; round < 1000; round++) {
+                char text[512];
+                size_t n = strlen(good);
+                FILE *f;
+
+                memcpy(text, good, n);
+                for (unsigned k = 0; k < 1 + round % 8; k++) {
+                        seed = seed * 1103515245u + 12345u;
+                        size_t at = (seed >> 8) % n;
+                        char ch = alphabet[(seed >> 20) % (sizeof(alphabet) - 1)];
+
+                        if ((seed >> 4) % 3 == 0 && n < sizeof(text) - 1) {
+                                memmove(text + at + 1, text + at, n - at);
+                                n++;
+                        }
+                        text[at] = ch;
+                }
+                if (round % 97 == 0) {          /* an embedded NUL */
+                        text[n / 2] = 0;
+                }
+                f = fopen(ini_path, "we");
+                assert(f);
+                assert(fwrite(text, 1, n, f) == n);
+                assert(fclose(f) == 0);
+
+                _cleanup_(config_freep) Config *c = NULL;
+                _cleanup_free_ char *errors = NULL;
+                int r = config_load(ini_path, &c, &errors);
+
+                if (r < 0) {
+                        assert(!c && errors && *errors);
+                        for (char *line = errors; *line; line = strchr(line, '\n') + 1) {
+                                assert(strncmp(line, ini_path, strlen(ini_path)) == 0);
+                                assert(strchr(line, '\n'));
+                        }
+                        assert(!strstr(errors, "= 'x'"));       /* the password value is never shown */
+                } else
+                        assert(c && !errors);
+        }
+}
+
 typedef struct Change {
         char what[16][80];
         size_t n;
@@ -496,6 +548,7 @@ int main(int argc, char *argv[]) {
         test_empty_file_gives_defaults();
         test_good_file_gives_its_values();
         test_diff_tells_what_needs_a_restart();
+        test_garbage_gives_errors_not_crashes();
         if (argc > 1)
                 test_shipped_configuration(argv[1]);
 
