@@ -79,7 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         lqi = data[4];
 
         (void) plug_state_apply_frame(&s, m, &o, endpoint, cluster, data + 5, size - 5, lqi, &u);
-        /* the same frame again: applying is idempotent for the state */
+        /* the same frame again, as a retransmission arrives */
         (void) plug_state_apply_frame(&s, m, &o, endpoint, cluster, data + 5, size - 5, lqi, &u);
 
         j = plug_state_to_json(&s, m, false, &u);

@@ -52,11 +52,6 @@ static void check_value(const ZclValue *v, const uint8_t *wire, int wire_len, un
         }
 }
 
-/* Decodes the value at p the way the record parsers do, to compare the bytes. */
-static void check_record_value(const ZclValue *v) {
-        check_value(v, NULL, -1, 0);
-}
-
 static void walk_payload(uint8_t command, const uint8_t *p, size_t len, bool only_this) {
         ZclCursor c;
         ZclAttrRecord rec;
@@ -76,12 +71,12 @@ static void walk_payload(uint8_t command, const uint8_t *p, size_t len, bool onl
 
         WALK(ZCL_CMD_READ_ATTRIBUTES, zcl_parse_read_attributes_next(&c, &id), (void) id);
         WALK(ZCL_CMD_READ_ATTRIBUTES_RSP, zcl_parse_read_attributes_rsp_next(&c, &rec),
-             check_record_value(&rec.value));
-        WALK(ZCL_CMD_WRITE_ATTRIBUTES, zcl_parse_write_attributes_next(&c, &rec), check_record_value(&rec.value));
+             check_value(&rec.value, NULL, -1, 0));
+        WALK(ZCL_CMD_WRITE_ATTRIBUTES, zcl_parse_write_attributes_next(&c, &rec), check_value(&rec.value, NULL, -1, 0));
         WALK(ZCL_CMD_WRITE_ATTRIBUTES_RSP, zcl_parse_write_attributes_rsp_next(&c, &rec), (void) rec);
-        WALK(ZCL_CMD_REPORT_ATTRIBUTES, zcl_parse_report_attributes_next(&c, &rec), check_record_value(&rec.value));
+        WALK(ZCL_CMD_REPORT_ATTRIBUTES, zcl_parse_report_attributes_next(&c, &rec), check_value(&rec.value, NULL, -1, 0));
         WALK(ZCL_CMD_CONFIGURE_REPORTING, zcl_parse_configure_reporting_next(&c, &cfg),
-             check_record_value(&cfg.reportable_change));
+             check_value(&cfg.reportable_change, NULL, -1, 0));
 #undef WALK
 
         if (!only_this || command == ZCL_CMD_DEFAULT_RSP) {
