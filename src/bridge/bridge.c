@@ -612,30 +612,11 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
                 return;
         }
 
-        if (pd->action.kind == PLUG_ACTION_READ) {
-                size_t lq = SIZE_MAX;
-                PlugUpdate u = {};
-                bool lq_known = false;
-                double lq_value = 0;
-
-                /* a read response carries no link quality of its own: keep the last one */
-                if (plug_model_property(p->model, "linkquality", &lq)) {
-                        lq_known = p->state.known[lq];
-                        lq_value = p->state.value[lq];
-                }
-                r = plug_state_apply_frame(&p->state, p->model, &p->options, pd->action.endpoint, pd->action.cluster,
-                                           zcl, len, 0, &u);
-                if (lq != SIZE_MAX) {
-                        p->state.known[lq] = lq_known;
-                        p->state.value[lq] = lq_value;
-                }
-                if (r < 0) {
-                        action_failed(b, p, d, pd, "the plug's read response is malformed");
-                        return;
-                }
-                (void) bridge_publish_state(b, p, &u);
+        /* A read's value arrives as the Read Attributes Response frame itself, which the owner also
+         * hands to bridge_on_zcl() (the host: transaction first, then zcl_received): applied and
+         * published there once, with its link quality, as Zigbee2MQTT publishes a readResponse. */
+        if (pd->action.kind == PLUG_ACTION_READ)
                 return;
-        }
 
         if (!pd->action.requested_known) {
                 /* TOGGLE of a plug whose state we did not know: ask it what it is now */

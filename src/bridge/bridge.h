@@ -45,7 +45,8 @@ typedef struct BridgeMqttOps {
 typedef struct BridgeZigbeeOps {
         /* Send one action (build it with plug_action_build_frame(a, tsn, ...) and send it to
          * (nwk, a->endpoint, a->cluster)); complete with the plug's answer frame (header included)
-         * or an error (-ETIMEDOUT, -EHOSTUNREACH, ...). */
+         * or an error (-ETIMEDOUT, -EHOSTUNREACH, ...). Every received frame, answers included, must
+         * also reach bridge_on_zcl() after the completion: a read's value is taken from there. */
         int (*send_action)(void *userdata, uint64_t ieee, uint16_t nwk, const PlugAction *a, uint64_t token);
         /* Availability check: a read of Basic zclVersion, as herdsman's ping; complete with 0 or error. */
         int (*ping)(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token);

@@ -284,9 +284,12 @@ static void pair(uint64_t ieee, uint16_t nwk, const char *name) {
         }
 }
 
-/* ZCL answers of the plug */
+/* ZCL answers of the plug, delivered as the host does: the transaction completes, then the frame
+ * goes up like any other */
+#define ANSWER_LQI 66
 static void answer(const Sent *s, const uint8_t *frame, size_t len) {
         bridge_complete(E.b, s->token, 0, frame, len);
+        assert(bridge_on_zcl(E.b, s->ieee, s->a.endpoint, s->a.cluster, frame, len, ANSWER_LQI) == 0);
 }
 
 static void answer_default_rsp(const Sent *s, uint8_t status) {
@@ -711,11 +714,24 @@ static void test_get_reads_the_plug(void) {
         assert(strcmp(state_value("plug1", "led_disabled_night"), "true") == 0);
         assert(strcmp(state_value("plug1", "power_outage_memory"), "true") == 0);
         assert(strcmp(state_value("plug1", "auto_off"), "true") == 0);
-        assert(strcmp(state_value("plug1", "linkquality"), "77") == 0);        /* kept across reads */
+        assert(strcmp(state_value("plug1", "linkquality"), "66") == 0);        /* the answer's */
 
-        /* /get/<key> */
+        /* /get/<key>; the answer is published once */
+        size_t n = count(BASE "/plug1");
         mqtt(BASE "/plug1/get/state", "");
         assert(last_action()->a.kind == PLUG_ACTION_READ && last_action()->a.cluster == 0x0006);
+        assert(count(BASE "/plug1") == n);
+        answer_read_bool(last_action(), false);
+        assert(count(BASE "/plug1") == n + 1);
+        assert(strcmp(state_value("plug1", "state"), "\"OFF\"") == 0);
+        /* an unsupported attribute: the error, nothing published */
+        mqtt(BASE "/plug1/get", "{\"auto_off\":\"\"}");
+        {
+                uint8_t f[] = { 0x1C, 0x5F, 0x11, 0x01, 0x01, 0x02, 0x02, 0x86 };
+                answer(last_action(), f, sizeof(f));
+        }
+        assert(count(BASE "/plug1") == n + 1);
+        check_error("Publish 'get' 'auto_off' to 'plug1' failed: 'Status 'UNSUPPORTED_ATTRIBUTE' (0x86)'");
         env_free();
 }
 
