@@ -907,6 +907,15 @@ static void config_check(ConfigParser *p) {
                                          "set on line %u; expected only one of password and password_file",
                                          c->mqtt.password_file ?: "", l[i_password]);
         }
+        /* MQTT 3.1.1, 3.1.2.9: no password without a user name. */
+        if (c->mqtt.password && !c->mqtt.username && !(l[i_password] && l[i_password_file])) {
+                if (l[i_password])
+                        config_add_error(p, l[i_password], "[mqtt] password = (hidden): username is not set; "
+                                         "expected a username with a password");
+                else
+                        config_add_error(p, l[i_password_file], "[mqtt] password_file = '%s': username is not "
+                                         "set; expected a username with a password", c->mqtt.password_file ?: "");
+        }
         if (c->mqtt.cert_file && !c->mqtt.key_file)
                 config_add_error(p, l[i_cert], "[mqtt] cert_file = '%s': key_file is not set; expected "
                                  "cert_file and key_file together", c->mqtt.cert_file);

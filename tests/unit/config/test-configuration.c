@@ -124,12 +124,19 @@ static const BadCase bad_cases[] = {
         { "client certificate without ca_file",
           "[mqtt]\ncert_file = @D@/ca.pem\nkey_file = @D@/ca.pem\n",
           "@F@:2: [mqtt] cert_file = '@D@/ca.pem': ca_file is not set; expected ca_file for TLS\n" },
+        { "password without username",
+          "[mqtt]\npassword = s3cret\n",
+          "@F@:2: [mqtt] password = (hidden): username is not set; expected a username with a password\n" },
+        { "password_file without username",
+          "[mqtt]\npassword_file = @D@/password\n",
+          "@F@:2: [mqtt] password_file = '@D@/password': username is not set; expected a username with a "
+          "password\n" },
         { "password and password_file, file second",
-          "[mqtt]\npassword = s3cret\npassword_file = @D@/password\n",
-          "@F@:3: [mqtt] password_file = '@D@/password': password is already set on line 2; expected only one "
+          "[mqtt]\nusername = u\npassword = s3cret\npassword_file = @D@/password\n",
+          "@F@:4: [mqtt] password_file = '@D@/password': password is already set on line 3; expected only one "
           "of password and password_file\n" },
         { "password and password_file, password second: the password is not shown",
-          "[mqtt]\npassword_file = @D@/password\npassword = s3cret\n",
+          "[mqtt]\npassword_file = @D@/password\npassword = s3cret\nusername = u\n",
           "@F@:3: [mqtt] password = (hidden): password_file is already set on line 2; expected only one of "
           "password and password_file\n" },
         { "missing password_file",
@@ -410,7 +417,7 @@ static void test_good_file_gives_its_values(void) {
 
 /* Mangled files never crash the parser, and every error names the file. */
 static void test_garbage_gives_errors_not_crashes(void) {
-        static const char good[] = "[mqtt]\nhost = a\nport = 1883\npassword = x\n[zigbee]\nchannel = 11\n"
+        static const char good[] = "[mqtt]\nhost = a\nport = 1883\nusername = u\npassword = x\n[zigbee]\nchannel = 11\n"
                                    "[device 0x00158d0001a2b3c4]\nfriendly_name = n\n";
         static const char alphabet[] = "[]=:;# \t\n\r0x\\\"'+/\x01\xff\xef\xbb\xbf" "azAZ09";
         uint32_t seed = 12345;
