@@ -132,6 +132,7 @@ static void mqtt_update_io(Mqtt *m) {
  * lost connection too. */
 static void mqtt_after_loop(Mqtt *m, int rc) {
         if (!m->lost && m->io && mosquitto_socket(m->mosq) < 0) {
+                log_debug("The MQTT socket is gone: rc=%d (%s)", rc, mosquitto_strerror(rc));
                 m->lost = true;
                 if (!m->reason[0])
                         (void) snprintf(m->reason, sizeof(m->reason), "%s",
@@ -362,6 +363,7 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
 static void mqtt_on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
         Mqtt *m = userdata;
 
+        log_debug("libmosquitto closed the connection: rc=%d (%s), errno=%d", rc, mosquitto_strerror(rc), errno);
         m->lost = true;
         if (m->refused || m->reason[0])
                 return;         /* keep the first, most precise reason */
