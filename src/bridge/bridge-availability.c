@@ -26,6 +26,9 @@ int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool f
                 return 0;
         if (!force && p->published == a)
                 return 0;
+        /* back after being offline: its state may have changed meanwhile (Zigbee2MQTT's retrieveState) */
+        if (a == AVAILABILITY_ONLINE && p->published == AVAILABILITY_OFFLINE)
+                bridge_retrieve_state(b, p);
         p->published = a;
         if (asprintf(&suffix, "%s/availability", d->friendly_name) < 0)
                 return -ENOMEM;

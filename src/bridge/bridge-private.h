@@ -59,6 +59,7 @@ typedef struct BridgePlug {
         unsigned ping_attempts_left;
 
         uint64_t rediscover_at;         /* delayed discovery after a homeassistant_rename; 0 none */
+        uint64_t retrieve_at;           /* read the state (after a reconnect or an announce); 0 none */
 } BridgePlug;
 
 struct Bridge {
@@ -116,6 +117,7 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p);
 void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee);
 void bridge_plug_drop(Bridge *b, uint64_t ieee);
 void bridge_plug_load_options(BridgePlug *p, const Device *d);
+void bridge_retrieve_state(Bridge *b, BridgePlug *p);
 
 /* bridge-availability.c */
 uint64_t bridge_availability_timeout(const Bridge *b);

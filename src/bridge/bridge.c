@@ -574,6 +574,24 @@ static void handle_set_get(Bridge *b, const char *name, bool is_get, const char 
                 start_action(b, p, d, &req.actions[i], is_get, req.actions[i].property->name);
 }
 
+/* Debounced as Zigbee2MQTT's retrieveState(): announces come in bursts. */
+void bridge_retrieve_state(Bridge *b, BridgePlug *p) {
+        p->retrieve_at = bridge_now(b) + BRIDGE_RETRIEVE_DEBOUNCE_USEC;
+}
+
+static void read_state(Bridge *b, BridgePlug *p) {
+        static const char payload[] = "{\"state\":\"\"}";
+        Device *d = bridge_plug_device(b, p);
+        DeviceEndpoints eps;
+        PlugRequest req;
+
+        if (!d)
+                return;
+        device_endpoints(d, &eps);
+        if (plug_parse_get(p->model, NULL, payload, strlen(payload), eps.eps, eps.n, &req) >= 0 && req.n_actions == 1)
+                start_action(b, p, d, &req.actions[0], true, "state");
+}
+
 static void action_failed(Bridge *b, BridgePlug *p, Device *d, const Pending *pd, const char *reason) {
         bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", pd->is_get ? "get" : "set", pd->key,
                      d->friendly_name, reason);
@@ -802,8 +820,10 @@ int bridge_on_device_announced(Bridge *b, uint64_t ieee, uint16_t nwk) {
         if (r < 0)
                 return r;
         p = bridge_find_plug(b, ieee);
-        if (p)
+        if (p) {
                 bridge_plug_seen(b, p);
+                bridge_retrieve_state(b, p);
+        }
         (void) bridge_publish_devices(b);
         return publish_event(b, "device_announce", event_data(d, ieee));
 }
@@ -1002,6 +1022,10 @@ void bridge_tick(Bridge *b) {
                         p->rediscover_at = 0;
                         bridge_discover_plug(b, p);
                 }
+                if (p->retrieve_at && now >= p->retrieve_at) {
+                        p->retrieve_at = 0;
+                        read_state(b, p);
+                }
                 if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
                         bridge_start_ping(b, p);
         }
@@ -1019,6 +1043,8 @@ uint64_t bridge_next_wakeup(const Bridge *b) {
 
                 if (p->rediscover_at)
                         t = MIN(t, p->rediscover_at);
+                if (p->retrieve_at)
+                        t = MIN(t, p->retrieve_at);
                 if (b->cfg.availability && !p->ping_pending && p->next_check)
                         t = MIN(t, p->next_check);
         }

@@ -34,6 +34,7 @@ typedef struct Bridge Bridge;
 #define BRIDGE_DISCOVERY_WAIT_USEC (5ull * 1000000)                /* retained configs are collected that long */
 #define BRIDGE_HA_ONLINE_DELAY_USEC (30ull * 1000000)              /* HA birth -> republish states */
 #define BRIDGE_HA_RENAME_DELAY_USEC (2ull * 1000000)               /* cleared configs before the new ones */
+#define BRIDGE_RETRIEVE_DEBOUNCE_USEC (2ull * 1000000)             /* state read after reconnect/announce */
 
 typedef struct BridgeMqttOps {
         /* 0 or -errno; the bridge logs a failure and carries on (MQTT reconnects republish all). */

@@ -992,9 +992,16 @@ static void test_availability_goes_offline_and_back(void) {
         E.now += 10 * MINUTE;
         bridge_tick(E.b);
         assert(E.n_pings == 3);
-        /* the next message brings it back */
+        /* the next message brings it back, and its state is read 2 s later */
+        size_t acts = E.n_actions;
         report_onoff(PLUG1, true, 40);
         check_payload(BASE "/plug1/availability", "{\"state\":\"online\"}");
+        bridge_tick(E.b);
+        assert(E.n_actions == acts);
+        E.now += 2 * SEC;
+        bridge_tick(E.b);
+        assert(E.n_actions == acts + 1 && last_action()->a.kind == PLUG_ACTION_READ && last_action()->a.cluster == 0x0006);
+        answer_read_bool(last_action(), true);
         bridge_complete(E.b, E.pings[2], 0, NULL, 0);
         check_payload(BASE "/plug1/availability", "{\"state\":\"online\"}");
 
@@ -1021,6 +1028,18 @@ static void test_availability_goes_offline_and_back(void) {
         assert(bridge_on_address_changed(E.b, PLUG1, 0x4321) == 0);
         assert(devdb_find_by_ieee(E.db, PLUG1)->nwk == 0x4321);
         assert(strstr(last(BASE "/bridge/devices"), "\"network_address\":17185"));
+        /* announces (which come in bursts) lead to one read of the state */
+        acts = E.n_actions;
+        assert(bridge_on_device_announced(E.b, PLUG1, 0x4321) == 0);
+        E.now += 1 * SEC;
+        assert(bridge_on_device_announced(E.b, PLUG1, 0x4321) == 0);
+        E.now += 1 * SEC;
+        bridge_tick(E.b);
+        assert(E.n_actions == acts);
+        E.now += 1 * SEC;
+        bridge_tick(E.b);
+        assert(E.n_actions == acts + 1 && last_action()->a.kind == PLUG_ACTION_READ);
+        assert(strstr(last(BASE "/bridge/event"), "device_announce"));
         /* a leave from a device nobody knows is not reported (herdsman) */
         size_t events = count(BASE "/bridge/event");
         assert(bridge_on_device_left(E.b, 0x1111111111111111ull) == 0);
