@@ -294,13 +294,23 @@ def main():
             sim.command("online 2")
             toggle(client, sim, 2, "plug2")
 
-            # 11. A plug leaving is seen as such.
+            # 11. Removing a plug from Zigbee2MQTT (Mgmt_Leave), pairing it again, and the plug
+            #     leaving by itself.
+            request(client, "device/remove", {"id": "plug2"}, timeout=60)
+            deadline = time.monotonic() + 10
+            while sim.plug(2)["joined"] and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not sim.plug(2)["joined"], sim.plug(2)
+            say("plug2 removed by Zigbee2MQTT (Mgmt_Leave)")
+            request(client, "permit_join", {"time": 60})
+            interview(client, sim, z, 2, "plug2")
+            request(client, "permit_join", {"time": 0})
             mark = client.mark()
             sim.command("leave 2")
             wait_json(client, f"{BASE}/bridge/event",
                       lambda d: d["type"] == "device_leave" and d["data"]["ieee_address"] == ieee_of(2),
                       start=mark)
-            say("plug2 left the network")
+            say("plug2 left the network by itself")
         finally:
             rc = z.stop()
             say(f"zigbee2mqtt stopped ({rc})")

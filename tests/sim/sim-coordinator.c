@@ -969,7 +969,7 @@ static void handle_sys(SimCoordinator *c, const SimMtFrame *f, R *r) {
                 size_t have;
                 const uint8_t *v = sim_nv_ext_get(c->nv, sys, item, sub, &have);
                 W w = { 0 };
-                if (!v || off > have || len > have - off || len > 247) {
+                if (!v || off > have || len > have - off || len > 248) {
                         w8(&w, ST_NV_OPER_FAILED);
                         w8(&w, 0);
                 } else {
