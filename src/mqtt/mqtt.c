@@ -52,6 +52,7 @@ struct Mqtt {
         uint64_t reconnect_max_usec;
 
         MqttState state;
+        bool lib_initialized;
         bool ever_connected;            /* mosquitto_connect_async() done once: later use reconnect */
         bool lost;                      /* set by on_disconnect, handled after the loop call */
         bool refused;                   /* CONNACK refused in this attempt */
@@ -264,8 +265,6 @@ static int mqtt_connect(Mqtt *m) {
                         (void) snprintf(m->reason, sizeof(m->reason), "cannot resolve host name '%s'", m->host);
                 else
                         (void) snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_strerror(r));
-                /* libmosquitto may have a half-open socket from this attempt; the first attempt must
-                 * be repeated with connect_async (reconnect needs the host set by it). */
                 mqtt_connection_lost(m);
                 return 0;
         }
@@ -449,6 +448,7 @@ int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
         (void) snprintf(m->describe, sizeof(m->describe), "%s:%u", m->host, m->port);
 
         (void) mosquitto_lib_init();
+        m->lib_initialized = true;
         m->mosq = mosquitto_new(config->client_id, true, m);
         if (!m->mosq)
                 return errno > 0 ? -errno : -ENOMEM;
@@ -493,10 +493,10 @@ Mqtt *mqtt_free(Mqtt *m) {
         m->misc_timer = sd_event_source_disable_unref(m->misc_timer);
         m->reconnect_timer = sd_event_source_disable_unref(m->reconnect_timer);
         m->shutdown_timer = sd_event_source_disable_unref(m->shutdown_timer);
-        if (m->mosq) {
+        if (m->mosq)
                 mosquitto_destroy(m->mosq);
-                mosquitto_lib_cleanup();
-        }
+        if (m->lib_initialized)
+                (void) mosquitto_lib_cleanup();
         for (size_t i = 0; i < m->n_subs; i++)
                 free(m->subs[i].filter);
         for (size_t i = 0; i < m->n_pending; i++)
