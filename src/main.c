@@ -13,6 +13,7 @@
 #include "config.h"
 #include "config/configuration.h"
 #include "manager.h"
+#include "store/z2m-import.h"
 #include "util/log.h"
 
 #define DEFAULT_CONFIG_PATH SYSCONFDIR "/lumiplugd/lumiplugd.ini"
@@ -20,6 +21,8 @@
 static const char *arg_config = DEFAULT_CONFIG_PATH;
 static bool arg_check_config;
 static int arg_verbosity;
+static bool arg_reform;
+static const char *arg_import_z2m;
 
 static void help(void) {
         printf("Usage: lumiplugd [OPTIONS]\n"
@@ -28,6 +31,10 @@ static void help(void) {
                "\n"
                "  -c, --config PATH   configuration file (default %s)\n"
                "      --check-config  check the configuration, print every error, exit 0 or 1\n"
+               "      --reform        replace a coordinator network that does not match [zigbee]\n"
+               "                      (every device must pair again)\n"
+               "      --import-z2m DIR  import a Zigbee2MQTT data directory (database.db,\n"
+               "                      configuration.yaml) into the device database, then exit\n"
                "  -v, --verbose       log more (each -v one level more, up to debug)\n"
                "  -h, --help          show this help\n"
                "      --version       show the version\n"
@@ -39,6 +46,8 @@ static void help(void) {
 enum {
         ARG_CHECK_CONFIG = 0x100,
         ARG_VERSION,
+        ARG_REFORM,
+        ARG_IMPORT_Z2M,
 };
 
 static int parse_argv(int argc, char *argv[]) {
@@ -48,6 +57,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "verbose",      no_argument,       NULL, 'v' },
                 { "help",         no_argument,       NULL, 'h' },
                 { "version",      no_argument,       NULL, ARG_VERSION },
+                { "reform",       no_argument,       NULL, ARG_REFORM },
+                { "import-z2m",   required_argument, NULL, ARG_IMPORT_Z2M },
                 {}
         };
         int c;
@@ -66,6 +77,12 @@ static int parse_argv(int argc, char *argv[]) {
                 case 'h':
                         help();
                         return 0;
+                case ARG_REFORM:
+                        arg_reform = true;
+                        break;
+                case ARG_IMPORT_Z2M:
+                        arg_import_z2m = optarg;
+                        break;
                 case ARG_VERSION:
                         printf("lumiplugd %s\n", PACKAGE_VERSION);
                         return 0;
@@ -114,6 +131,12 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+        if (arg_import_z2m) {
+                r = z2m_import_command(config->state.directory, arg_import_z2m, stdout, stderr);
+                config_free(config);
+                return r < 0 ? 1 : 0;
+        }
+
         /* sd-event sees signals through a signalfd: they must be blocked. A dropped broker
          * connection must not kill us through SIGPIPE. */
         sigemptyset(&mask);
@@ -130,6 +153,7 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+        m->reform = arg_reform;
         r = manager_start(m);
         if (r < 0) {
                 log_error_errno(r, "Cannot start: %m");

@@ -101,6 +101,7 @@ static void manager_on_mqtt_state(Mqtt *mqtt, MqttState state, uint64_t retry_us
                                 (unsigned long long) ((retry_usec + USEC_PER_SEC / 2) / USEC_PER_SEC));
                 manager_set_component_ready(m, MANAGER_COMPONENT_MQTT, false);
                 manager_set_component_status(m, MANAGER_COMPONENT_MQTT, text);
+                zigbee_service_mqtt_disconnected(m->zigbee);
                 break;
         case MQTT_STATE_CONNECTING:
                 if (!(m->components_ready & (1U << MANAGER_COMPONENT_MQTT)) &&
@@ -278,6 +279,10 @@ int manager_new(Manager **ret, Config *config, const char *config_path, int verb
         mqtt_set_state_callback(m->mqtt, manager_on_mqtt_state, m);
         manager_require_component(m, MANAGER_COMPONENT_MQTT);
 
+        r = zigbee_service_new(&m->zigbee, m);
+        if (r < 0)
+                return r;
+
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -285,6 +290,7 @@ int manager_new(Manager **ret, Config *config, const char *config_path, int verb
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->zigbee = zigbee_service_free(m->zigbee);
         m->mqtt = mqtt_free(m->mqtt);
         m->sigterm = sd_event_source_disable_unref(m->sigterm);
         m->sigint = sd_event_source_disable_unref(m->sigint);
@@ -297,6 +303,8 @@ Manager *manager_free(Manager *m) {
 }
 
 int manager_start(Manager *m) {
+        int r;
+
         for (size_t i = 0; i < m->config->n_devices; i++) {
                 const DeviceConfig *d = &m->config->devices[i];
                 char ieee[19];
@@ -308,7 +316,10 @@ int manager_start(Manager *m) {
         }
         log_info("lumiplugd starting with %s: MQTT broker %s, base topic '%s'", m->config_path,
                  mqtt_describe(m->mqtt), m->config->mqtt.base_topic);
-        return mqtt_start(m->mqtt);
+        r = mqtt_start(m->mqtt);
+        if (r < 0)
+                return r;
+        return zigbee_service_start(m->zigbee, m->reform);
 }
 
 int manager_run(Manager *m) {

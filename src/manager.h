@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "config/configuration.h"
+#include "app/zigbee.h"
 #include "mqtt/mqtt.h"
 #include "util/macro.h"
 
@@ -34,6 +35,8 @@ struct Manager {
         int verbosity;                  /* -v count, added to [log] level */
 
         Mqtt *mqtt;
+        ZigbeeService *zigbee;          /* the coordinator, devices and the MQTT bridge (src/app) */
+        bool reform;                    /* lumiplugd --reform: replace a mismatching network */
 
         sd_event_source *sigterm, *sigint, *sighup;
 

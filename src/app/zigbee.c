@@ -1,0 +1,952 @@
+/*
+ * The Zigbee service (see zigbee.h): coordinator link life cycle, Host <-> Bridge glue, saves.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "app/zigbee.h"
+#include "bridge/bridge.h"
+#include "host/host.h"
+#include "manager.h"
+#include "store/devdb.h"
+#include "util/log.h"
+#include "zigbee/zcl.h"
+#include "znp/transport.h"
+#include "znp/znp.h"
+#include "znp/zstack.h"
+
+#define USEC_PER_SEC 1000000ULL
+#define RETRY_MIN_USEC (1 * USEC_PER_SEC)
+#define RETRY_MAX_USEC (30 * USEC_PER_SEC)
+#define OPS_MAX BRIDGE_PENDING_MAX
+#define INTERVIEW_QUEUE_MAX 64u
+
+typedef enum OpKind {
+        OP_NONE,
+        OP_ZCL,
+        OP_PERMIT_JOIN,
+        OP_REMOVE,
+} OpKind;
+
+/* Work handed to the Host for the Bridge: the Host's userdata points at one of these. */
+typedef struct Op {
+        ZigbeeService *z;
+        OpKind kind;
+        uint64_t token;
+        uint64_t ieee;
+        uint32_t zcl_id;
+} Op;
+
+typedef enum LinkState {
+        LINK_DOWN,              /* waiting for the retry timer */
+        LINK_STARTING,          /* opened, probe / start-up under way */
+        LINK_UP,
+        LINK_REFUSED,           /* the coordinator holds another network: we stop */
+} LinkState;
+
+struct ZigbeeService {
+        Manager *m;
+        sd_event *event;
+        DevDb *db;
+        Bridge *bridge;
+        BridgeDeviceConfig *devcfg;
+        size_t n_devcfg;
+
+        Znp *znp;               /* owns the Transport */
+        Zstack *zstack;
+        Host *host;
+        LinkState link;
+        bool reform;
+        bool was_up;            /* the coordinator has been up before: a return is a recovery */
+        unsigned failures;      /* in a row, for the backoff */
+        ZstackConfig zcfg;
+        ZstackInfo info;
+
+        sd_event_source *tick, *retry;
+        bool connect_hook;
+
+        Op ops[OPS_MAX];
+        struct {
+                uint64_t ieee;
+                uint16_t nwk;
+        } interview_queue[INTERVIEW_QUEUE_MAX];
+        size_t n_interview_queue;
+};
+
+static void link_failed(ZigbeeService *z, int error, const char *what);
+static void coordinator_up(ZigbeeService *z, const ZstackInfo *info);
+
+static void format_ieee(uint64_t ieee, char buf[static 19]) {
+        (void) snprintf(buf, 19, "0x%016" PRIx64, ieee);
+}
+
+static void set_status(ZigbeeService *z, const char *fmt, ...) _printf_(2, 3);
+static void set_status(ZigbeeService *z, const char *fmt, ...) {
+        char text[160];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(text, sizeof(text), fmt, ap);
+        va_end(ap);
+        manager_set_component_status(z->m, MANAGER_COMPONENT_ZIGBEE, text);
+}
+
+int zigbee_service_save(ZigbeeService *z) {
+        int r;
+
+        if (!z || !z->db || !devdb_is_dirty(z->db))
+                return 0;
+        r = devdb_save(z->db);
+        if (r < 0)
+                log_error_errno(r, "Cannot save the device database: %s", devdb_last_error(z->db) ?: "");
+        return r;
+}
+
+/*
+ * Work slots
+ */
+
+static Op *op_new(ZigbeeService *z, OpKind kind, uint64_t token, uint64_t ieee) {
+        for (size_t i = 0; i < OPS_MAX; i++)
+                if (z->ops[i].kind == OP_NONE) {
+                        z->ops[i] = (Op) { .z = z, .kind = kind, .token = token, .ieee = ieee };
+                        return &z->ops[i];
+                }
+        return NULL;
+}
+
+/* Frees the slot, then tells the Bridge (which may start new work in the freed slot). */
+static void op_complete(Op *op, int error, const uint8_t *zcl, size_t len) {
+        ZigbeeService *z = op->z;
+        uint64_t token = op->token;
+
+        *op = (Op) {};
+        if (z->bridge)
+                bridge_complete(z->bridge, token, error, zcl, len);
+}
+
+/* After the Host is gone nothing completes what it held: fail it here. */
+static void ops_fail_all(ZigbeeService *z, int error) {
+        for (size_t i = 0; i < OPS_MAX; i++)
+                if (z->ops[i].kind != OP_NONE)
+                        op_complete(&z->ops[i], error, NULL, 0);
+}
+
+/*
+ * Bridge -> Host
+ */
+
+static bool host_usable(ZigbeeService *z) {
+        return z->host && z->link == LINK_UP;
+}
+
+static void on_zcl_done(Host *h, int error, uint8_t af_status, const HostZclMessage *response, void *userdata) {
+        Op *op = userdata;
+
+        op_complete(op, error, response ? response->frame : NULL, response ? response->frame_len : 0);
+}
+
+static int send_frame(ZigbeeService *z, uint64_t ieee, uint16_t nwk, uint8_t endpoint, uint16_t cluster,
+                      const uint8_t *frame, size_t len, uint64_t token) {
+        Op *op;
+        int r;
+
+        op = op_new(z, OP_ZCL, token, ieee);
+        if (!op)
+                return -ENOBUFS;
+        r = host_zcl_request(z->host, nwk, endpoint, cluster, frame, len, on_zcl_done, op, &op->zcl_id);
+        if (r < 0)
+                *op = (Op) {};
+        return r;
+}
+
+static int op_send_action(void *userdata, uint64_t ieee, uint16_t nwk, const PlugAction *a, uint64_t token) {
+        ZigbeeService *z = userdata;
+        uint8_t frame[HOST_AF_DATA_MAX];
+        int len;
+
+        if (!host_usable(z))
+                return -ENETDOWN;
+        len = plug_action_build_frame(a, host_next_tsn(z->host), frame, sizeof(frame));
+        if (len < 0)
+                return len;
+        return send_frame(z, ieee, nwk, a->endpoint, a->cluster, frame, (size_t) len, token);
+}
+
+/* The first endpoint with the Basic cluster, as herdsman's ping reads endpoints[0]. */
+static uint8_t basic_endpoint(const Device *d) {
+        for (size_t i = 0; d && i < d->n_endpoints; i++)
+                for (size_t j = 0; j < d->endpoints[i].n_in; j++)
+                        if (d->endpoints[i].in[j] == ZCL_CLUSTER_BASIC)
+                                return d->endpoints[i].id;
+        return d && d->n_endpoints > 0 ? d->endpoints[0].id : 1;
+}
+
+static int op_ping(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token) {
+        ZigbeeService *z = userdata;
+        static const uint16_t zcl_version = 0x0000;
+        uint8_t frame[16];
+        ZclHeader hdr;
+        int len;
+
+        if (!host_usable(z))
+                return -ENETDOWN;
+        hdr = (ZclHeader) { .frame_control = ZCL_FC_DISABLE_DEFAULT_RSP, .tsn = host_next_tsn(z->host),
+                            .command = ZCL_CMD_READ_ATTRIBUTES };
+        len = zcl_build_read_attributes(&hdr, &zcl_version, 1, frame, sizeof(frame));
+        if (len < 0)
+                return len;
+        return send_frame(z, ieee, nwk, basic_endpoint(devdb_find_by_ieee(z->db, ieee)), ZCL_CLUSTER_BASIC,
+                          frame, (size_t) len, token);
+}
+
+static void on_host_done(Host *h, int error, void *userdata) {
+        Op *op = userdata;
+        ZigbeeService *z = op->z;
+
+        if (op->kind == OP_REMOVE && error == 0 && z->host)
+                host_device_remove(z->host, op->ieee);
+        op_complete(op, error, NULL, 0);
+}
+
+static int op_permit_join(void *userdata, unsigned seconds, uint64_t token) {
+        ZigbeeService *z = userdata;
+        Op *op;
+        int r;
+
+        if (!host_usable(z))
+                return -ENETDOWN;
+        op = op_new(z, OP_PERMIT_JOIN, token, 0);
+        if (!op)
+                return -ENOBUFS;
+        r = host_permit_join(z->host, seconds, on_host_done, op);
+        if (r < 0)
+                *op = (Op) {};
+        return r;
+}
+
+static int op_remove_device(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token) {
+        ZigbeeService *z = userdata;
+        Op *op;
+        int r;
+
+        if (!host_usable(z))
+                return -ENETDOWN;
+        op = op_new(z, OP_REMOVE, token, ieee);
+        if (!op)
+                return -ENOBUFS;
+        host_interview_cancel(z->host, ieee);
+        r = host_remove_device(z->host, ieee, nwk, on_host_done, op);
+        if (r < 0)
+                *op = (Op) {};
+        return r;
+}
+
+/*
+ * Bridge -> MQTT and owner
+ */
+
+static void on_mqtt_message(Mqtt *mqtt, const char *topic, const void *payload, size_t len, bool retained,
+                            void *userdata) {
+        ZigbeeService *z = userdata;
+
+        if (z->bridge)
+                (void) bridge_on_mqtt_message(z->bridge, topic, payload, len);
+}
+
+static int op_publish(void *userdata, const char *topic, const void *payload, size_t len, bool retain, int qos) {
+        ZigbeeService *z = userdata;
+
+        return mqtt_publish(z->m->mqtt, topic, payload, len, qos, retain);
+}
+
+static int op_subscribe(void *userdata, const char *topic) {
+        ZigbeeService *z = userdata;
+
+        return mqtt_subscribe(z->m->mqtt, topic, 0, on_mqtt_message, z);
+}
+
+static int op_unsubscribe(void *userdata, const char *topic) {
+        ZigbeeService *z = userdata;
+
+        return mqtt_unsubscribe(z->m->mqtt, topic, on_mqtt_message, z);
+}
+
+static uint64_t op_now(void *userdata) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void op_restart(void *userdata) {
+        ZigbeeService *z = userdata;
+
+        /* Under systemd (Restart=on-failure) exit status 1 brings the daemon back; by hand it stops. */
+        log_notice("Restart requested over MQTT: saving and exiting with status 1 for the service manager to restart");
+        (void) zigbee_service_save(z);
+        (void) sd_event_exit(z->event, 1);
+}
+
+static void op_devdb_changed(void *userdata, bool urgent) {
+        ZigbeeService *z = userdata;
+
+        if (urgent)
+                (void) zigbee_service_save(z);
+}
+
+static void on_mqtt_connected(Mqtt *mqtt, void *userdata) {
+        ZigbeeService *z = userdata;
+        int r;
+
+        r = bridge_on_mqtt_connected(z->bridge);
+        if (r < 0)
+                log_warning_errno(r, "Cannot publish the bridge after connecting to the broker: %m");
+}
+
+void zigbee_service_mqtt_disconnected(ZigbeeService *z) {
+        if (z && z->bridge)
+                bridge_on_mqtt_disconnected(z->bridge);
+}
+
+/*
+ * Host -> Bridge
+ */
+
+static void interview_next(ZigbeeService *z);
+
+static void interview(ZigbeeService *z, uint64_t ieee, uint16_t nwk) {
+        const Device *d = devdb_find_by_ieee(z->db, ieee);
+        char s[19];
+        int r;
+
+        if (!z->host || (d && d->interview == DEV_INTERVIEW_SUCCESSFUL) || host_interview_running(z->host, ieee))
+                return;
+        for (size_t i = 0; i < z->n_interview_queue; i++)
+                if (z->interview_queue[i].ieee == ieee) {
+                        z->interview_queue[i].nwk = nwk;
+                        return;
+                }
+        r = host_interview_start(z->host, ieee, nwk);
+        if (r == -ENOBUFS && z->n_interview_queue < INTERVIEW_QUEUE_MAX) {
+                /* as many interviews run as the host allows; this one waits for a free place */
+                z->interview_queue[z->n_interview_queue].ieee = ieee;
+                z->interview_queue[z->n_interview_queue].nwk = nwk;
+                z->n_interview_queue++;
+                return;
+        }
+        format_ieee(ieee, s);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot interview %s: %m", s);
+                return;
+        }
+        log_info("Interviewing %s (0x%04x)", s, nwk);
+        (void) bridge_on_interview_started(z->bridge, ieee, nwk);
+}
+
+static void interview_next(ZigbeeService *z) {
+        while (z->n_interview_queue > 0 && z->host) {
+                uint64_t ieee = z->interview_queue[0].ieee;
+                uint16_t nwk = z->interview_queue[0].nwk;
+                size_t before;
+
+                memmove(z->interview_queue, z->interview_queue + 1,
+                        (z->n_interview_queue - 1) * sizeof(z->interview_queue[0]));
+                z->n_interview_queue--;
+                before = z->n_interview_queue;
+                interview(z, ieee, nwk);
+                if (z->n_interview_queue > before)
+                        break;          /* queued again: still no room */
+        }
+}
+
+static void on_device_joined(Host *h, uint64_t ieee, uint16_t nwk, uint16_t parent, void *userdata) {
+        ZigbeeService *z = userdata;
+        char s[19];
+
+        format_ieee(ieee, s);
+        log_fields(LOG_INFO, 0, &((LogFields) { .device = s }), "Device %s joined (0x%04x, parent 0x%04x)", s, nwk,
+                   parent);
+        (void) bridge_on_device_joined(z->bridge, ieee, nwk);
+        interview(z, ieee, nwk);
+}
+
+static void on_device_announced(Host *h, uint64_t ieee, uint16_t nwk, uint16_t old_nwk, uint8_t capabilities,
+                                void *userdata) {
+        ZigbeeService *z = userdata;
+
+        (void) bridge_on_device_announced(z->bridge, ieee, nwk);
+        interview(z, ieee, nwk);
+}
+
+static void on_device_left(Host *h, uint64_t ieee, uint16_t nwk, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        host_interview_cancel(h, ieee);
+        (void) bridge_on_device_left(z->bridge, ieee);
+        host_device_remove(h, ieee);
+}
+
+static void on_interview_done(Host *h, const InterviewResult *result, void *userdata) {
+        ZigbeeService *z = userdata;
+        int r;
+
+        r = bridge_on_interview_done(z->bridge, result);
+        if (r < 0)
+                log_warning_errno(r, "Cannot record the interview of 0x%016" PRIx64 ": %m", result->ieee);
+        interview_next(z);
+}
+
+static void on_zcl_received(Host *h, const HostZclMessage *msg, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        if (msg->ieee == 0 || msg->group != 0)
+                return;
+        (void) bridge_on_zcl(z->bridge, msg->ieee, msg->src_endpoint, msg->cluster, msg->frame, msg->frame_len,
+                             msg->lqi);
+}
+
+static void on_unknown_device(Host *h, uint64_t ieee, uint16_t nwk, HostUnknownSource source, void *userdata) {
+        ZigbeeService *z = userdata;
+        const Device *d = devdb_find_by_ieee(z->db, ieee);
+        char s[19];
+
+        format_ieee(ieee, s);
+        if (d) {
+                log_fields(LOG_INFO, 0, &((LogFields) { .device = s, .name = d->friendly_name }),
+                           "Device '%s' talks from 0x%04x", d->friendly_name, nwk);
+                (void) bridge_on_address_changed(z->bridge, ieee, nwk);
+        } else
+                log_fields(LOG_NOTICE, 0, &((LogFields) { .device = s }),
+                           "Device %s (0x%04x) is not in the database: interviewing it", s, nwk);
+        interview(z, ieee, nwk);
+}
+
+static void on_permit_join_changed(Host *h, unsigned seconds, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        if (seconds > 0)
+                log_info("Permit join open for %u s", seconds);
+        else
+                log_info("Permit join closed");
+        bridge_on_permit_join_changed(z->bridge, seconds);
+}
+
+static void on_address_changed(Host *h, uint64_t ieee, uint16_t old_nwk, uint16_t nwk, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        (void) bridge_on_address_changed(z->bridge, ieee, nwk);
+}
+
+static void on_zstack_started(Zstack *zs, int error, const ZstackInfo *info, void *userdata);
+
+static void coordinator_down(ZigbeeService *z) {
+        manager_set_component_ready(z->m, MANAGER_COMPONENT_ZIGBEE, false);
+        if (z->was_up && z->link == LINK_UP)
+                bridge_on_coordinator_lost(z->bridge);
+}
+
+static void on_coordinator_lost(Host *h, HostLossReason reason, int error, void *userdata) {
+        ZigbeeService *z = userdata;
+        int r;
+
+        if (reason == HOST_LOSS_COORDINATOR_RESET) {
+                log_warning("The coordinator reset unexpectedly; starting it again");
+                coordinator_down(z);
+                z->link = LINK_STARTING;
+                set_status(z, "zigbee coordinator reset, starting it again");
+                r = zstack_start(z->zstack, &z->zcfg, on_zstack_started, z);
+                if (r < 0)
+                        link_failed(z, r, "cannot restart the coordinator");
+                return;
+        }
+        /* The Znp is dead: the Host goes now, the rest when the retry timer reopens the port. */
+        z->host = host_free(z->host);
+        ops_fail_all(z, -ECONNRESET);
+        link_failed(z, error < 0 ? error : -EIO, "lost the coordinator");
+}
+
+/*
+ * Coordinator link
+ */
+
+static void link_close(ZigbeeService *z) {
+        z->host = host_free(z->host);
+        z->zstack = zstack_free(z->zstack);
+        z->znp = znp_free(z->znp);
+        ops_fail_all(z, -ECONNRESET);
+        z->n_interview_queue = 0;
+}
+
+static void link_open(ZigbeeService *z);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        link_close(z);
+        link_open(z);
+        return 0;
+}
+
+static void link_failed(ZigbeeService *z, int error, const char *what) {
+        uint64_t delay = RETRY_MIN_USEC;
+        int r;
+
+        if (z->link == LINK_DOWN || z->link == LINK_REFUSED)
+                return;         /* already handled */
+        coordinator_down(z);
+        z->link = LINK_DOWN;
+        for (unsigned i = 0; i < z->failures && delay < RETRY_MAX_USEC; i++)
+                delay *= 2;
+        delay = MIN(delay, RETRY_MAX_USEC);
+        z->failures++;
+
+        log_warning_errno(error, "Zigbee: %s (%s): %m; retrying in %llu s", what, z->m->config->serial.port,
+                          (unsigned long long) (delay / USEC_PER_SEC));
+        set_status(z, "zigbee coordinator unavailable (%s), retrying in %llus", strerror(-error),
+                   (unsigned long long) (delay / USEC_PER_SEC));
+
+        z->retry = sd_event_source_disable_unref(z->retry);
+        r = sd_event_add_time_relative(z->event, &z->retry, CLOCK_MONOTONIC, delay, 0, on_retry, z);
+        if (r < 0) {
+                log_error_errno(r, "Cannot arm the coordinator retry timer: %m");
+                (void) sd_event_exit(z->event, 1);
+        }
+}
+
+static void refuse(ZigbeeService *z, int error, const char *message) {
+        coordinator_down(z);
+        z->link = LINK_REFUSED;
+        log_error("Zigbee: %s", message);
+        if (error == -EEXIST)
+                log_error("Refusing to start: the coordinator's network does not match [zigbee] in %s. Fix the "
+                          "configuration (or set those keys to auto to adopt the network), or start once with "
+                          "'lumiplugd --reform' to replace the network (every device must then pair again).",
+                          z->m->config_path);
+        set_status(z, "zigbee refused: %s", message);
+        (void) sd_event_exit(z->event, 1);
+}
+
+static void on_zstack_started(Zstack *zs, int error, const ZstackInfo *info, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        if (error == -EEXIST || error == -EPROTONOSUPPORT) {
+                refuse(z, error, zstack_error_message(zs));
+                return;
+        }
+        if (error < 0) {
+                link_failed(z, error, zstack_error_message(zs) ?: "start-up failed");
+                return;
+        }
+        coordinator_up(z, info);
+}
+
+static void on_znp_ready(Znp *znp, int error, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        if (error == 0)
+                error = zstack_start(z->zstack, &z->zcfg, on_zstack_started, z);
+        if (error < 0)
+                link_failed(z, error, error == -ETIMEDOUT ? "the coordinator does not answer SYS_PING"
+                                                          : "cannot start the coordinator");
+}
+
+/* The Znp's own events while no Host holds the slot (during the start-up). */
+static void on_znp_event(Znp *znp, ZnpEvent event, int error, const MtFrame *f, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        if (event == ZNP_EVENT_TRANSPORT_ERROR)
+                link_failed(z, error < 0 ? error : -EIO, "lost the coordinator during start-up");
+        /* a reset during the start-up fails the request in flight, and so the start-up */
+}
+
+static void on_znp_trace(Znp *znp, bool outgoing, const MtFrame *f, bool secret, void *userdata) {
+        char name[64], hex[3 * 64 + 1];
+        size_t n = 0;
+
+        if (log_get_max_level() < LOG_DEBUG)
+                return;
+        hex[0] = 0;
+        if (!secret)
+                for (size_t i = 0; i < f->len && n + 4 < sizeof(hex); i++)
+                        n += (size_t) snprintf(hex + n, sizeof(hex) - n, " %02x", f->data[i]);
+        log_debug("MT %s %s%s%s", outgoing ? "-->" : "<--", mt_frame_describe(f, name, sizeof(name)),
+                  secret ? " (redacted)" : "", hex);
+}
+
+static void link_open(ZigbeeService *z) {
+        const SerialConfig *sc = &z->m->config->serial;
+        TransportConfig tc = { .port = sc->port, .baudrate = sc->baudrate, .rtscts = sc->rtscts };
+        Transport *t = NULL;
+        int r;
+
+        z->link = LINK_STARTING;
+        set_status(z, "zigbee opening %s", sc->port);
+        r = transport_open(&t, &tc);
+        if (r < 0) {
+                link_failed(z, r, "cannot open the coordinator port");
+                return;
+        }
+        log_info("Opened %s (%s)", sc->port, transport_kind_to_string(transport_kind(t)));
+        r = znp_new(&z->znp, z->event, t);      /* takes t */
+        if (r >= 0) {
+                znp_set_event_handler(z->znp, on_znp_event, z);
+                znp_set_trace(z->znp, on_znp_trace, z);
+                r = zstack_new(&z->zstack, z->znp);
+        }
+        if (r >= 0)
+                r = znp_start(z->znp, NULL, on_znp_ready, z);
+        if (r < 0)
+                link_failed(z, r, "cannot set up the coordinator link");
+}
+
+static const HostCallbacks host_callbacks = {
+        .device_joined = on_device_joined,
+        .device_announced = on_device_announced,
+        .device_left = on_device_left,
+        .interview_done = on_interview_done,
+        .zcl_received = on_zcl_received,
+        .unknown_device = on_unknown_device,
+        .permit_join_changed = on_permit_join_changed,
+        .address_changed = on_address_changed,
+        .coordinator_lost = on_coordinator_lost,
+};
+
+static int host_setup(ZigbeeService *z) {
+        int r;
+
+        r = host_new(&z->host, z->event, z->znp, NULL);
+        if (r < 0)
+                return r;
+        host_set_callbacks(z->host, &host_callbacks, z);
+        for (size_t i = 0; i < devdb_count(z->db); i++) {
+                const Device *d = devdb_get(z->db, i);
+
+                if (d->nwk == DEVDB_NWK_UNKNOWN)
+                        continue;
+                r = host_device_add(z->host, d->ieee, d->nwk);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot add '%s' to the coordinator's device table: %m",
+                                          d->friendly_name);
+        }
+        return 0;
+}
+
+static void remember_network(ZigbeeService *z, const ZstackInfo *info) {
+        const DevNetwork *old = devdb_get_network(z->db);
+        DevNetwork net = {
+                .valid = true,
+                .coordinator_ieee = info->ieee,
+                .pan_id = info->pan_id,
+                .ext_pan_id = info->ext_pan_id,
+                .channel = info->channel,
+        };
+
+        if (info->network_key_known)
+                memcpy(net.network_key, info->network_key, sizeof(net.network_key));
+        else if (old->valid)
+                memcpy(net.network_key, old->network_key, sizeof(net.network_key));
+        if (old->valid && old->coordinator_ieee == net.coordinator_ieee && old->pan_id == net.pan_id &&
+            old->ext_pan_id == net.ext_pan_id && old->channel == net.channel &&
+            memcmp(old->network_key, net.network_key, sizeof(net.network_key)) == 0)
+                return;
+        devdb_set_network(z->db, &net);
+        (void) zigbee_service_save(z);
+}
+
+static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
+        BridgeCoordinator bc;
+        char ieee[19];
+        int r;
+
+        if (!z->host) {
+                r = host_setup(z);
+                if (r < 0) {
+                        link_failed(z, r, "cannot set up the Zigbee host");
+                        return;
+                }
+        }
+        z->info = *info;
+        z->link = LINK_UP;
+        z->failures = 0;
+        remember_network(z, info);
+
+        format_ieee(info->ieee, ieee);
+        if (info->formed)
+                log_notice("Formed a new Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
+                           ", channel %u, coordinator %s (kept in the state directory)",
+                           info->pan_id, info->ext_pan_id, info->channel, ieee);
+        else
+                log_info("Adopted the coordinator's Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
+                         ", channel %u, coordinator %s", info->pan_id, info->ext_pan_id, info->channel, ieee);
+        log_info("Coordinator %s firmware %u.%u.%u revision %" PRIu32, zstack_product_name(info->version.product_id),
+                 info->version.major, info->version.minor, info->version.maint, info->version.revision);
+
+        bc = (BridgeCoordinator) {
+                .ieee = info->ieee,
+                .type = zstack_product_name(info->version.product_id),
+                .transportrev = info->version.transport_rev,
+                .product = info->version.product_id,
+                .majorrel = info->version.major,
+                .minorrel = info->version.minor,
+                .maintrel = info->version.maint,
+                .revision = info->version.revision,
+                .channel = info->channel,
+                .pan_id = info->pan_id,
+                .ext_pan_id = info->ext_pan_id,
+        };
+        bridge_set_coordinator(z->bridge, &bc);
+
+        set_status(z, "zigbee network 0x%04x on channel %u, %zu devices", info->pan_id, info->channel,
+                   devdb_count(z->db));
+        manager_set_component_ready(z->m, MANAGER_COMPONENT_ZIGBEE, true);
+        if (z->was_up) {
+                log_notice("The coordinator is back");
+                bridge_on_coordinator_restored(z->bridge);
+        }
+        z->was_up = true;
+}
+
+/*
+ * Timers, set-up
+ */
+
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        ZigbeeService *z = userdata;
+        int r;
+
+        bridge_tick(z->bridge);
+        (void) zigbee_service_save(z);
+        r = sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s, SD_EVENT_ON);
+        if (r < 0)
+                log_warning_errno(r, "Cannot re-arm the Zigbee timer: %m");
+        return 0;
+}
+
+static uint64_t bytes_to_u64(const uint8_t b[8]) {
+        uint64_t v = 0;
+
+        for (size_t i = 0; i < 8; i++)
+                v = v << 8 | b[i];
+        return v;
+}
+
+/* Explicit [zigbee] values win; what is "auto" comes from network.json when it holds a network, so a
+ * blank (or replaced) coordinator gets the same network back and the paired devices stay. */
+static void zstack_config_from(ZigbeeService *z) {
+        const ZigbeeConfig *c = &z->m->config->zigbee;
+        const DevNetwork *net = devdb_get_network(z->db);
+        ZstackConfig *zc = &z->zcfg;
+
+        *zc = (ZstackConfig) { .pan_id_auto = true, .ext_pan_id_auto = true, .network_key_auto = true };
+        if (c->pan_id) {
+                zc->pan_id_auto = false;
+                zc->pan_id = (uint16_t) c->pan_id;
+        } else if (net->valid && net->pan_id) {
+                zc->pan_id_auto = false;
+                zc->pan_id = net->pan_id;
+        }
+        if (c->extended_pan_id.set) {
+                zc->ext_pan_id_auto = false;
+                zc->ext_pan_id = bytes_to_u64(c->extended_pan_id.bytes);
+        } else if (net->valid && net->ext_pan_id) {
+                zc->ext_pan_id_auto = false;
+                zc->ext_pan_id = net->ext_pan_id;
+        }
+        if (c->network_key.set) {
+                zc->network_key_auto = false;
+                memcpy(zc->network_key, c->network_key.bytes, 16);
+        } else if (net->valid) {
+                static const uint8_t zero[16] = {};
+
+                if (memcmp(net->network_key, zero, 16) != 0) {
+                        zc->network_key_auto = false;
+                        memcpy(zc->network_key, net->network_key, 16);
+                }
+        }
+        if (c->channel)
+                zc->channel = (uint8_t) c->channel;
+        else if (net->valid && net->channel >= 11 && net->channel <= 26)
+                zc->channel = net->channel;
+        zc->reform = z->reform;
+}
+
+static json_object *device_options_json(const DeviceConfig *d) {
+        json_object *o = json_object_new_object();
+
+        if (!o)
+                return NULL;
+#define OPT_UINT(f) if (d->f.set) (void) json_object_object_add(o, #f, json_object_new_int64(d->f.value))
+#define OPT_DOUBLE(f) if (d->f.set) (void) json_object_object_add(o, #f, json_object_new_double(d->f.value))
+        OPT_UINT(device_temperature_precision);
+        OPT_DOUBLE(device_temperature_calibration);
+        OPT_UINT(power_precision);
+        OPT_UINT(energy_precision);
+        OPT_UINT(voltage_precision);
+        OPT_UINT(current_precision);
+        OPT_DOUBLE(power_calibration);
+        OPT_DOUBLE(energy_calibration);
+        OPT_DOUBLE(voltage_calibration);
+        OPT_DOUBLE(current_calibration);
+#undef OPT_UINT
+#undef OPT_DOUBLE
+        if (d->state_action.set)
+                (void) json_object_object_add(o, "state_action", json_object_new_boolean(d->state_action.value));
+        return o;
+}
+
+static const char *log_level_name(int level) {
+        switch (level) {
+        case LOG_DEBUG: return "debug";
+        case LOG_INFO: return "info";
+        case LOG_NOTICE: return "info";
+        case LOG_WARNING: return "warning";
+        default: return "error";
+        }
+}
+
+static int make_state_dir(const char *path) {
+        char buf[4096];
+
+        if (strlen(path) >= sizeof(buf))
+                return -ENAMETOOLONG;
+        strcpy(buf, path);
+        for (char *p = buf + 1; *p; p++)
+                if (*p == '/') {
+                        *p = 0;
+                        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        *p = '/';
+                }
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int zigbee_service_new(ZigbeeService **ret, Manager *m) {
+        static const BridgeMqttOps mqtt_ops = {
+                .publish = op_publish,
+                .subscribe = op_subscribe,
+                .unsubscribe = op_unsubscribe,
+        };
+        static const BridgeZigbeeOps zigbee_ops = {
+                .send_action = op_send_action,
+                .ping = op_ping,
+                .permit_join = op_permit_join,
+                .remove_device = op_remove_device,
+        };
+        static const BridgeOwnerOps owner_ops = {
+                .now = op_now,
+                .restart = op_restart,
+                .devdb_changed = op_devdb_changed,
+        };
+        _cleanup_(zigbee_service_freep) ZigbeeService *z = NULL;
+        const Config *c = m->config;
+        BridgeConfig bc;
+        int r;
+
+        z = calloc(1, sizeof(*z));
+        if (!z)
+                return -ENOMEM;
+        z->m = m;
+        z->event = m->event;
+
+        r = make_state_dir(c->state.directory);
+        if (r < 0)
+                return log_error_errno(r, "Cannot create the state directory %s: %m", c->state.directory);
+        r = devdb_new(&z->db, c->state.directory);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the device database: %m");
+        r = devdb_load(z->db);
+        if (r == DEVDB_LOAD_RECOVERED)
+                log_error("Device database: %s", devdb_last_error(z->db));
+        else if (r == -EPROTONOSUPPORT)
+                return log_error_errno(r, "Device database: %s (written by a newer lumiplugd; refusing to touch it)",
+                                       devdb_last_error(z->db) ?: "unknown format");
+        else if (r < 0)
+                return log_error_errno(r, "Cannot read the device database in %s: %s", c->state.directory,
+                                       devdb_last_error(z->db) ?: "");
+        log_info("Device database %s: %zu devices", devdb_devices_path(z->db), devdb_count(z->db));
+
+        if (c->n_devices > 0) {
+                z->devcfg = calloc(c->n_devices, sizeof(BridgeDeviceConfig));
+                if (!z->devcfg)
+                        return -ENOMEM;
+                for (size_t i = 0; i < c->n_devices; i++) {
+                        z->devcfg[i] = (BridgeDeviceConfig) {
+                                .ieee = c->devices[i].ieee,
+                                .friendly_name = c->devices[i].friendly_name,
+                                .options = device_options_json(&c->devices[i]),
+                        };
+                        z->n_devcfg++;
+                        if (!z->devcfg[i].options)
+                                return -ENOMEM;
+                }
+        }
+
+        bc = (BridgeConfig) {
+                .base_topic = c->mqtt.base_topic,
+                .retain_state = c->mqtt.retain,
+                .state_qos = (int) c->mqtt.qos,
+                .availability = true,
+                .homeassistant = c->homeassistant.enabled,
+                .discovery_prefix = c->homeassistant.discovery_prefix,
+                .ha_status_topic = c->homeassistant.status_topic,
+                .log_level = log_level_name(c->log.level),
+                .devices = z->devcfg,
+                .n_devices = z->n_devcfg,
+        };
+        r = bridge_new(&z->bridge, &bc, z->db, &mqtt_ops, &zigbee_ops, &owner_ops, z);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the MQTT bridge: %m");
+
+        r = mqtt_add_connect_hook(m->mqtt, on_mqtt_connected, z);
+        if (r < 0)
+                return r;
+        z->connect_hook = true;
+
+        r = sd_event_add_time_relative(z->event, &z->tick, CLOCK_MONOTONIC, USEC_PER_SEC, 0, on_tick, z);
+        if (r < 0)
+                return r;
+        manager_require_component(m, MANAGER_COMPONENT_ZIGBEE);
+
+        *ret = TAKE_PTR(z);
+        return 0;
+}
+
+int zigbee_service_start(ZigbeeService *z, bool reform) {
+        z->reform = reform;
+        zstack_config_from(z);
+        if (reform)
+                log_notice("--reform: a coordinator network that does not match [zigbee] will be replaced");
+        link_open(z);
+        return 0;
+}
+
+ZigbeeService *zigbee_service_free(ZigbeeService *z) {
+        if (!z)
+                return NULL;
+        link_close(z);
+        z->retry = sd_event_source_disable_unref(z->retry);
+        z->tick = sd_event_source_disable_unref(z->tick);
+        if (z->connect_hook)
+                mqtt_remove_connect_hook(z->m->mqtt, on_mqtt_connected, z);
+        z->bridge = bridge_free(z->bridge);
+        (void) zigbee_service_save(z);
+        z->db = devdb_free(z->db);
+        for (size_t i = 0; i < z->n_devcfg; i++)
+                json_object_put(z->devcfg[i].options);
+        free(z->devcfg);
+        free(z);
+        return NULL;
+}

@@ -1,0 +1,36 @@
+/*
+ * The Zigbee service: the Manager's Zigbee component. It owns the coordinator link (Transport, Znp,
+ * Zstack, Host), the device database and the MQTT Bridge, and glues them together:
+ *
+ *   - opens [serial] port, runs the Z-Stack start-up with [zigbee] (explicit values, else what the
+ *     state directory's network.json remembers, else "auto"), keeps a formed network in network.json,
+ *     refuses a mismatching network unless --reform (the daemon then exits with status 1);
+ *   - publishes the coordinator in bridge/info, reports readiness and a STATUS= text to the Manager;
+ *   - reconnects with capped exponential backoff after a coordinator reset or a lost port, with the
+ *     plugs offline meanwhile, and recovers without a restart;
+ *   - Host events (join, announce, leave, interview, ZCL, unknown devices) go to the Bridge; the
+ *     Bridge's actions, pings, permit join and removals go to the Host;
+ *   - saves the database from a one-second timer, and at once after pairing, rename and remove.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "util/macro.h"
+
+typedef struct Manager Manager;
+typedef struct ZigbeeService ZigbeeService;
+
+/* Loads the device database and builds the bridge on m's Mqtt; nothing is opened yet. */
+int zigbee_service_new(ZigbeeService **ret, Manager *m);
+ZigbeeService *zigbee_service_free(ZigbeeService *z);  /* saves what is unsaved */
+DEFINE_TRIVIAL_CLEANUP_FUNC(ZigbeeService *, zigbee_service_free);
+
+/* Opens the coordinator (retried with backoff); reform replaces a mismatching network. */
+int zigbee_service_start(ZigbeeService *z, bool reform);
+
+/* The MQTT connection went down (the connect hook handles "up"). */
+void zigbee_service_mqtt_disconnected(ZigbeeService *z);
+
+/* Writes the device database now if anything changed. */
+int zigbee_service_save(ZigbeeService *z);
