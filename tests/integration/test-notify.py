@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """sd_notify as systemd sees it, through a NOTIFY_SOCKET this test binds: STATUS= follows the
-broker connection, READY=1 only once the broker is up, WATCHDOG=1 at the period WATCHDOG_USEC asks
+broker connection, READY=1 only once the broker (and the simulated coordinator) is up, WATCHDOG=1 at the period WATCHDOG_USEC asks
 for (and only for the process WATCHDOG_PID names), RELOADING=1 then READY=1 on SIGHUP (also when the
 new file is broken), STOPPING=1 and exit 0 on SIGTERM."""
 import os
@@ -13,6 +13,7 @@ import time
 
 from broker import Mosquitto, free_port
 from daemon import Daemon, mqtt_ini
+from sim import Sim
 
 WATCHDOG_USEC = 1_000_000
 # WATCHDOG_PID must be the daemon's own pid: the shell's pid survives the exec.
@@ -82,13 +83,16 @@ def main():
     port = free_port()
     broker = Mosquitto(port=port)
     ns = NotifySocket()
+    sim = Sim(fast=True).start()
     env = {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": str(WATCHDOG_USEC)}
-    ini = mqtt_ini(port, base_topic="lumint", mqtt_extra="reconnect_max = 1\n", level="info")
+    ini = mqtt_ini(port, base_topic="lumint", mqtt_extra="reconnect_max = 1\n", level="info",
+                   serial_port=sim.port)
+    mqtt_status = lambda f: f.get("STATUS", "").split("; ")[0]
     try:
         with Daemon(ini, env=env, prefix=WRAPPER) as d:
             # The broker is not there yet: STATUS says so, READY=1 is not sent.
-            ns.wait_for(lambda f: re.fullmatch(r"mqtt down \(Connection refused\), retrying in 1s",
-                                               f.get("STATUS", "")), what="STATUS=mqtt down")
+            ns.wait_for(lambda f: re.fullmatch(r"mqtt down \(Connection refused\), retrying in 1s", mqtt_status(f)),
+                        what="STATUS=mqtt down")
             assert not any("READY" in m[1] for m in ns.since(0))
 
             # A reload before READY=1 does not claim readiness (nor RELOADING=1, which needs READY=1).
@@ -100,8 +104,8 @@ def main():
             assert not any("READY" in m[1] or "RELOADING" in m[1] for m in ns.since(0)), ns.since(0)
 
             broker.start()
-            i, (t_ready, fields, raw) = ns.wait_for(lambda f: f.get("READY") == "1", timeout=20, what="READY=1")
-            assert fields.get("STATUS") == f"mqtt connected to 127.0.0.1:{port}", raw
+            i, (t_ready, fields, raw) = ns.wait_for(lambda f: f.get("READY") == "1", timeout=60, what="READY=1")
+            assert mqtt_status(fields) == f"mqtt connected to 127.0.0.1:{port}", raw
 
             # WATCHDOG=1, regularly, at about half of WATCHDOG_USEC (sd-event pings between 1/2 and 3/4).
             start = ns.mark()
@@ -116,17 +120,17 @@ def main():
             # The broker goes away: STATUS follows.
             mark = ns.mark()
             broker.stop()
-            ns.wait_for(lambda f: f.get("STATUS", "").startswith("mqtt down (") and
-                        f["STATUS"].endswith("retrying in 1s"), start=mark, what="STATUS=mqtt down")
+            ns.wait_for(lambda f: mqtt_status(f).startswith("mqtt down (") and
+                        mqtt_status(f).endswith("retrying in 1s"), start=mark, what="STATUS=mqtt down")
             mark = ns.mark()
             broker.start()
-            ns.wait_for(lambda f: f.get("STATUS") == f"mqtt connected to 127.0.0.1:{port}", start=mark,
+            ns.wait_for(lambda f: mqtt_status(f) == f"mqtt connected to 127.0.0.1:{port}", start=mark,
                         timeout=20, what="STATUS=mqtt connected")
 
             # SIGHUP: RELOADING=1 (with MONOTONIC_USEC=), then READY=1. A run-time key is applied, a
             # restart-only key is reported.
-            d.write_ini(mqtt_ini(port, base_topic="lumint", mqtt_extra="reconnect_max = 1\nqos = 0\n",
-                                 level="debug").replace("host = 127.0.0.1", "host = localhost"))
+            d.write_ini(ini.replace("reconnect_max = 1\n", "reconnect_max = 1\nqos = 0\n")
+                        .replace("level = info", "level = debug").replace("host = 127.0.0.1", "host = localhost"))
             mark = ns.mark()
             d.send_signal(signal.SIGHUP)
             j, (_, f1, raw1) = ns.wait_for(lambda f: f.get("RELOADING") == "1", start=mark, what="RELOADING=1")
@@ -156,12 +160,13 @@ def main():
         mark = ns.mark()
         env2 = dict(env, WATCHDOG_PID="1")
         with Daemon(ini, env=env2) as d:
-            ns.wait_for(lambda f: f.get("READY") == "1", start=mark, timeout=20, what="READY=1")
+            ns.wait_for(lambda f: f.get("READY") == "1", start=mark, timeout=60, what="READY=1")
             time.sleep(3 * WATCHDOG_USEC / 1e6)
             assert not any(m[1].get("WATCHDOG") for m in ns.since(mark)), ns.since(mark)
             assert d.stop() == 0
     finally:
         broker.stop()
+        sim.stop()
         ns.close()
     print("ok")
 

@@ -33,9 +33,18 @@ def skip(reason):
     sys.exit(77)
 
 
-def mqtt_ini(port, base_topic="zigbee2mqtt", extra="", level="debug", target="stderr", mqtt_extra=""):
-    """A minimal INI for a broker on 127.0.0.1:port."""
+# A serial port that cannot exist: tests that do not start the simulator must never open a real one.
+NO_COORDINATOR = "/nonexistent/lumiplugd-test-no-coordinator"
+
+
+def mqtt_ini(port, base_topic="zigbee2mqtt", extra="", level="debug", target="stderr", mqtt_extra="",
+             serial_port=NO_COORDINATOR, state_dir=None):
+    """A minimal INI for a broker on 127.0.0.1:port, with a private state directory (never
+    /var/lib/lumiplugd) and, unless given, a serial port that does not exist."""
+    state_dir = state_dir or tempfile.mkdtemp(prefix="lumi-state-")
     return (f"[mqtt]\nhost = 127.0.0.1\nport = {port}\nbase_topic = {base_topic}\n{mqtt_extra}"
+            f"[serial]\nport = {serial_port}\n"
+            f"[state]\ndirectory = {state_dir}\n"
             f"[log]\nlevel = {level}\ntarget = {target}\n{extra}")
 
 
