@@ -12,6 +12,25 @@
  *
  * Facts from zigbee2mqtt 2.14.1 dist/extension/{bridge,publish,availability,homeassistant}.js and
  * dist/util/{utils,settings,stringify}.js.
+ *
+ * Wiring (the owner):
+ *   Host callbacks   device_joined -> bridge_on_device_joined (then host_interview_start +
+ *                    bridge_on_interview_started); device_announced -> bridge_on_device_announced;
+ *                    device_left -> bridge_on_device_left; interview_done -> bridge_on_interview_done;
+ *                    zcl_received (ieee != 0, not group) -> bridge_on_zcl(ieee, src_endpoint, cluster,
+ *                    frame, frame_len, lqi); unknown_device -> interview it as after a join;
+ *                    permit_join_changed -> bridge_on_permit_join_changed; address_changed ->
+ *                    bridge_on_address_changed; coordinator_lost -> bridge_on_coordinator_lost, and
+ *                    after the re-initialisation bridge_set_coordinator + bridge_on_coordinator_restored.
+ *   Zigbee ops       send_action: plug_action_build_frame(a, host_next_tsn()) + host_zcl_request(nwk,
+ *                    a->endpoint, a->cluster) whose done calls bridge_complete(token, error,
+ *                    response->frame, response->frame_len); ping: Read Attributes Basic 0x0000
+ *                    (zclVersion) on endpoint 1; permit_join: host_permit_join; remove_device:
+ *                    host_remove_device (and host_device_remove once it completed).
+ *   MQTT             connect hook -> bridge_on_mqtt_connected; down -> bridge_on_mqtt_disconnected;
+ *                    messages of the subscribed filters -> bridge_on_mqtt_message.
+ *   Time             owner->now = CLOCK_REALTIME; bridge_tick() from a timer (1 s, or at
+ *                    bridge_next_wakeup()). devdb_changed -> arm the save timer (urgent: save now).
  */
 #pragma once
 
