@@ -148,9 +148,17 @@ static int manager_on_stop_signal(sd_event_source *s, const struct signalfd_sigi
 }
 
 static void manager_on_config_change(const char *section, const char *key, bool needs_restart, void *userdata) {
+        Manager *m = userdata;
         const char *device = strncmp(section, "device ", 7) == 0 ? section + 7 : NULL;
 
-        if (strcmp(key, "*") == 0)
+        /* Device sections are only swapped when some component takes them over in a reload hook
+         * (it may keep pointers into them); without one they wait for a restart like other keys. */
+        if (device && m->n_reload_hooks == 0)
+                log_fields(LOG_WARNING, 0, &((LogFields) { .device = device }),
+                           "Reload: [%s] %s; it takes effect only after a restart (systemctl restart "
+                           "lumiplugd), keeping the running value", section,
+                           strcmp(key, "*") == 0 ? "added or removed" : key);
+        else if (strcmp(key, "*") == 0)
                 log_fields(LOG_INFO, 0, &((LogFields) { .device = device }), "Reload: [%s] added or removed",
                            section);
         else if (device)
@@ -210,7 +218,7 @@ int manager_reload(Manager *m) {
         m->config->log = new->log;
         m->config->mqtt.retain = new->mqtt.retain;
         m->config->mqtt.qos = new->mqtt.qos;
-        {
+        if (m->n_reload_hooks > 0) {
                 DeviceConfig *d = m->config->devices;
                 size_t n = m->config->n_devices;
 

@@ -25,7 +25,13 @@ typedef enum ManagerComponent {
 
 typedef struct Manager Manager;
 
-/* Called after a successful reload, once the run-time changeable settings are in m's config. */
+/*
+ * Called after a successful reload, once the run-time changeable settings are in m's config. The
+ * [device ...] sections are replaced only when at least one hook is registered: a component that
+ * keeps pointers into m->config->devices must register one and refresh them there, because the
+ * previous device sections are freed right after the hooks ran. Without any hook, device changes
+ * are logged as needing a restart.
+ */
 typedef void (*ManagerReloadFn)(Manager *m, void *userdata);
 
 struct Manager {

@@ -130,7 +130,8 @@ def main():
             # SIGHUP: RELOADING=1 (with MONOTONIC_USEC=), then READY=1. A run-time key is applied, a
             # restart-only key is reported.
             d.write_ini(ini.replace("reconnect_max = 1\n", "reconnect_max = 1\nqos = 0\n")
-                        .replace("level = info", "level = debug").replace("host = 127.0.0.1", "host = localhost"))
+                        .replace("level = info", "level = debug").replace("host = 127.0.0.1", "host = localhost")
+                        + "[device 0x00158d0001a2b3c4]\nfriendly_name = lamp\n")
             mark = ns.mark()
             d.send_signal(signal.SIGHUP)
             j, (_, f1, raw1) = ns.wait_for(lambda f: f.get("RELOADING") == "1", start=mark, what="RELOADING=1")
@@ -140,6 +141,8 @@ def main():
             d.wait_log(r"warning: Reload: \[mqtt\] host changed; it takes effect only after a restart")
             d.wait_log(r"info: Reload: \[mqtt\] qos changed, applied")
             d.wait_log(r"info: Reload: \[log\] level changed, applied")
+            # Applied if a component takes device sections over at run time, else kept for a restart.
+            d.wait_log(r"(info|warning): Reload: \[device 0x00158d0001a2b3c4\] added or removed")
 
             # A broken file on reload: the running configuration stays, READY=1 still follows.
             d.write_ini("[mqtt]\nport = many\n")
