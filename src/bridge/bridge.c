@@ -842,6 +842,8 @@ int bridge_on_device_left(Bridge *b, uint64_t ieee) {
         bridge_plug_drop(b, ieee);
         (void) devdb_remove(b->db, ieee);
         bridge_devdb_changed(b, true);
+        if (b->owner.device_forgotten)
+                b->owner.device_forgotten(b->userdata, ieee);
         (void) bridge_publish_devices(b);
         return publish_event(b, "device_leave", TAKE_PTR(data));
 }

@@ -48,6 +48,7 @@ static struct {
         uint64_t rm_token, rm_ieee;
         uint64_t now;
         int restarts, saves;
+        uint64_t forgotten;
         char dir[64];
         DevDb *db;
         Bridge *b;
@@ -119,9 +120,13 @@ static void fake_devdb_changed(void *u, bool urgent) {
         E.saves++;
 }
 
+static void fake_forgotten(void *u, uint64_t ieee) {
+        E.forgotten = ieee;
+}
+
 static const BridgeMqttOps mqtt_ops = { fake_publish, fake_subscribe, fake_unsubscribe };
 static const BridgeZigbeeOps zigbee_ops = { fake_send_action, fake_ping, fake_permit_join, fake_remove };
-static const BridgeOwnerOps owner_ops = { fake_now, fake_restart, fake_devdb_changed };
+static const BridgeOwnerOps owner_ops = { fake_now, fake_restart, fake_devdb_changed, fake_forgotten };
 
 /* helpers */
 
@@ -504,6 +509,7 @@ static void test_pairing_publishes_zigbee2mqtt_events_and_devices(void) {
         check_payload(BASE "/bridge/event", "{\"data\":{\"friendly_name\":\"0x0011223344556677\",\"ieee_address\":"
                                             "\"0x0011223344556677\"},\"type\":\"device_leave\"}");
         assert(!strstr(last(BASE "/bridge/devices"), "0x0011223344556677"));
+        assert(E.forgotten == 0x0011223344556677ull);
         env_free();
 }
 
@@ -944,6 +950,7 @@ static void test_remove_clears_everything(void) {
         m = last_msg("homeassistant/switch/" PLUG1_S "/switch/config");
         assert(m && m->retain && m->payload[0] == 0);
         assert(!devdb_find_by_ieee(E.db, PLUG1));
+        assert(E.forgotten == PLUG1);
         assert(!strstr(last(BASE "/bridge/devices"), PLUG1_S));
         mqtt(BASE "/plug1/set", "{\"state\":\"ON\"}");
         check_error("Entity 'plug1' is unknown");
