@@ -68,6 +68,7 @@ struct Bridge {
         BridgeMqttOps mqtt;
         BridgeZigbeeOps zigbee;
         BridgeOwnerOps owner;
+        void (*forget)(void *userdata, uint64_t ieee);
         void *userdata;
 
         bool have_coordinator;

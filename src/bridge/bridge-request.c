@@ -285,8 +285,8 @@ static void drop_device(Bridge *b, Device *d) {
         bridge_plug_drop(b, ieee);
         (void) devdb_remove(b->db, ieee);
         bridge_devdb_changed(b, true);
-        if (b->owner.device_forgotten)
-                b->owner.device_forgotten(b->userdata, ieee);
+        if (b->forget)
+                b->forget(b->userdata, ieee);
         if (b->last_joined == ieee)
                 b->last_joined = 0;
         (void) bridge_publish_devices(b);

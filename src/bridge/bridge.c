@@ -842,8 +842,8 @@ int bridge_on_device_left(Bridge *b, uint64_t ieee) {
         bridge_plug_drop(b, ieee);
         (void) devdb_remove(b->db, ieee);
         bridge_devdb_changed(b, true);
-        if (b->owner.device_forgotten)
-                b->owner.device_forgotten(b->userdata, ieee);
+        if (b->forget)
+                b->forget(b->userdata, ieee);
         (void) bridge_publish_devices(b);
         return publish_event(b, "device_leave", TAKE_PTR(data));
 }
@@ -1056,6 +1056,10 @@ uint64_t bridge_next_wakeup(const Bridge *b) {
 /*
  * Life cycle
  */
+
+void bridge_set_forget_callback(Bridge *b, void (*fn)(void *userdata, uint64_t ieee)) {
+        b->forget = fn;
+}
 
 void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c) {
         b->coordinator = *c;

@@ -26,7 +26,7 @@
  *                    a->endpoint, a->cluster) whose done calls bridge_complete(token, error,
  *                    response->frame, response->frame_len); ping: Read Attributes Basic 0x0000
  *                    (zclVersion) on endpoint 1; permit_join: host_permit_join; remove_device:
- *                    host_remove_device. owner->device_forgotten -> host_device_remove.
+ *                    host_remove_device; bridge_set_forget_callback -> host_device_remove.
  *   MQTT             connect hook -> bridge_on_mqtt_connected; down -> bridge_on_mqtt_disconnected;
  *                    messages of the subscribed filters -> bridge_on_mqtt_message.
  *   Time             owner->now = CLOCK_REALTIME; bridge_tick() from a timer (1 s, or at
@@ -79,7 +79,6 @@ typedef struct BridgeOwnerOps {
         uint64_t (*now)(void *userdata);                /* CLOCK_REALTIME, usec */
         void (*restart)(void *userdata);                /* bridge/request/restart, after the response */
         void (*devdb_changed)(void *userdata, bool urgent);     /* urgent: rename, remove, interview */
-        void (*device_forgotten)(void *userdata, uint64_t ieee);        /* removed or left: drop it below */
 } BridgeOwnerOps;
 
 /* A plug named or configured in the INI ([device 0x...]). The name is given when the device joins
@@ -127,6 +126,9 @@ Bridge *bridge_free(Bridge *b);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Bridge *, bridge_free);
 
 void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c);
+/* Called (with the bridge's userdata) when a device leaves our records, by device/remove or a leave,
+ * so that the owner drops it from the host's address table too. */
+void bridge_set_forget_callback(Bridge *b, void (*fn)(void *userdata, uint64_t ieee));
 
 /* MQTT connected (also after a reconnect): publishes bridge/info, bridge/devices, every plug's
  * retained state and availability. The first time it also subscribes (<base>/#, the Home Assistant

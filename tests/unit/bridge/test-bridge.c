@@ -126,7 +126,7 @@ static void fake_forgotten(void *u, uint64_t ieee) {
 
 static const BridgeMqttOps mqtt_ops = { fake_publish, fake_subscribe, fake_unsubscribe };
 static const BridgeZigbeeOps zigbee_ops = { fake_send_action, fake_ping, fake_permit_join, fake_remove };
-static const BridgeOwnerOps owner_ops = { fake_now, fake_restart, fake_devdb_changed, fake_forgotten };
+static const BridgeOwnerOps owner_ops = { fake_now, fake_restart, fake_devdb_changed };
 
 /* helpers */
 
@@ -224,6 +224,7 @@ static void env_start(bool availability, bool homeassistant) {
                 .ha_status_topic = "homeassistant/status", .log_level = "debug",
         };
         assert(bridge_new(&E.b, &E.cfg, E.db, &mqtt_ops, &zigbee_ops, &owner_ops, NULL) == 0);
+        bridge_set_forget_callback(E.b, fake_forgotten);
         bridge_set_coordinator(E.b, &c);
         assert(bridge_on_mqtt_connected(E.b) == 0);
 }
