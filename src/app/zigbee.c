@@ -210,10 +210,7 @@ static int op_ping(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token) 
 
 static void on_host_done(Host *h, int error, void *userdata) {
         Op *op = userdata;
-        ZigbeeService *z = op->z;
 
-        if (op->kind == OP_REMOVE && error == 0 && z->host)
-                host_device_remove(z->host, op->ieee);
         op_complete(op, error, NULL, 0);
 }
 
@@ -303,6 +300,23 @@ static void op_devdb_changed(void *userdata, bool urgent) {
                 (void) zigbee_service_save(z);
 }
 
+/* A device left our records (device/remove, a leave): the host forgets its address too. */
+static void on_bridge_forget(void *userdata, uint64_t ieee) {
+        ZigbeeService *z = userdata;
+
+        for (size_t i = 0; i < z->n_interview_queue; i++)
+                if (z->interview_queue[i].ieee == ieee) {
+                        memmove(z->interview_queue + i, z->interview_queue + i + 1,
+                                (z->n_interview_queue - i - 1) * sizeof(z->interview_queue[0]));
+                        z->n_interview_queue--;
+                        break;
+                }
+        if (z->host) {
+                host_interview_cancel(z->host, ieee);
+                host_device_remove(z->host, ieee);
+        }
+}
+
 static void on_mqtt_connected(Mqtt *mqtt, void *userdata) {
         ZigbeeService *z = userdata;
         int r;
@@ -390,9 +404,7 @@ static void on_device_announced(Host *h, uint64_t ieee, uint16_t nwk, uint16_t o
 static void on_device_left(Host *h, uint64_t ieee, uint16_t nwk, void *userdata) {
         ZigbeeService *z = userdata;
 
-        host_interview_cancel(h, ieee);
-        (void) bridge_on_device_left(z->bridge, ieee);
-        host_device_remove(h, ieee);
+        (void) bridge_on_device_left(z->bridge, ieee);     /* forgets it in the host through on_bridge_forget */
 }
 
 static void on_interview_done(Host *h, const InterviewResult *result, void *userdata) {
@@ -909,6 +921,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
         r = bridge_new(&z->bridge, &bc, z->db, &mqtt_ops, &zigbee_ops, &owner_ops, z);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the MQTT bridge: %m");
+        bridge_set_forget_callback(z->bridge, on_bridge_forget);
 
         r = mqtt_add_connect_hook(m->mqtt, on_mqtt_connected, z);
         if (r < 0)
