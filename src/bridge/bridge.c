@@ -67,6 +67,7 @@ const char *bridge_error_text(int error) {
         case ECONNRESET:   return "The coordinator was reset or lost";
         case ENOBUFS:      return "Too many requests queued for this plug";
         case EIO:          return "The coordinator refused the request";
+        case ENETDOWN:     return "The coordinator is not connected";
         default:           return strerror(-error);
         }
 }
