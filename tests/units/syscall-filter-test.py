@@ -2,8 +2,10 @@
 """The daemon's system calls stay inside the unit's SystemCallFilter=, its sockets inside
 RestrictAddressFamilies=.
 
-Runs build/src/lumiplugd under `strace -f -c` through what the service does on a real host
-(connect to a broker, sd_notify with a watchdog, a SIGHUP reload, a SIGTERM stop), expands the
+Runs build/src/lumiplugd under `strace -f -C` through what the service does on a real host:
+lumiplug-sim as the coordinator on a pty, a real broker, sd_notify with a watchdog, the network
+started, a plug paired and switched (the device store written), a SIGHUP reload and a SIGTERM
+stop (the system tests' set-up, tests/system/sysenv.py). It then expands the
 SystemCallFilter= lines of the configured lumiplugd.service with `systemd-analyze syscall-filter`
 (allowed = @system-service minus @privileged and @resources), and fails naming every system call
 the daemon made that the sandbox would refuse with EPERM, and every address family it asked
@@ -22,8 +24,10 @@ import tempfile
 import threading
 import time
 
-from broker import Mosquitto
-from daemon import Daemon, binary, mqtt_ini, skip
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "system"))
+from daemon import Daemon, binary, skip      # noqa: E402
+from sim import ieee_of, sim_binary         # noqa: E402
+from sysenv import BASE, Env, wait_until     # noqa: E402
 
 
 def expand(group, seen=None):
@@ -122,6 +126,10 @@ def main():
             skip(f"{tool} is not installed (Debian package {tool if tool == 'strace' else 'systemd'})")
     if not os.access(binary(), os.X_OK):
         skip("the daemon is not built")
+    try:
+        sim_binary()
+    except Exception as err:
+        skip(str(err))
     if subprocess.run(["strace", "-o", "/dev/null", "true"], capture_output=True).returncode != 0:
         skip("ptrace is not permitted here")
 
@@ -144,21 +152,30 @@ def main():
                 return
     threading.Thread(target=drain, daemon=True).start()
     try:
-        with Mosquitto() as broker:
-            ini = mqtt_ini(broker.port, base_topic="lumiseccomp", level="debug")
+        with Env(plugs=1) as e:
             env = {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000",
                    # LeakSanitizer cannot run under ptrace (sanitizer builds)
                    "ASAN_OPTIONS": ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"]))}
-            with Daemon(ini, env=env, prefix=["strace", "-f", "-qq", "-C", "-o", summary]) as d:
-                pid = daemon_pid(d.pid)
-                d.wait_log(r"Connected to MQTT broker", timeout=30)
-                time.sleep(2.5)                 # a few watchdog pings
-                mark = len(d.log())
-                os.kill(pid, signal.SIGHUP)
-                d.wait_log(r"Reloaded ", start=mark, timeout=30)
-                os.kill(pid, signal.SIGTERM)
-                rc = d.wait(timeout=30)
-                assert rc == 0, f"strace/lumiplugd exited {rc}; log:\n{d.log()}"
+            d = Daemon(e.ini(), env=env, prefix=["strace", "-f", "-qq", "-C", "-o", summary],
+                       workdir=tempfile.mkdtemp(prefix="daemon-", dir=e.workdir))
+            e.daemons.append(d)         # killed at the end whatever happens
+            d.start()
+            pid = daemon_pid(d.pid)
+            e.wait_network(timeout=60)
+            e.permit_join(60)
+            e.pair(1)
+            ieee = ieee_of(1)
+            m = e.mark()
+            e.watcher.publish(f"{BASE}/{ieee}/set", '{"state": "ON"}')
+            e.wait(f"{BASE}/{ieee}", lambda v: v.get("state") == "ON", start=m)
+            wait_until(lambda: e.sim.state(1)["state"] == "ON", what="the plug switched on")
+            time.sleep(2.5)             # a few watchdog pings
+            mark = len(d.log())
+            os.kill(pid, signal.SIGHUP)
+            d.wait_log(r"Reloaded ", start=mark, timeout=30)
+            os.kill(pid, signal.SIGTERM)
+            rc = d.wait(timeout=30)
+            assert rc == 0, f"strace/lumiplugd exited {rc}; log:\n{d.log()[-5000:]}"
         used, families = traced(summary)
         assert used, f"strace recorded no system call ({summary})"
         refused = sorted(used - allowed)
