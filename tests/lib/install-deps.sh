@@ -10,6 +10,10 @@ for pkg in $(grep -v '^#' "$here/deps.txt" | tr -s ' \n' ' '); do
         *) missing="$missing $pkg" ;;
         esac
 done
+# The peer suite runs Zigbee2MQTT on Node.js. Machines of this project come with NodeSource's
+# nodejs (which carries npm and conflicts with Debian's npm package): install Debian's only when
+# there is no npm at all.
+command -v npm >/dev/null 2>&1 || missing="$missing nodejs npm"
 [ -z "$missing" ] && exit 0
 echo "Installing missing Debian packages:$missing"
 if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
