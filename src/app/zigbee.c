@@ -28,6 +28,7 @@
 #define RETRY_MAX_USEC (30 * USEC_PER_SEC)
 #define OPS_MAX BRIDGE_PENDING_MAX
 #define INTERVIEW_QUEUE_MAX 64u
+#define SUBSCRIPTIONS_MAX 8u
 
 typedef enum OpKind {
         OP_NONE,
@@ -70,8 +71,9 @@ struct ZigbeeService {
         ZstackConfig zcfg;
         ZstackInfo info;
 
-        sd_event_source *tick, *retry;
+        sd_event_source *tick, *retry, *restart;
         bool connect_hook;
+        char *subscriptions[SUBSCRIPTIONS_MAX];        /* the bridge's filters, dropped at free */
 
         Op ops[OPS_MAX];
         struct {
@@ -83,6 +85,11 @@ struct ZigbeeService {
 
 static void link_failed(ZigbeeService *z, int error, const char *what);
 static void coordinator_up(ZigbeeService *z, const ZstackInfo *info);
+
+static char *mfree(char *p) {
+        free(p);
+        return NULL;
+}
 
 static void format_ieee(uint64_t ieee, char buf[static 19]) {
         (void) snprintf(buf, 19, "0x%016" PRIx64, ieee);
@@ -267,13 +274,30 @@ static int op_publish(void *userdata, const char *topic, const void *payload, si
 
 static int op_subscribe(void *userdata, const char *topic) {
         ZigbeeService *z = userdata;
+        size_t i;
+        int r;
 
-        return mqtt_subscribe(z->m->mqtt, topic, 0, on_mqtt_message, z);
+        for (i = 0; i < SUBSCRIPTIONS_MAX && z->subscriptions[i]; i++)
+                ;
+        if (i == SUBSCRIPTIONS_MAX)
+                return -ENOBUFS;
+        z->subscriptions[i] = strdup(topic);
+        if (!z->subscriptions[i])
+                return -ENOMEM;
+        r = mqtt_subscribe(z->m->mqtt, topic, 0, on_mqtt_message, z);
+        if (r < 0)
+                z->subscriptions[i] = mfree(z->subscriptions[i]);
+        return r;
 }
 
 static int op_unsubscribe(void *userdata, const char *topic) {
         ZigbeeService *z = userdata;
 
+        for (size_t i = 0; i < SUBSCRIPTIONS_MAX; i++)
+                if (z->subscriptions[i] && strcmp(z->subscriptions[i], topic) == 0) {
+                        z->subscriptions[i] = mfree(z->subscriptions[i]);
+                        break;
+                }
         return mqtt_unsubscribe(z->m->mqtt, topic, on_mqtt_message, z);
 }
 
@@ -284,13 +308,35 @@ static uint64_t op_now(void *userdata) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
+/* bridge/request/restart, as Zigbee2MQTT restarts in its process: the Zigbee side (coordinator, host,
+ * database, bridge) is stopped and built again from the running configuration; MQTT stays up. */
+static int on_restart(sd_event_source *s, void *userdata) {
+        ZigbeeService *z = userdata;
+        Manager *m = z->m;
+        bool reform = z->reform;
+        int r;
+
+        log_notice("Restarting the Zigbee side as requested over MQTT");
+        m->zigbee = zigbee_service_free(z);     /* also drops this source, safe inside its callback */
+        r = zigbee_service_new(&m->zigbee, m);
+        if (r >= 0)
+                r = zigbee_service_start(m->zigbee, reform);
+        if (r < 0) {
+                log_error_errno(r, "Restart failed: %m");
+                (void) sd_event_exit(m->event, 1);
+        }
+        return 0;
+}
+
 static void op_restart(void *userdata) {
         ZigbeeService *z = userdata;
+        int r;
 
-        /* Under systemd (Restart=on-failure) exit status 1 brings the daemon back; by hand it stops. */
-        log_notice("Restart requested over MQTT: saving and exiting with status 1 for the service manager to restart");
-        (void) zigbee_service_save(z);
-        (void) sd_event_exit(z->event, 1);
+        if (z->restart)
+                return;
+        r = sd_event_add_defer(z->event, &z->restart, on_restart, z);
+        if (r < 0)
+                log_error_errno(r, "Cannot restart: %m");
 }
 
 static void op_devdb_changed(void *userdata, bool urgent) {
@@ -943,6 +989,8 @@ int zigbee_service_start(ZigbeeService *z, bool reform) {
         if (reform)
                 log_notice("--reform: a coordinator network that does not match [zigbee] will be replaced");
         link_open(z);
+        if (mqtt_get_state(z->m->mqtt) == MQTT_STATE_CONNECTED)
+                on_mqtt_connected(z->m->mqtt, z);      /* a restart: no new connect will announce it */
         return 0;
 }
 
@@ -952,8 +1000,14 @@ ZigbeeService *zigbee_service_free(ZigbeeService *z) {
         link_close(z);
         z->retry = sd_event_source_disable_unref(z->retry);
         z->tick = sd_event_source_disable_unref(z->tick);
+        z->restart = sd_event_source_disable_unref(z->restart);
         if (z->connect_hook)
                 mqtt_remove_connect_hook(z->m->mqtt, on_mqtt_connected, z);
+        for (size_t i = 0; i < SUBSCRIPTIONS_MAX; i++)
+                if (z->subscriptions[i]) {
+                        (void) mqtt_unsubscribe(z->m->mqtt, z->subscriptions[i], on_mqtt_message, z);
+                        free(z->subscriptions[i]);
+                }
         z->bridge = bridge_free(z->bridge);
         (void) zigbee_service_save(z);
         z->db = devdb_free(z->db);

@@ -3,7 +3,7 @@
 device_joined / device_interview events, bridge/devices listing it as ZNCZ04LM, Home Assistant
 discovery configs; set state ON/OFF/TOGGLE reaching the plug (the simulator's own state) and the
 confirmed state published; get; config writes read back; a load reported as power/energy/voltage/
-current; rename and remove over bridge/request; a restart keeping the paired plugs and names."""
+current; rename, remove and restart over bridge/request; a restart keeping the paired plugs and names."""
 import json
 import time
 
@@ -114,6 +114,20 @@ def main():
         e.watcher.publish(f"{BASE}/kitchen/kettle/set", json.dumps({"state": "ON"}))
         plug_state(e, "kitchen/kettle", lambda v: v.get("state") == "ON", m)
         wait_until(lambda: e.sim.state(2)["state"] == "ON", what="plug 2 ON after restart")
+
+        # --- bridge/request/restart: the Zigbee side starts again in the same process ---
+        pid = d.pid
+        m = e.mark()
+        r = e.request("restart", {"transaction": "rs"})
+        assert r["status"] == "ok", r
+        d.wait_log(r"Restarting the Zigbee side")
+        d.wait_log(r"Adopted the coordinator's Zigbee network", count=2)
+        e.wait(f"{BASE}/bridge/info", lambda v: (v.get("coordinator") or {}).get("ieee_address"), start=m)
+        m = e.mark()
+        e.watcher.publish(f"{BASE}/kitchen/kettle/set", json.dumps({"state": "OFF"}))
+        plug_state(e, "kitchen/kettle", lambda v: v.get("state") == "OFF", m)
+        wait_until(lambda: e.sim.state(2)["state"] == "OFF", what="plug 2 OFF after restart request")
+        assert d.running() and d.pid == pid
 
         # --- remove ---
         m = e.mark()
