@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The daemon's system calls stay inside the unit's SystemCallFilter=, its sockets inside
-RestrictAddressFamilies=.
+RestrictAddressFamilies=, its writes inside the state directory (ProtectSystem=strict).
 
 Runs build/src/lumiplugd under `strace -f -C` through what the service does on a real host:
 lumiplug-sim as the coordinator on a pty, a real broker, sd_notify with a watchdog, the network
@@ -8,8 +8,9 @@ started, a plug paired and switched (the device store written), a SIGHUP reload 
 stop (the system tests' set-up, tests/system/sysenv.py). It then expands the
 SystemCallFilter= lines of the configured lumiplugd.service with `systemd-analyze syscall-filter`
 (allowed = @system-service minus @privileged and @resources), and fails naming every system call
-the daemon made that the sandbox would refuse with EPERM, and every address family it asked
-socket() for that RestrictAddressFamilies= does not list.
+the daemon made that the sandbox would refuse with EPERM, every address family it asked
+socket() for that RestrictAddressFamilies= does not list, and every path it wrote outside the
+state directory (and /dev).
 
     syscall-filter-test.py UNIT_FILE
 Skips (77) without strace or systemd-analyze, or when ptrace is not permitted."""
@@ -100,6 +101,40 @@ def traced(trace_path):
     return calls, families
 
 
+WRITE_RX = [
+    (re.compile(r'\bopenat\(AT_FDCWD, "([^"]+)", ([A-Z_|]+)'), "open"),
+    (re.compile(r'\bmkdir\("([^"]+)", \d+\)\s+= (-?\d+)( E[A-Z]+)?'), "mkdir"),
+    (re.compile(r'\brename(?:at2?)?\((?:AT_FDCWD, )?"([^"]+)", (?:AT_FDCWD, )?"([^"]+)"'), "rename"),
+    (re.compile(r'\bunlink(?:at)?\((?:AT_FDCWD, )?"([^"]+)"'), "unlink"),
+]
+
+
+def written_paths(trace_path):
+    """Paths the daemon created, opened for writing, renamed or unlinked (ProtectSystem=strict
+    leaves only StateDirectory= and RuntimeDirectory= writable). mkdir of an existing parent
+    (EEXIST) is not a write: the kernel answers it also on a read-only file system."""
+    paths = set()
+    with open(trace_path) as f:
+        for line in f:
+            if line.startswith("% time"):
+                break
+            for rx, kind in WRITE_RX:
+                m = rx.search(line)
+                if not m:
+                    continue
+                if kind == "open":
+                    if any(flag in m.group(2) for flag in ("O_WRONLY", "O_RDWR", "O_CREAT")):
+                        paths.add(m.group(1))
+                elif kind == "mkdir":
+                    if m.group(3) is None or m.group(3).strip() != "EEXIST":
+                        paths.add(m.group(1))
+                elif kind == "rename":
+                    paths.update((m.group(1), m.group(2)))
+                else:
+                    paths.add(m.group(1))
+    return paths
+
+
 def daemon_pid(tracer_pid, timeout=10.0):
     """The traced lumiplugd: strace's child, once it has executed the daemon."""
     want = os.path.realpath(binary())
@@ -161,6 +196,7 @@ def main():
             e.daemons.append(d)         # killed at the end whatever happens
             d.start()
             pid = daemon_pid(d.pid)
+            state_dir = e.state_dir
             e.wait_network(timeout=60)
             e.permit_join(60)
             e.pair(1)
@@ -177,6 +213,7 @@ def main():
             rc = d.wait(timeout=30)
             assert rc == 0, f"strace/lumiplugd exited {rc}; log:\n{d.log()[-5000:]}"
         used, families = traced(summary)
+        written = written_paths(summary)
         assert used, f"strace recorded no system call ({summary})"
         refused = sorted(used - allowed)
         print(f"lumiplugd made {len(used)} distinct system calls; the unit allows {len(allowed)}")
@@ -194,6 +231,15 @@ def main():
             failed = True
         else:
             print("all inside RestrictAddressFamilies=")
+        inside = (os.path.realpath(state_dir) + os.sep, "/dev/")
+        outside = sorted(p for p in written if not (os.path.realpath(p) + os.sep).startswith(inside)
+                         and not os.path.realpath(p).startswith("/dev/"))
+        if outside:
+            print("FAIL: written outside the state directory (the unit's only writable place but "
+                  "the runtime directory): " + " ".join(outside))
+            failed = True
+        else:
+            print(f"all {len(written)} written paths inside the state directory or /dev")
         sys.exit(1 if failed else 0)
     finally:
         notify.close()
