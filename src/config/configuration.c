@@ -169,7 +169,15 @@ static bool parse_integer(const char *value, long long min, long long max, long 
         if (!*value || *value == '-' || *value == '+' || *value == ' ')
                 return false;
         errno = 0;
-        v = strtoll(value, &end, 0);
+        /* Decimal, or hex with 0x (PAN IDs); never octal: "010" is ten. */
+        bool hex = strncasecmp(value, "0x", 2) == 0;
+        const char *digits = hex ? value + 2 : value;
+
+        if (!isxdigit((unsigned char) digits[0]))
+                return false;
+        v = strtoll(digits, &end, hex ? 16 : 10);
+        if (end == digits)
+                return false;
         if (errno != 0 || *end || v < min || v > max)
                 return false;
         *ret = v;

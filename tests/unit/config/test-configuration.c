@@ -92,6 +92,12 @@ static const BadCase bad_cases[] = {
         { "negative keepalive",
           "[mqtt]\nkeepalive = -5\n",
           "@F@:2: [mqtt] keepalive = '-5': expected a number of seconds from 5 to 65535\n" },
+        { "hex prefix without digits",
+          "[zigbee]\npan_id = 0x\n",
+          "@F@:2: [zigbee] pan_id = '0x': expected auto or a PAN ID from 0x0001 to 0xfffe\n" },
+        { "port with a sign",
+          "[mqtt]\nport = +1883\n",
+          "@F@:2: [mqtt] port = '+1883': expected an integer from 1 to 65535\n" },
         { "qos 3",
           "[mqtt]\nqos = 3\n",
           "@F@:2: [mqtt] qos = '3': expected 0, 1 or 2\n" },
@@ -350,7 +356,7 @@ static void test_good_file_gives_its_values(void) {
                       "ca_file = @D@/ca.pem\n"
                       "cert_file = @D@/ca.pem\n"
                       "key_file = @D@/ca.pem\n"
-                      "keepalive = 30\n"
+                      "keepalive = 030\n"
                       "base_topic = home/zigbee ; inline comment\n"
                       "retain = no\n"
                       "qos = 0\n"
