@@ -4,7 +4,9 @@ where /run/systemd/journal/socket is this test's own datagram socket, and the te
 journal's native protocol (KEY=VALUE lines, or KEY\\n<le64 size><data>\\n). Covers target=journal,
 target=auto with JOURNAL_STREAM matching stderr (journal) and not matching (stderr), the
 structured LUMIPLUGD_* fields, and that no secret is ever sent. Needs root (mount namespace)."""
+import errno
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -127,6 +129,18 @@ def main():
 
                 e = js.wait_for(lambda e: "LUMIPLUGD_TOPIC" in e, what="LUMIPLUGD_TOPIC")
                 assert e["LUMIPLUGD_TOPIC"] == "jt/bridge/state", e
+
+                # A reload with a broken file: one error entry per bad line, then one with ERRNO=.
+                good_ini = open(d.ini_path).read()
+                d.write_ini(good_ini + "[mqtt]\nqos = 5\n")
+                d.send_signal(signal.SIGHUP)
+                e = js.wait_for(lambda e: e.get("MESSAGE", "").startswith("Reload failed"), what="Reload failed")
+                assert e["PRIORITY"] == "3" and e["ERRNO"] == str(errno.EINVAL), e
+                assert e["CODE_FUNC"] == "manager_reload", e
+                e = js.wait_for(lambda e: e.get("MESSAGE", "").endswith("[mqtt] qos = '5': expected 0, 1 or 2"),
+                                what="the bad line")
+                assert e["PRIORITY"] == "3" and "ERRNO" not in e, e
+                d.write_ini(good_ini)
 
                 # A lost broker: a warning with LUMIPLUGD_ERROR.
                 broker.stop()
