@@ -1,0 +1,49 @@
+#!/usr/bin/python3
+"""Issue 6 on the running daemon: discovery configs for a paired plug are retained under the
+discovery prefix and moved on rename (old
+ones emptied), and none at all with [homeassistant] enabled = false."""
+import json
+import time
+
+from sim import ieee_of
+from sysenv import BASE, Env
+
+
+def main():
+    ieee = ieee_of(1)
+    with Env(plugs=1) as e:
+        e.start_daemon()
+        e.wait_network()
+        e.permit_join(60)
+        m = e.mark()
+        e.pair(1, start=m)
+        topic = f"homeassistant/switch/{ieee}/switch/config"
+        _, payload, retained = e.watcher.wait_for(topic, lambda p: p != b"", timeout=30, start=m)
+        cfg = json.loads(payload)
+        assert cfg["device"]["model"].startswith("Mi smart plug") or "ZNCZ04LM" in json.dumps(cfg["device"]), cfg
+
+        # rename: the plug's configs now name the new topics
+        m = e.mark()
+        r = e.request("device/rename", {"from": ieee, "to": "lamp", "transaction": 1,
+                                        "homeassistant_rename": True})
+        assert r["status"] == "ok", r
+        cfg = e.wait(topic, lambda v: bool(v) and v["command_topic"] == f"{BASE}/lamp/set", start=m, timeout=30)
+        assert cfg["state_topic"] == f"{BASE}/lamp", cfg
+        # the old config was emptied first (Home Assistant drops the entity's old topics)
+        e.watcher.wait_for(topic, lambda p: p == b"", timeout=5, start=m)
+        assert e.daemon.stop() == 0
+
+    with Env(plugs=1, extra="[homeassistant]\nenabled = false\n") as e:
+        e.start_daemon()
+        e.wait_network()
+        e.permit_join(60)
+        e.pair(1)
+        time.sleep(7)       # past the discovery wait, so nothing is merely pending
+        seen = [t for t, p, r in e.watcher.messages if t.startswith("homeassistant/") and p]
+        assert not seen, seen
+        assert e.daemon.stop() == 0
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
