@@ -29,6 +29,7 @@
 #define OPS_MAX BRIDGE_PENDING_MAX
 #define INTERVIEW_QUEUE_MAX 64u
 #define SUBSCRIPTIONS_MAX 8u
+#define SAVE_DELAY_TICKS 5u             /* state updates are written at most every 5 s */
 
 typedef enum OpKind {
         OP_NONE,
@@ -73,6 +74,7 @@ struct ZigbeeService {
 
         sd_event_source *tick, *retry, *restart;
         bool connect_hook;
+        unsigned dirty_ticks;           /* ticks the database has been dirty */
         char *subscriptions[SUBSCRIPTIONS_MAX];        /* the bridge's filters, dropped at free */
 
         Op ops[OPS_MAX];
@@ -342,8 +344,12 @@ static void op_restart(void *userdata) {
 static void op_devdb_changed(void *userdata, bool urgent) {
         ZigbeeService *z = userdata;
 
-        if (urgent)
-                (void) zigbee_service_save(z);
+        if (!urgent)
+                return;         /* the tick writes it within SAVE_DELAY_TICKS seconds */
+        (void) zigbee_service_save(z);
+        if (z->link == LINK_UP)
+                set_status(z, "zigbee network 0x%04x on channel %u, %zu devices", z->info.pan_id, z->info.channel,
+                           devdb_count(z->db));
 }
 
 /* A device left our records (device/remove, a leave): the host forgets its address too. */
@@ -782,7 +788,10 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         int r;
 
         bridge_tick(z->bridge);
-        (void) zigbee_service_save(z);
+        if (devdb_is_dirty(z->db) && ++z->dirty_ticks >= SAVE_DELAY_TICKS) {
+                z->dirty_ticks = 0;
+                (void) zigbee_service_save(z);
+        }
         r = sd_event_source_set_time_relative(s, USEC_PER_SEC);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s, SD_EVENT_ON);

@@ -10,7 +10,8 @@
  *     plugs offline meanwhile, and recovers without a restart;
  *   - Host events (join, announce, leave, interview, ZCL, unknown devices) go to the Bridge; the
  *     Bridge's actions, pings, permit join and removals go to the Host;
- *   - saves the database from a one-second timer, and at once after pairing, rename and remove.
+ *   - saves the database at most 5 s after a change (state updates), and at once after pairing,
+ *     interview, rename and remove.
  */
 #pragma once
 
