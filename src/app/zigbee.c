@@ -726,6 +726,26 @@ static void remember_network(ZigbeeService *z, const ZstackInfo *info) {
         (void) zigbee_service_save(z);
 }
 
+/* The coordinator's endpoints as Zigbee2MQTT lists them in bridge/devices (herdsman's database row of
+ * the Coordinator, ascending): what src/znp/zstack.c registers. Kept in step with its table by hand
+ * until zstack.h exports it. */
+static void coordinator_endpoints(BridgeCoordinator *c) {
+        static const uint8_t ids[] = { 1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 47, 110, 239, ZSTACK_GP_ENDPOINT };
+
+        c->n_endpoints = 0;
+        for (size_t i = 0; i < ELEMENTSOF(ids) && c->n_endpoints < BRIDGE_COORDINATOR_ENDPOINTS_MAX; i++) {
+                DevEndpoint *ep = &c->endpoints[c->n_endpoints++];
+
+                /* bridge/devices shows ids and clusters only */
+                *ep = (DevEndpoint) { .id = ids[i] };
+                if (ids[i] == 11)       /* IAS ACE, Time in; IAS Zone, IAS WD out */
+                        *ep = (DevEndpoint) { .id = 11, .n_in = 2, .in = { 0x0501, 0x000A }, .n_out = 2,
+                                              .out = { 0x0500, 0x0502 } };
+                else if (ids[i] == 13)  /* OTA */
+                        *ep = (DevEndpoint) { .id = 13, .n_in = 1, .in = { 0x0019 } };
+        }
+}
+
 static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
         BridgeCoordinator bc;
         char ieee[19];
@@ -767,6 +787,7 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
                 .pan_id = info->pan_id,
                 .ext_pan_id = info->ext_pan_id,
         };
+        coordinator_endpoints(&bc);
         bridge_set_coordinator(z->bridge, &bc);
 
         set_status(z, "zigbee network 0x%04x on channel %u, %zu devices", info->pan_id, info->channel,

@@ -41,7 +41,9 @@ def main():
         devs = e.devices(start=m, pred=listed)
         plug = next(x for x in devs if x["ieee_address"] == ieee)
         assert plug["friendly_name"] == ieee and plug["type"] == "Router", plug
-        assert any(x["type"] == "Coordinator" for x in devs)
+        coord = next(x for x in devs if x["type"] == "Coordinator")
+        assert sorted(int(k) for k in coord["endpoints"]) == [1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 47, 110, 239, 242], coord
+        assert coord["endpoints"]["13"]["clusters"]["input"] == ["genOta"], coord["endpoints"]["13"]
 
         # discovery: switch + sensors under the IEEE node id (Zigbee2MQTT's unique ids)
         sw = e.wait(f"homeassistant/switch/{ieee}/switch/config", timeout=30, start=m)
