@@ -627,6 +627,16 @@ Config *config_free(Config *c) {
         return NULL;
 }
 
+/* systemd's StateDirectory= hands the directory over in $STATE_DIRECTORY (a colon-separated list,
+ * the first is ours); that is how each lumiplugd@NAME instance gets /var/lib/lumiplugd/NAME. */
+static char *default_state_directory(void) {
+        const char *e = getenv("STATE_DIRECTORY");
+
+        if (e && e[0] == '/')
+                return strndup(e, strcspn(e, ":"));
+        return strdup("/var/lib/lumiplugd");
+}
+
 int config_new(Config **ret) {
         _cleanup_(config_freep) Config *c = NULL;
 
@@ -652,7 +662,7 @@ int config_new(Config **ret) {
             !(c->serial.adapter = strdup("zstack")) ||
             !(c->homeassistant.discovery_prefix = strdup("homeassistant")) ||
             !(c->homeassistant.status_topic = strdup("homeassistant/status")) ||
-            !(c->state.directory = strdup("/var/lib/lumiplugd")))
+            !(c->state.directory = default_state_directory()))
                 return -ENOMEM;
 
         *ret = TAKE_PTR(c);
