@@ -4,7 +4,7 @@ test repeats (wait for the network, pair plugs, read bridge/devices). Everything
 end, also on failure."""
 import json
 import os
-import re
+import shutil
 import sys
 import tempfile
 import time
@@ -87,6 +87,10 @@ class Env:
             self.sim.stop()
         if self.broker:
             self.broker.stop()
+        if exc[0] is None and not os.environ.get("LUMI_KEEP_WORKDIR"):
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        else:
+            sys.stderr.write(f"--- work directory kept: {self.workdir}\n")
 
     # --- helpers -------------------------------------------------------------------------------
 
