@@ -6,8 +6,7 @@ refused with exit status 1 and a message naming --reform; --reform replaces the 
 import json
 import os
 
-from sim import ieee_of  # noqa: F401 (PYTHONPATH check)
-from sysenv import BASE, Env
+from sysenv import Env
 
 WELL_KNOWN_KEY = "01030507090b0d0f00020406080a0c0d"
 

@@ -5,7 +5,6 @@ discovery configs; set state ON/OFF/TOGGLE reaching the plug (the simulator's ow
 confirmed state published; get; config writes read back; a load reported as power/energy/voltage/
 current; rename, remove and restart over bridge/request; a restart keeping the paired plugs and names."""
 import json
-import time
 
 from sim import ieee_of
 from sysenv import BASE, Env, wait_until
