@@ -523,6 +523,8 @@ static void on_coordinator_lost(Host *h, HostLossReason reason, int error, void 
         int r;
 
         if (reason == HOST_LOSS_COORDINATOR_RESET) {
+                if (z->link != LINK_UP)
+                        return;         /* during the start-up: its failed request handles it */
                 log_warning("The coordinator reset unexpectedly; starting it again");
                 coordinator_down(z);
                 z->link = LINK_STARTING;

@@ -41,6 +41,14 @@ def main():
         e.wait(f"{BASE}/{ieee}/availability", lambda v: v == {"state": "online"}, start=m, timeout=60)
         toggled(e, ieee, 1, "OFF")
 
+        # --- two resets in a row (the second during the re-initialisation) ---
+        start = len(d.log())
+        e.sim.command("reset")
+        e.sim.command("reset")
+        d.wait_log(r"The coordinator is back", timeout=60, start=start)
+        toggled(e, ieee, 1, "ON")
+        toggled(e, ieee, 1, "OFF")
+
         # --- port lost: the simulator goes away and comes back on the same NV ---
         m = e.mark()
         start = len(d.log())
@@ -48,7 +56,7 @@ def main():
         e.wait(f"{BASE}/{ieee}/availability", lambda v: v == {"state": "offline"}, start=m, timeout=30)
         d.wait_log(r"retrying in", timeout=30, start=start)
         e.sim = Sim(plugs=1, nv=e.nv, fast=True, workdir=os.path.join(e.workdir, "sim"), link=link).start()
-        d.wait_log(r"The coordinator is back", timeout=90, count=2)
+        d.wait_log(r"The coordinator is back", timeout=90, start=start)
         e.wait(f"{BASE}/{ieee}/availability", lambda v: v == {"state": "online"}, start=m, timeout=60)
         toggled(e, ieee, 1, "ON")
         assert d.running() and d.pid == pid
