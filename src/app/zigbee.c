@@ -811,6 +811,8 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         int r;
 
         bridge_tick(z->bridge);
+        if (z->link == LINK_UP)
+                interview_next(z);      /* a place may have been freed without an interview_done */
         if (devdb_is_dirty(z->db) && ++z->dirty_ticks >= SAVE_DELAY_TICKS) {
                 z->dirty_ticks = 0;
                 (void) zigbee_service_save(z);
