@@ -456,7 +456,8 @@ static void on_device_announced(Host *h, uint64_t ieee, uint16_t nwk, uint16_t o
 static void on_device_left(Host *h, uint64_t ieee, uint16_t nwk, void *userdata) {
         ZigbeeService *z = userdata;
 
-        (void) bridge_on_device_left(z->bridge, ieee);     /* forgets it in the host through on_bridge_forget */
+        (void) bridge_on_device_left(z->bridge, ieee);
+        on_bridge_forget(z, ieee);      /* also when the bridge did not know it (it then does not call it) */
 }
 
 static void on_interview_done(Host *h, const InterviewResult *result, void *userdata) {

@@ -2,7 +2,7 @@
 """Issue 4: a coordinator that is not there at start (its port does not exist yet) is waited for
 with a backoff and used once it appears; a plug that talks while it is missing from the device
 database (the database was lost) is looked up by address, interviewed and reappears by itself,
-and is driven again."""
+and is driven again; a plug that leaves is reported and can pair again."""
 import json
 import os
 
@@ -42,6 +42,15 @@ def main():
         e.watcher.publish(f"{BASE}/{ieee}/set", json.dumps({"state": "ON"}))
         e.wait(f"{BASE}/{ieee}", lambda v: v.get("state") == "ON", start=m, timeout=60)
         wait_until(lambda: e.sim.state(1)["state"] == "ON", what="rediscovered plug ON")
+
+        # the plug leaves by itself (device_leave), then pairs again
+        m = e.mark()
+        e.sim.command("leave 1")
+        e.wait(f"{BASE}/bridge/event", lambda v: v["type"] == "device_leave" and v["data"]["ieee_address"] == ieee,
+               start=m, timeout=60)
+        e.devices(start=m, pred=lambda v: not any(x["ieee_address"] == ieee for x in v))
+        e.permit_join(60)
+        e.pair(1)
         assert d.stop() == 0
     print("ok")
 
