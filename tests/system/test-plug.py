@@ -2,9 +2,10 @@
 """Issues 4-6 end to end on one session: permit join over MQTT, a plug's button press, the
 device_joined / device_interview events, bridge/devices listing it as ZNCZ04LM, Home Assistant
 discovery configs; set state ON/OFF/TOGGLE reaching the plug (the simulator's own state) and the
-confirmed state published; get; config writes read back; a load reported as power/energy/voltage/
+confirmed state published; get; config writes read back; an INI option applied; a load reported as power/energy/voltage/
 current; rename, remove and restart over bridge/request; a restart keeping the paired plugs and names."""
 import json
+import signal
 
 from sim import ieee_of
 from sysenv import BASE, Env, wait_until
@@ -15,7 +16,8 @@ def plug_state(e, name, pred, start, timeout=30.0):
 
 
 def main():
-    with Env(plugs=2) as e:
+    # an option from the INI, applied to the reports: device_temperature + 5 °C
+    with Env(plugs=2, extra=f"[device {ieee_of(1)}]\ndevice_temperature_calibration = 5\n") as e:
         d = e.start_daemon()
         e.wait_network()
 
@@ -80,6 +82,8 @@ def main():
         st = plug_state(e, ieee, lambda v: v.get("power") not in (None, 0) and v.get("voltage") is not None
                         and v.get("current") is not None and v.get("energy") is not None, m)
         assert abs(st["power"] - 60) < 5, st
+        st = plug_state(e, ieee, lambda v: v.get("device_temperature") is not None, m)
+        assert abs(st["device_temperature"] - (e.sim.state(1)["device_temperature"] + 5)) < 0.01, st
         m = e.mark()
         e.watcher.publish(f"{BASE}/{ieee}/get", json.dumps({"power": ""}))
         st = plug_state(e, ieee, lambda v: v.get("power") is not None, m)
@@ -89,6 +93,14 @@ def main():
         e.watcher.publish(f"{BASE}/{ieee}/set", "{not json")
         e.watcher.publish(f"{BASE}/{ieee}/set", json.dumps({"overload_protection": 99999}))
         e.watcher.publish(f"{BASE}/nobody/set", json.dumps({"state": "ON"}))
+
+        # --- SIGHUP reloads without disturbing the Zigbee side ---
+        start = len(d.log())
+        d.send_signal(signal.SIGHUP)
+        d.wait_log(r"Reloaded", start=start)
+        m = e.mark()
+        e.watcher.publish(f"{BASE}/{ieee}/set", json.dumps({"state": "TOGGLE"}))
+        plug_state(e, ieee, lambda v: v.get("state") == "OFF", m)
 
         # --- rename ---
         r = e.request("device/rename", {"from": ieee, "to": "plug_1", "transaction": "r1"})
