@@ -169,6 +169,16 @@ def check_ini_page(root):
                      % (s, k, defaults[member], d.group(1) if d else None))
         elif not re.search(r"Default: ", text):
             fail("lumiplugd.ini.5: [%s] %s: no Default: in its entry" % (s, k))
+    # The Reload paragraphs say that only [log] takes effect on SIGHUP: no component takes over the
+    # new configuration in a reload hook (src/manager.c). When one does, the pages must change.
+    for dirpath, _, files in os.walk(os.path.join(root, "src")):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            if f.endswith(".c") and os.path.relpath(path, root) != "src/manager.c" and \
+                    "manager_add_reload_hook(" in read(path):
+                fail("%s registers a reload hook: say what a reload now applies in the Reload section "
+                     "of lumiplugd.ini.5 and under SIGHUP in lumiplugd.8, then update this check"
+                     % os.path.relpath(path, root))
     print("lumiplugd.ini.5: %d keys in the code, %d documented; %d ranges and %d defaults compared"
           % (len(code), len(documented), n_ranges, n_defaults))
 
