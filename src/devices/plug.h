@@ -144,7 +144,7 @@ int plug_action_build_frame(const PlugAction *a, uint8_t tsn, uint8_t *buf, size
  * Default Response for commands (or errors), Write Attributes Response for writes, Read Attributes
  * Response for reads. Returns 0 with the ZCL status in *ret_status (ZCL_STATUS_SUCCESS or the
  * plug's error), -ENOMSG if the frame is not an answer to this kind of action, -EBADMSG if
- * malformed. TSN matching is the caller's. A read's value is applied with plug_state_apply_frame. */
+ * malformed, -EOPNOTSUPP if a read response carries a value of a reserved data type. TSN matching is the caller's. A read's value is applied with plug_state_apply_frame. */
 int plug_action_response_status(const PlugAction *a, const uint8_t *zcl, size_t len, uint8_t *ret_status);
 /* Record a confirmed action (write acknowledged) as state. */
 int plug_state_apply_confirmed(PlugState *s, const PlugModel *m, const PlugAction *a);

@@ -237,6 +237,10 @@ static int decode_aggregate(uint8_t type, const uint8_t *buf, size_t len, ZclVal
                 int r = zcl_value_decode(et, buf + n, len - n, &e);
                 if (r < 0)
                         return r;
+                /* Elements of a type without data (0x00, 0xFF) take no bytes: the rest are the same,
+                 * and walking 65534 of them per 3 input bytes would let a small frame burn CPU. */
+                if (r == 0)
+                        break;
                 n += (size_t) r;
         }
         v->items.data = buf + 3;
