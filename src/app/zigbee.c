@@ -369,10 +369,15 @@ static void on_bridge_forget(void *userdata, uint64_t ieee) {
         }
 }
 
+/* As Zigbee2MQTT, which connects to MQTT only after the adapter started: the bridge goes on MQTT
+ * once the coordinator has been up (bridge/info needs it, and the retained discovery configs seen at
+ * start are judged against the coordinator's bridge device). */
 static void on_mqtt_connected(Mqtt *mqtt, void *userdata) {
         ZigbeeService *z = userdata;
         int r;
 
+        if (!z->was_up)
+                return;         /* coordinator_up() does it */
         r = bridge_on_mqtt_connected(z->bridge);
         if (r < 0)
                 log_warning_errno(r, "Cannot publish the bridge after connecting to the broker: %m");
@@ -799,8 +804,11 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
         if (z->was_up) {
                 log_notice("The coordinator is back");
                 bridge_on_coordinator_restored(z->bridge);
+        } else {
+                z->was_up = true;
+                if (mqtt_get_state(z->m->mqtt) == MQTT_STATE_CONNECTED)
+                        on_mqtt_connected(z->m->mqtt, z);
         }
-        z->was_up = true;
 }
 
 /*
@@ -1024,8 +1032,6 @@ int zigbee_service_start(ZigbeeService *z, bool reform) {
         if (reform)
                 log_notice("--reform: a coordinator network that does not match [zigbee] will be replaced");
         link_open(z);
-        if (mqtt_get_state(z->m->mqtt) == MQTT_STATE_CONNECTED)
-                on_mqtt_connected(z->m->mqtt, z);      /* a restart: no new connect will announce it */
         return 0;
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Issue 6 on the running daemon: discovery configs for a paired plug are retained under the
-discovery prefix and moved on rename (old
-ones emptied), and none at all with [homeassistant] enabled = false."""
+discovery prefix, moved on rename (old ones emptied), emptied for a plug gone after a restart while
+the remaining plug's stay, and none at all with [homeassistant] enabled = false."""
 import json
+import os
 import time
 
 from sim import ieee_of
@@ -11,7 +12,7 @@ from sysenv import BASE, Env
 
 def main():
     ieee = ieee_of(1)
-    with Env(plugs=1) as e:
+    with Env(plugs=2) as e:
         e.start_daemon()
         e.wait_network()
         e.permit_join(60)
@@ -31,6 +32,25 @@ def main():
         assert cfg["state_topic"] == f"{BASE}/lamp", cfg
         # the old config was emptied first (Home Assistant drops the entity's old topics)
         e.watcher.wait_for(topic, lambda p: p == b"", timeout=5, start=m)
+
+        # a second plug, then a restart without it (taken out of the database while stopped):
+        # its retained configs are emptied, the first plug's stay
+        e.pair(2)
+        topic2 = f"homeassistant/switch/{ieee_of(2)}/switch/config"
+        e.watcher.wait_for(topic2, lambda p: p != b"", timeout=30)
+        assert e.daemon.stop() == 0
+        path = os.path.join(e.state_dir, "devices.json")
+        with open(path) as f:
+            db = json.load(f)
+        db["devices"] = [x for x in db["devices"] if ieee_of(2) not in json.dumps(x)]
+        with open(path, "w") as f:
+            json.dump(db, f)
+        m = e.mark()
+        e.start_daemon()
+        e.wait_network(start=m)
+        e.watcher.wait_for(topic2, lambda p: p == b"", timeout=30, start=m)
+        time.sleep(1)
+        assert not any(t == topic and p == b"" for t, p, r in e.watcher.messages[m:]), "plug 1's config was cleared"
         assert e.daemon.stop() == 0
 
     with Env(plugs=1, extra="[homeassistant]\nenabled = false\n") as e:
