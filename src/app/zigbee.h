@@ -5,7 +5,9 @@
  *   - opens [serial] port, runs the Z-Stack start-up with [zigbee] (explicit values, else what the
  *     state directory's network.json remembers, else "auto"), keeps a formed network in network.json,
  *     refuses a mismatching network unless --reform (the daemon then exits with status 1);
- *   - publishes the coordinator in bridge/info, reports readiness and a STATUS= text to the Manager;
+ *   - puts the bridge on MQTT once the coordinator has been up (Zigbee2MQTT connects only after its
+ *     adapter started), publishes the coordinator in bridge/info, reports readiness and a STATUS=
+ *     text to the Manager;
  *   - reconnects with capped exponential backoff after a coordinator reset or a lost port, with the
  *     plugs offline meanwhile, and recovers without a restart;
  *   - Host events (join, announce, leave, interview, ZCL, unknown devices) go to the Bridge; the
