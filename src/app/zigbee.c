@@ -70,6 +70,7 @@ struct ZigbeeService {
         bool was_up;            /* the coordinator has been up before: a return is a recovery */
         unsigned failures;      /* in a row, for the backoff */
         ZstackConfig zcfg;
+        bool zcfg_from_state;   /* some values came from network.json, not from [zigbee] */
         ZstackInfo info;
 
         sd_event_source *tick, *retry, *restart;
@@ -598,7 +599,13 @@ static void refuse(ZigbeeService *z, int error, const char *message) {
         coordinator_down(z);
         z->link = LINK_REFUSED;
         log_error("Zigbee: %s", message);
-        if (error == -EEXIST)
+        if (error == -EEXIST && z->zcfg_from_state)
+                log_error("Refusing to start: the coordinator's network does not match [zigbee] in %s or the "
+                          "network lumiplugd ran before (%s/network.json). To adopt the coordinator's network, "
+                          "move network.json away (and set the [zigbee] keys to auto); to replace it, start once "
+                          "with 'lumiplugd --reform' (every device must then pair again).",
+                          z->m->config_path, z->m->config->state.directory);
+        else if (error == -EEXIST)
                 log_error("Refusing to start: the coordinator's network does not match [zigbee] in %s. Fix the "
                           "configuration (or set those keys to auto to adopt the network), or start once with "
                           "'lumiplugd --reform' to replace the network (every device must then pair again).",
@@ -850,12 +857,14 @@ static void zstack_config_from(ZigbeeService *z) {
         ZstackConfig *zc = &z->zcfg;
 
         *zc = (ZstackConfig) { .pan_id_auto = true, .ext_pan_id_auto = true, .network_key_auto = true };
+        z->zcfg_from_state = false;
         if (c->pan_id) {
                 zc->pan_id_auto = false;
                 zc->pan_id = (uint16_t) c->pan_id;
         } else if (net->valid && net->pan_id) {
                 zc->pan_id_auto = false;
                 zc->pan_id = net->pan_id;
+                z->zcfg_from_state = true;
         }
         if (c->extended_pan_id.set) {
                 zc->ext_pan_id_auto = false;
@@ -863,6 +872,7 @@ static void zstack_config_from(ZigbeeService *z) {
         } else if (net->valid && net->ext_pan_id) {
                 zc->ext_pan_id_auto = false;
                 zc->ext_pan_id = net->ext_pan_id;
+                z->zcfg_from_state = true;
         }
         if (c->network_key.set) {
                 zc->network_key_auto = false;
@@ -873,12 +883,15 @@ static void zstack_config_from(ZigbeeService *z) {
                 if (memcmp(net->network_key, zero, 16) != 0) {
                         zc->network_key_auto = false;
                         memcpy(zc->network_key, net->network_key, 16);
+                        z->zcfg_from_state = true;
                 }
         }
         if (c->channel)
                 zc->channel = (uint8_t) c->channel;
-        else if (net->valid && net->channel >= 11 && net->channel <= 26)
+        else if (net->valid && net->channel >= 11 && net->channel <= 26) {
                 zc->channel = net->channel;
+                z->zcfg_from_state = true;
+        }
         zc->reform = z->reform;
 }
 

@@ -2,7 +2,8 @@
 """Issue 4, start-up: a blank coordinator gets a network formed with a random key (kept in the
 state directory, never the well-known key), bridge/state goes online and bridge/info names the
 coordinator; a restart adopts the same network; an explicit [zigbee] value that does not match is
-refused with exit status 1 and a message naming --reform; --reform replaces the network."""
+refused with exit status 1 and a message naming --reform; --reform replaces the network; a
+coordinator holding another network than network.json remembers is refused, naming that file."""
 import json
 import os
 
@@ -67,6 +68,23 @@ def main():
         d.wait_log(r"Formed a new Zigbee network")
         assert network_json(e) != stored
         assert d.stop() == 0
+
+        # a coordinator holding another network than the one network.json remembers (a different
+        # stick): refused too, and the message names network.json
+        from sim import Sim
+        e.sim.stop()
+        e.sim = Sim(plugs=0, nv=os.path.join(e.workdir, "nv2.txt"), fast=True,
+                    workdir=os.path.join(e.workdir, "sim")).start()
+        kept = e.state_dir
+        e.state_dir = os.path.join(e.workdir, "state-other")
+        m = e.mark()
+        d = e.start_daemon()
+        e.wait_network(start=m)
+        assert d.stop() == 0
+        e.state_dir = kept
+        d = e.start_daemon()
+        assert d.wait(timeout=60) == 1, d.log()
+        assert "network.json" in d.log() and "--reform" in d.log(), d.log()
     print("ok")
 
 
