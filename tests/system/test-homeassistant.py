@@ -1,13 +1,36 @@
 #!/usr/bin/python3
 """Issue 6 on the running daemon: discovery configs for a paired plug are retained under the
-discovery prefix, moved on rename (old ones emptied), emptied for a plug gone after a restart while
-the remaining plug's stay, and none at all with [homeassistant] enabled = false."""
+discovery prefix and pass ../shared/tools/ha_validate.py (live capture; skipped without it), are
+moved on rename (old ones emptied), emptied for a plug gone after a restart while the remaining
+plug's stay, and none at all with [homeassistant] enabled = false."""
 import json
 import os
+import subprocess
+import sys
 import time
 
 from sim import ieee_of
+from daemon import source_root
 from sysenv import BASE, Env
+
+
+def validate(e):
+    tool = os.path.normpath(os.path.join(source_root(), "..", "shared", "tools", "ha_validate.py"))
+    if not os.path.exists(tool):
+        print(f"ha_validate.py not found at {tool}: live validation skipped")
+        return
+    latest = {}
+    for t, p, r in e.watcher.messages:
+        if t.startswith("homeassistant/") and t.endswith("/config"):
+            latest[t] = p
+    msgs = [{"topic": t, "payload": p.decode(), "retain": True} for t, p in latest.items() if p]
+    assert len(msgs) >= 10, msgs
+    path = os.path.join(e.workdir, "discovery.json")
+    with open(path, "w") as f:
+        json.dump(msgs, f)
+    r = subprocess.run([sys.executable, tool, path], capture_output=True, text=True, timeout=120)
+    print(f"ha_validate: {(r.stdout + r.stderr).strip().splitlines()[-1:]}")
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def main():
@@ -22,6 +45,10 @@ def main():
         _, payload, retained = e.watcher.wait_for(topic, lambda p: p != b"", timeout=30, start=m)
         cfg = json.loads(payload)
         assert cfg["device"]["model"].startswith("Mi smart plug") or "ZNCZ04LM" in json.dumps(cfg["device"]), cfg
+
+        # every config the daemon published passes Home Assistant's schema rules (live capture)
+        time.sleep(6)       # past the discovery wait: the bridge's own entities are out too
+        validate(e)
 
         # rename: the plug's configs now name the new topics
         m = e.mark()
