@@ -997,13 +997,15 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
                 if (!z->devcfg)
                         return -ENOMEM;
                 for (size_t i = 0; i < c->n_devices; i++) {
+                        /* copies: a reload may replace m->config->devices */
                         z->devcfg[i] = (BridgeDeviceConfig) {
                                 .ieee = c->devices[i].ieee,
-                                .friendly_name = c->devices[i].friendly_name,
+                                .friendly_name = c->devices[i].friendly_name ? strdup(c->devices[i].friendly_name)
+                                                                             : NULL,
                                 .options = device_options_json(&c->devices[i]),
                         };
                         z->n_devcfg++;
-                        if (!z->devcfg[i].options)
+                        if (!z->devcfg[i].options || (c->devices[i].friendly_name && !z->devcfg[i].friendly_name))
                                 return -ENOMEM;
                 }
         }
@@ -1065,8 +1067,10 @@ ZigbeeService *zigbee_service_free(ZigbeeService *z) {
         z->bridge = bridge_free(z->bridge);
         (void) zigbee_service_save(z);
         z->db = devdb_free(z->db);
-        for (size_t i = 0; i < z->n_devcfg; i++)
+        for (size_t i = 0; i < z->n_devcfg; i++) {
                 json_object_put(z->devcfg[i].options);
+                free((char *) z->devcfg[i].friendly_name);
+        }
         free(z->devcfg);
         free(z);
         return NULL;
