@@ -18,6 +18,7 @@
 #include <ini.h>
 
 #include "config/configuration.h"
+#include "znp/transport.h"
 #include "util/log.h"
 
 #define CONFIG_ERRORS_MAX 50
@@ -278,6 +279,18 @@ static bool parse_readable_file(ConfigParser *p, const ConfigKey *k, const char 
         return parse_string(p, k, value, field);
 }
 
+/* A serial device path, or tcp://host:port for network coordinators and ser2net (as Zigbee2MQTT). */
+static bool parse_serial_port(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+        char host[256], port[8];
+
+        if (strncmp(value, "tcp://", 6) == 0 &&
+            transport_parse_tcp_address(value, host, sizeof(host), port, sizeof(port)) < 0)
+                return false;
+        if (strncmp(value, "tcp://", 6) != 0 && value[0] != '/')
+                return false;
+        return parse_string(p, k, value, field);
+}
+
 static bool parse_absolute_path(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (value[0] != '/')
                 return false;
@@ -518,8 +531,8 @@ static const ConfigKey global_keys[] = {
         G("mqtt", "reconnect_max", parse_uint, mqtt.reconnect_max, .min = 1, .max = 3600,
           .expect = "a number of seconds from 1 to 3600"),
 
-        G("serial", "port", parse_absolute_path, serial.port, STR, .restart = true,
-          .expect = "the absolute path of a serial device, e.g. /dev/ttyUSB0"),
+        G("serial", "port", parse_serial_port, serial.port, STR, .restart = true,
+          .expect = "the absolute path of a serial device (e.g. /dev/ttyUSB0) or tcp://host:port"),
         G("serial", "baudrate", parse_baudrate, serial.baudrate, .restart = true,
           .expect = "one of 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600"),
         G("serial", "rtscts", parse_bool, serial.rtscts, .restart = true,

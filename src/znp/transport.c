@@ -214,8 +214,7 @@ static int open_serial(Transport **ret, const TransportConfig *cfg, uint32_t bau
         return 0;
 }
 
-/* "tcp://host:port", host may be "[v6 address]". */
-static int parse_tcp_address(const char *url, char *host, size_t host_size, char *port, size_t port_size) {
+int transport_parse_tcp_address(const char *url, char *host, size_t host_size, char *port, size_t port_size) {
         const char *h = url + strlen("tcp://"), *colon, *end;
         size_t hl;
 
@@ -256,7 +255,7 @@ static int open_tcp(Transport **ret, const TransportConfig *cfg) {
         char host[256], port[8];
         int r, one = 1;
 
-        r = parse_tcp_address(cfg->port, host, sizeof(host), port, sizeof(port));
+        r = transport_parse_tcp_address(cfg->port, host, sizeof(host), port, sizeof(port));
         if (r < 0)
                 return r;
         r = transport_alloc(&t, TRANSPORT_TCP);

@@ -27,6 +27,10 @@ typedef enum TransportKind {
         TRANSPORT_FD,           /* an fd handed in by the caller (tests, socket activation) */
 } TransportKind;
 
+/* Splits "tcp://host:port" (host may be "[v6 address]", port 1..65535) into host and port strings;
+ * -EINVAL if url is not of that form or a part does not fit. */
+int transport_parse_tcp_address(const char *url, char *host, size_t host_size, char *port, size_t port_size);
+
 #define TRANSPORT_OUTPUT_MAX 4096u
 #define TRANSPORT_BAUDRATE_DEFAULT 115200u
 

@@ -164,7 +164,16 @@ static const BadCase bad_cases[] = {
           "@F@:2: [serial] adapter = 'ezsp': expected zstack (the only adapter supported)\n" },
         { "relative serial port",
           "[serial]\nport = ttyUSB0\n",
-          "@F@:2: [serial] port = 'ttyUSB0': expected the absolute path of a serial device, e.g. /dev/ttyUSB0\n" },
+          "@F@:2: [serial] port = 'ttyUSB0': expected the absolute path of a serial device (e.g. /dev/ttyUSB0) "
+          "or tcp://host:port\n" },
+        { "tcp serial port without a port number",
+          "[serial]\nport = tcp://192.168.1.5\n",
+          "@F@:2: [serial] port = 'tcp://192.168.1.5': expected the absolute path of a serial device "
+          "(e.g. /dev/ttyUSB0) or tcp://host:port\n" },
+        { "tcp serial port out of range",
+          "[serial]\nport = tcp://zigbee.lan:65536\n",
+          "@F@:2: [serial] port = 'tcp://zigbee.lan:65536': expected the absolute path of a serial device "
+          "(e.g. /dev/ttyUSB0) or tcp://host:port\n" },
         { "channel 10",
           "[zigbee]\nchannel = 10\n",
           "@F@:2: [zigbee] channel = '10': expected auto or a channel from 11 to 26\n" },
@@ -338,6 +347,20 @@ static void test_empty_file_gives_defaults(void) {
         assert(c->log.target == LOG_TARGET_AUTO);
         assert(strcmp(c->state.directory, "/var/lib/lumiplugd") == 0);
         assert(c->n_devices == 0);
+}
+
+static void test_serial_port_may_be_a_tcp_address(void) {
+        static const char *const ports[] = { "tcp://192.168.1.5:6638", "tcp://zigbee.lan:8888", "tcp://[::1]:6638" };
+
+        for (size_t i = 0; i < ELEMENTSOF(ports); i++) {
+                _cleanup_(config_freep) Config *c = NULL;
+                char text[128], *errors;
+
+                snprintf(text, sizeof(text), "[serial]\nport = %s\n", ports[i]);
+                c = load_text(text, &errors);
+                assert(c && !errors);
+                assert(strcmp(c->serial.port, ports[i]) == 0);
+        }
 }
 
 static void test_good_file_gives_its_values(void) {
@@ -560,6 +583,7 @@ int main(int argc, char *argv[]) {
         test_overlong_line_is_an_error();
         test_empty_file_gives_defaults();
         test_good_file_gives_its_values();
+        test_serial_port_may_be_a_tcp_address();
         test_diff_tells_what_needs_a_restart();
         test_garbage_gives_errors_not_crashes();
         if (argc > 1)
