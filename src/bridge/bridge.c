@@ -678,6 +678,32 @@ static bool parse_set_get_topic(const char *rest, char **ret_name, bool *ret_get
         return false;
 }
 
+/* Home Assistant's birth ("online", compared case-insensitively as Zigbee2MQTT does): a restarted
+ * Home Assistant, or one behind a wiped broker, has lost the retained configs, so every config of
+ * the bridge and of every plug is published again at once (issue 6; Zigbee2MQTT relies on the
+ * retained copies and re-sends nothing but states). The states then follow as in Zigbee2MQTT:
+ * bridge/state and every known plug state 30 s later (bridge_tick). Anything else (its last will
+ * "offline") changes nothing. */
+static void on_ha_status(Bridge *b, const char *text) {
+        if (strcasecmp(text, "online") != 0) {
+                log_debug("Home Assistant status '%.64s' is not 'online', ignoring", text);
+                return;
+        }
+        log_info("Home Assistant is online, republishing its discovery configs");
+        /* during the wait for retained configs at start, its end publishes everything anyway */
+        if (b->connected && !b->discovery_due) {
+                _cleanup_(disc_messages_done) DiscMessages msgs = {};
+                DiscConfig cfg = bridge_disc_config(b);
+
+                if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
+                        publish_messages(b, &msgs);
+                for (size_t i = 0; i < b->n_plugs; i++)
+                        if (!b->plugs[i]->rediscover_at)        /* a renamed plug's come at their time */
+                                bridge_discover_plug(b, b->plugs[i]);
+        }
+        b->ha_online_due = bridge_now(b) + BRIDGE_HA_ONLINE_DELAY_USEC;
+}
+
 int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, size_t len) {
         _cleanup_free_ char *text = NULL, *name = NULL, *key = NULL;
         size_t blen = strlen(b->cfg.base_topic), dlen = strlen(b->cfg.discovery_prefix);
@@ -695,8 +721,7 @@ int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, si
         text[len] = 0;
 
         if (b->cfg.homeassistant && strcmp(topic, b->cfg.ha_status_topic) == 0) {
-                if (strcasecmp(text, "online") == 0)
-                        b->ha_online_due = bridge_now(b) + BRIDGE_HA_ONLINE_DELAY_USEC;
+                on_ha_status(b, text);
                 return 0;
         }
         if (b->cfg.homeassistant && strncmp(topic, b->cfg.discovery_prefix, dlen) == 0 && topic[dlen] == '/') {

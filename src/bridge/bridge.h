@@ -51,7 +51,7 @@ typedef struct Bridge Bridge;
 #define BRIDGE_COORDINATOR_ENDPOINTS_MAX 16u
 #define BRIDGE_AVAILABILITY_TIMEOUT_USEC (10ull * 60 * 1000000)   /* Zigbee2MQTT's active timeout */
 #define BRIDGE_DISCOVERY_WAIT_USEC (5ull * 1000000)                /* retained configs are collected that long */
-#define BRIDGE_HA_ONLINE_DELAY_USEC (30ull * 1000000)              /* HA birth -> republish states */
+#define BRIDGE_HA_ONLINE_DELAY_USEC (30ull * 1000000)              /* HA birth -> states (configs at once) */
 #define BRIDGE_HA_RENAME_DELAY_USEC (2ull * 1000000)               /* cleared configs before the new ones */
 #define BRIDGE_RETRIEVE_DEBOUNCE_USEC (2ull * 1000000)             /* state read after reconnect/announce */
 

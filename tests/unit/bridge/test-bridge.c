@@ -1203,6 +1203,103 @@ static void test_stale_discovery_is_cleared_at_start(void) {
         env_free();
 }
 
+/* The discovery configs published so far (non-empty, under the prefix), in order. */
+static size_t configs(Msg *out, size_t max) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < E.n_msgs; i++)
+                if (strncmp(E.msgs[i].topic, "homeassistant/", 14) == 0 && E.msgs[i].payload[0]) {
+                        assert(n < max);
+                        out[n++] = E.msgs[i];
+                }
+        return n;
+}
+
+static void test_home_assistant_birth_republishes_every_config(void) {
+        Msg before[128], after[128];
+        size_t n_before, n_after, n_bridge = 0, n_plug1 = 0, n_plug2 = 0;
+
+        env_new(false, true);
+        pair(PLUG1, 23878, "plug1");
+        pair(PLUG1 + 1, 23879, "plug2");
+        E.now += 5 * SEC;
+        bridge_tick(E.b);
+        n_before = configs(before, ELEMENTSOF(before));
+        for (size_t i = 0; i < n_before; i++) {
+                assert(before[i].retain && before[i].qos == 1);
+                n_bridge += strstr(before[i].topic, "_0x00124b0029a1b2c3/") != NULL;     /* node: <name>_<ieee> */
+                n_plug1 += strstr(before[i].topic, "/" PLUG1_S "/") != NULL;
+                n_plug2 += strstr(before[i].topic, "/0x00158d0001a2b302/") != NULL;
+        }
+        assert(n_bridge > 0 && n_plug1 > 0 && n_plug2 == n_plug1 && n_bridge + n_plug1 + n_plug2 == n_before);
+        /* keep copies: clear_msgs() frees the strings */
+        for (size_t i = 0; i < n_before; i++) {
+                before[i].topic = strdup(before[i].topic);
+                before[i].payload = strdup(before[i].payload);
+                assert(before[i].topic && before[i].payload);
+        }
+        report_onoff(PLUG1, true, 10);
+
+        /* its last will, or anything but "online", changes nothing, now or later */
+        clear_msgs();
+        mqtt("homeassistant/status", "offline");
+        mqtt("homeassistant/status", "");
+        mqtt("homeassistant/status", "online please");
+        E.now += 31 * SEC;
+        bridge_tick(E.b);
+        assert(E.n_msgs == 0);
+
+        /* the birth ("online" in any case): every config at once, the same, retained, QoS 1 */
+        mqtt("homeassistant/status", "ONLINE");
+        n_after = configs(after, ELEMENTSOF(after));
+        assert(n_after == n_before);
+        for (size_t i = 0; i < n_before; i++) {
+                const Msg *m = last_msg(before[i].topic);
+
+                assert(m && m->retain && m->qos == 1);
+                if (strcmp(m->payload, before[i].payload) != 0) {
+                        fprintf(stderr, "%s:\n  got      %s\n  expected %s\n", m->topic, m->payload, before[i].payload);
+                        assert(false);
+                }
+                assert(count(before[i].topic) == 1);
+        }
+        /* the states as Zigbee2MQTT: bridge/state and the known states 30 s later */
+        assert(!last(BASE "/bridge/state") && !last(BASE "/plug1"));
+        E.now += 30 * SEC;
+        bridge_tick(E.b);
+        check_payload(BASE "/bridge/state", "{\"state\":\"online\"}");
+        assert(last_msg(BASE "/bridge/state")->retain && last_msg(BASE "/bridge/state")->qos == 1);
+        assert(strcmp(state_value("plug1", "state"), "\"ON\"") == 0);
+        assert(configs(after, ELEMENTSOF(after)) == n_before);     /* nothing more */
+
+        /* a birth during the wait for retained configs at start: they all come once, at its end */
+        env_stop();
+        env_start(false, true);
+        clear_msgs();
+        mqtt("homeassistant/status", "online");
+        assert(configs(after, ELEMENTSOF(after)) == 0);
+        E.now += 5 * SEC;
+        bridge_tick(E.b);
+        assert(configs(after, ELEMENTSOF(after)) == n_before);
+        for (size_t i = 0; i < n_before; i++)
+                assert(count(before[i].topic) == 1);
+
+        /* discovery off: the status topic is not even ours */
+        env_stop();
+        env_start(false, false);
+        clear_msgs();
+        mqtt("homeassistant/status", "online");
+        E.now += 31 * SEC;
+        bridge_tick(E.b);
+        assert(configs(after, ELEMENTSOF(after)) == 0 && !last(BASE "/bridge/state"));
+
+        for (size_t i = 0; i < n_before; i++) {
+                free(before[i].topic);
+                free(before[i].payload);
+        }
+        env_free();
+}
+
 static void test_the_configuration_names_and_configures_plugs(void) {
         BridgeDeviceConfig dc = { .ieee = PLUG1, .friendly_name = "ini plug" };
 
@@ -1247,5 +1344,6 @@ int main(void) {
         test_bridge_requests();
         test_stale_discovery_is_cleared_at_start();
         test_the_configuration_names_and_configures_plugs();
+        test_home_assistant_birth_republishes_every_config();
         return 0;
 }
