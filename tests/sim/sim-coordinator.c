@@ -2337,6 +2337,45 @@ int sim_coordinator_control(SimCoordinator *c, const char *line, char *out, size
                                 e->node = i;
                         snprintf(out, size, "ok joining 0x%04x", n->nwk);
                 }
+        } else if (strcmp(cmd, "model") == 0) {
+                /* model N MODELID [MANUFACTURER...]: plug N becomes another product (its Basic
+                 * modelId/manufacturerName), before it joins, as a device is what it is. */
+                int i = plug_arg(c, arg, out, size);
+                if (i < 0)
+                        return -EINVAL;
+                char model[64] = "";
+                const char *m = strchr(arg, ' ');
+                while (m && *m == ' ')
+                        m++;
+                size_t mlen = m ? strcspn(m, " \r\n") : 0;
+                const char *mfr = m ? m + mlen : NULL;
+                while (mfr && *mfr == ' ')
+                        mfr++;
+                if (mlen == 0 || mlen >= sizeof(model)) {
+                        snprintf(out, size, "error model needs: model N MODELID [MANUFACTURER]");
+                        return -EINVAL;
+                }
+                memcpy(model, m, mlen);
+                char manufacturer[64] = "";
+                size_t flen = mfr ? strcspn(mfr, "\r\n") : 0;
+                while (flen > 0 && mfr[flen - 1] == ' ')
+                        flen--;
+                if (flen >= sizeof(manufacturer)) {
+                        snprintf(out, size, "error manufacturer name longer than 32 characters");
+                        return -EINVAL;
+                }
+                if (flen > 0)
+                        memcpy(manufacturer, mfr, flen);
+                if (c->nodes[i].joined || c->nodes[i].joining) {
+                        snprintf(out, size, "error plug %d is already on the network", i + 1);
+                        return -EINVAL;
+                }
+                if (sim_plug_set_identity(c->nodes[i].plug, model, flen > 0 ? manufacturer : NULL) < 0) {
+                        snprintf(out, size, "error model and manufacturer must be 1..32 printable characters "
+                                 "without '\"' or '\\'");
+                        return -EINVAL;
+                }
+                snprintf(out, size, "ok");
         } else if (strcmp(cmd, "leave") == 0) {
                 int i = plug_arg(c, arg, out, size);
                 if (i < 0)

@@ -395,6 +395,19 @@ static void test_network_and_plugs(void) {
         af_to_plug(c, 0x4321, 1, 0x0006, 0x24, toggle, sizeof(toggle), 2);
         assert(out[1].cmd1 == 0x80 && out[1].data[0] == 0xCD);
 
+        /* Plug 2 is made another product before it joins; a joined plug stays what it is. */
+        assert(sim_coordinator_control(c, "model 1 lumi.plug.maeu01", reply, sizeof(reply), now) < 0);
+        assert(strstr(reply, "already on the network"));
+        assert(sim_coordinator_control(c, "model 2", reply, sizeof(reply), now) < 0);
+        assert(sim_coordinator_control(c, "model 2 a\"b", reply, sizeof(reply), now) < 0);
+        assert(sim_coordinator_control(c, "model 2 x 0123456789abcdef0123456789abcdefX", reply, sizeof(reply), now) < 0);
+        assert(sim_coordinator_control(c, "model 3 lumi.plug.maeu01", reply, sizeof(reply), now) < 0);
+        assert(sim_coordinator_control(c, "state 2", reply, sizeof(reply), now) == 0);
+        assert(strstr(reply, "\"model\":\"lumi.plug.mmeu01\",\"manufacturer\":\"LUMI\""));
+        assert(sim_coordinator_control(c, "model 2 lumi.plug.maeu01 Xiaomi Aqara ", reply, sizeof(reply), now) == 0);
+        assert(sim_coordinator_control(c, "state 2", reply, sizeof(reply), now) == 0);
+        assert(strstr(reply, "\"model\":\"lumi.plug.maeu01\",\"manufacturer\":\"Xiaomi Aqara\""));
+
         /* Plug 2 joins with the 04:CF:8C prefix. */
         assert(sim_coordinator_control(c, "press 2", reply, sizeof(reply), now) == 0);
         advance(c, 5);
@@ -403,6 +416,16 @@ static void test_network_and_plugs(void) {
         assert(tc && tc->data[9] == 0x04 && tc->data[8] == 0xCF && tc->data[7] == 0x8C);
         uint16_t nwk2 = u16(tc->data);
         assert(nwk2 != nwk);
+        /* Its interview finds the other product. */
+        uint8_t read_ident[] = { 0x00, ++zcl_seq, 0x00, 0x05, 0x00, 0x04, 0x00 };
+        af_to_plug(c, nwk2, 1, 0x0000, 0x25, read_ident, sizeof(read_ident), 1);
+        in = find(0x44, 0x81, 2);
+        assert(in && u16(in->data + 4) == nwk2);
+        zlen = in->data[16];
+        zcl = in->data + 17;
+        assert(zcl[1] == zcl_seq && zcl[2] == 0x01);
+        assert(memmem(zcl, zlen, "\x10lumi.plug.maeu01", 17) && memmem(zcl, zlen, "\x0cXiaomi Aqara", 13));
+        assert(!memmem(zcl, zlen, "mmeu01", 6) && !memmem(zcl, zlen, "LUMI", 4));
 
         /* Management leave of plug 2: SRSP, leave response, leave indication; gone from NV. */
         uint8_t lv[11] = { (uint8_t) nwk2, (uint8_t) (nwk2 >> 8) };

@@ -208,6 +208,10 @@ struct SimPlug {
         size_t n_groups;
 
         ReportSlot slots[_A_MAX];
+
+        /* Basic modelId / manufacturerName: "lumi.plug.mmeu01" / "LUMI" unless a test makes this
+         * device another product (sim_plug_set_identity). */
+        char model[33], manufacturer[33];
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -295,8 +299,8 @@ static void encode_value(const SimPlug *p, AttrId id, ZclWriter *w) {
         case A_APP_VERSION:             zw_u8(w, (uint8_t) p->cfg.app_version); break;
         case A_STACK_VERSION:           zw_u8(w, 2); break;
         case A_HW_VERSION:              zw_u8(w, 1); break;
-        case A_MANUFACTURER:            zw_str(w, "LUMI", 4); break;
-        case A_MODEL:                   zw_str(w, "lumi.plug.mmeu01", 16); break;
+        case A_MANUFACTURER:            zw_str(w, p->manufacturer, strlen(p->manufacturer)); break;
+        case A_MODEL:                   zw_str(w, p->model, strlen(p->model)); break;
         case A_DATE_CODE:               zw_str(w, "09-06-2019", 10); break;
         case A_POWER_SOURCE:            zw_u8(w, 0x01); break;
         case A_IDENTIFY_TIME:           zw_u16(w, p->identify_s); break;
@@ -1103,9 +1107,36 @@ SimPlug *sim_plug_new(const SimPlugConfig *cfg, const SimPlugOps *ops, void *use
         p->low_since = -1;
         p->auto_off_delay_s = AUTO_OFF_DELAY_S;
         p->next_tlv_at = -1;
+        strcpy(p->model, "lumi.plug.mmeu01");
+        strcpy(p->manufacturer, "LUMI");
         for (size_t i = 0; i < _A_MAX; i++)
                 p->slots[i].last_value = numeric_value(p, (AttrId) i);
         return p;
+}
+
+/* Printable ASCII without the characters JSON would have to escape, 1..32 bytes (a ZCL string of
+ * the Basic cluster holds up to 32). */
+static bool identity_string_ok(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+        if (n == 0 || n > 32)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
+                        return false;
+        return true;
+}
+
+int sim_plug_set_identity(SimPlug *p, const char *model, const char *manufacturer) {
+        if (!identity_string_ok(model) || (manufacturer && !identity_string_ok(manufacturer)))
+                return -EINVAL;
+        strcpy(p->model, model);
+        if (manufacturer)
+                strcpy(p->manufacturer, manufacturer);
+        return 0;
+}
+
+const char *sim_plug_model(const SimPlug *p) {
+        return p->model;
 }
 
 SimPlug *sim_plug_free(SimPlug *p) {
@@ -1292,14 +1323,14 @@ double sim_plug_power(const SimPlug *p) {
 
 int sim_plug_state_json(const SimPlug *p, char *buf, size_t size) {
         int n = snprintf(buf, size,
-                         "{\"ieee\":\"0x%016llx\",\"model\":\"lumi.plug.mmeu01\",\"state\":\"%s\",\"load\":%.2f,\"power\":%.2f,"
+                         "{\"ieee\":\"0x%016llx\",\"model\":\"%s\",\"manufacturer\":\"%s\",\"state\":\"%s\",\"load\":%.2f,\"power\":%.2f,"
                          "\"energy\":%.6f,\"voltage\":%.1f,\"current\":%.3f,\"device_temperature\":%.1f,"
                          "\"consumer_connected\":%s,\"power_outage_memory\":%s,\"auto_off\":%s,"
                          "\"led_disabled_night\":%s,\"overload_protection\":%.1f,"
                          "\"power_outage_count\":%u,\"overload_trips\":%u,\"app_version\":%u,"
                          "\"energy_endpoint\":%u,\"report_interval\":%.1f,\"auto_off_delay\":%.1f,\"identify_time\":%u,"
                          "\"groups\":%zu,\"joined\":%s,\"tsn\":%u}",
-                         (unsigned long long) p->cfg.ieee, p->on ? "ON" : "OFF", p->load_w, power_w(p),
+                         (unsigned long long) p->cfg.ieee, p->model, p->manufacturer, p->on ? "ON" : "OFF", p->load_w, power_w(p),
                          p->energy_kwh, voltage_v(p), current_ma(p) / 1000.0, p->temperature_c,
                          p->consumer ? "true" : "false", p->outage_memory ? "true" : "false",
                          p->auto_off ? "true" : "false", p->led_night ? "true" : "false",

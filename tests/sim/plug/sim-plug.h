@@ -87,3 +87,10 @@ void sim_plug_set_nwk(SimPlug *p, uint16_t nwk);
 /* Group membership of endpoint 1 (Groups cluster add/remove), for group-addressed frames. */
 bool sim_plug_in_group(const SimPlug *p, uint16_t group);
 double sim_plug_power(const SimPlug *p);               /* W actually drawn (0 when OFF) */
+
+/* Make this device another product: its Basic modelId (and manufacturerName, unless NULL) answer
+ * these strings instead of "lumi.plug.mmeu01" / "LUMI", so a host sees a device it does not
+ * support; everything else (descriptors, clusters) stays the plug's. Strings are 1..32 printable
+ * ASCII characters without '"' or '\\'; -EINVAL otherwise, nothing changed. */
+int sim_plug_set_identity(SimPlug *p, const char *model, const char *manufacturer);
+const char *sim_plug_model(const SimPlug *p);

@@ -221,6 +221,37 @@ static void test_basic_interview(void) {
         sim_plug_free(p);
 }
 
+static void test_identity(void) {
+        SimPlug *p = new_plug(0);
+
+        /* another product: modelId and manufacturerName answer the new strings */
+        assert(sim_plug_set_identity(p, "lumi.plug.maeu01", NULL) == 0);
+        assert(strcmp(sim_plug_model(p), "lumi.plug.maeu01") == 0);
+        rx(p, 0x0000, 1, "10 21 00 05 00 04 00");
+        expect(0, 0x0000, 1, "08 21 01 05 00 00 42 10 6C 75 6D 69 2E 70 6C 75 67 2E 6D 61 65 75 30 31 "
+               "04 00 00 42 04 4C 55 4D 49");
+        assert(sim_plug_set_identity(p, "TS011F", "_TZ3000_abc") == 0);
+        clear();
+        rx(p, 0x0000, 1, "10 22 00 05 00 04 00");
+        expect(0, 0x0000, 1, "08 22 01 05 00 00 42 06 54 53 30 31 31 46 "
+               "04 00 00 42 0B 5F 54 5A 33 30 30 30 5F 61 62 63");
+        expect_count(1);
+
+        /* bad strings change nothing */
+        assert(sim_plug_set_identity(p, "", NULL) == -EINVAL);
+        assert(sim_plug_set_identity(p, NULL, "x") == -EINVAL);
+        assert(sim_plug_set_identity(p, "a\"b", NULL) == -EINVAL);
+        assert(sim_plug_set_identity(p, "ok", "back\\slash") == -EINVAL);
+        assert(sim_plug_set_identity(p, "tab\there", NULL) == -EINVAL);
+        assert(sim_plug_set_identity(p, "0123456789abcdef0123456789abcdefX", NULL) == -EINVAL);
+        assert(sim_plug_set_identity(p, "0123456789abcdef0123456789abcdef", NULL) == 0);
+        assert(strlen(sim_plug_model(p)) == 32);
+        char json[4096];
+        assert(sim_plug_state_json(p, json, sizeof(json)) > 0);
+        assert(strstr(json, "\"model\":\"0123456789abcdef0123456789abcdef\",\"manufacturer\":\"_TZ3000_abc\""));
+        sim_plug_free(p);
+}
+
 static void test_on_off(void) {
         SimPlug *p = new_plug(22);
         sim_plug_set_nwk(p, 0x2a73);
@@ -988,6 +1019,7 @@ static void test_garbage(void) {
 int main(void) {
         test_descriptors();
         test_basic_interview();
+        test_identity();
         test_on_off();
         test_lumi_settings();
         test_errors();
