@@ -7,7 +7,7 @@ compared key by key: the same keys, the same JSON types, equal values.
 
 Scenario: pair; set state ON; a 100 W load and a `report` (the 0xFCC0 TLV) -> snapshot "loaded";
 set overload_protection 1500, led_disabled_night true, power_outage_memory true, auto_off false;
-load 0 and `report` again (power, current and energy stop moving); get power -> snapshot "final".
+load 0; a power cycle of the plug (it comes back ON and counts the outage); `report` again (power, current and energy stop moving); get power -> snapshot "final".
 
 Exempt keys (EXEMPT), keys checked per run only (PER_RUN_ONLY) and the one key compared with a
 tolerance (voltage, VOLTAGE_TOLERANCE) are listed with their reason. Each program's time-dependent values are also checked against its own
@@ -96,6 +96,13 @@ def scenario(e):
     set_and_confirm(e, {"power_outage_memory": True}, "power_outage_memory", True)
     set_and_confirm(e, {"auto_off": False}, "auto_off", False)
     e.sim.command("load 1 0")
+    # A power cut: the plug comes back ON (power_outage_memory) and counts the outage in its TLV.
+    m = e.mark()
+    e.sim.command("powercycle 1")
+    e.wait(f"{BASE}/bridge/event", lambda d: d.get("type") == "device_announce"
+           and d["data"].get("ieee_address") == IEEE, start=m, timeout=60)
+    time.sleep(2)       # whatever each program does on the announce settles
+    assert e.sim.state(1)["state"] == "ON" and e.sim.state(1)["power_outage_count"] == 1, e.sim.state(1)
     _, fb, fa = report(e, 0)
     m = e.mark()
     e.watcher.publish(f"{BASE}/{NAME}/get", json.dumps({"power": ""}))
@@ -206,7 +213,8 @@ def main():
     final_z, final_l = zs["final"][0], ls["final"][0]
     # The scenario's own settings, as both must have published them.
     for k, v in (("state", "ON"), ("overload_protection", 1500), ("led_disabled_night", True),
-                 ("power_outage_memory", True), ("auto_off", False), ("power", 0)):
+                 ("power_outage_memory", True), ("auto_off", False), ("power", 0),
+                 ("power_outage_count", 1)):
         for label, s in (("Zigbee2MQTT", final_z), ("lumiplugd", final_l)):
             if s.get(k) != v:
                 problems.append(f"final: {label} {k} = {s.get(k)!r}, scenario set {v!r}")
