@@ -21,7 +21,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "system"))  # sysenv
 
 from broker import Client
-from daemon import binary  # noqa: F401  (fails early when the build tree is not set)
 from sim import ieee_of
 from sysenv import BASE, Env, wait_until
 import z2m
