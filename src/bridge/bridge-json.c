@@ -9,6 +9,7 @@
 #include "config.h"
 #include "bridge/bridge-private.h"
 #include "util/macro.h"
+#include "util/json-util.h"
 
 /* zigbee-herdsman's cluster names (src/zspec/zcl/definition/cluster.ts) for the ids a plug, a
  * coordinator or a common device shows. */
@@ -75,21 +76,6 @@ static const char *interview_name(DevInterviewState s) {
         }
 }
 
-/* Adds v under key; v NULL means allocation failure (json-c returns NULL), except for explicit
- * nulls which callers add with json_object_object_add directly. */
-static int add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int add_str(json_object *o, const char *key, const char *s) {
-        return s ? add(o, key, json_object_new_string(s)) : 0;     /* undefined: left out */
-}
 
 static json_object *cluster_list(const uint16_t *ids, size_t n) {
         json_object *a = json_object_new_array();
@@ -118,15 +104,15 @@ static json_object *endpoints_json(const DevEndpoint *eps, size_t n) {
                 json_object *clusters = json_object_new_object();
                 char id[4];
 
-                if (!ep || add(ep, "clusters", clusters) < 0 ||
-                    add(clusters, "input", cluster_list(eps[i].in, eps[i].n_in)) < 0 ||
-                    add(clusters, "output", cluster_list(eps[i].out, eps[i].n_out)) < 0 ||
-                    add(ep, "bindings", json_object_new_array()) < 0 ||
-                    add(ep, "configured_reportings", json_object_new_array()) < 0 ||
-                    add(ep, "scenes", json_object_new_array()) < 0)
+                if (!ep || json_add(ep, "clusters", clusters) < 0 ||
+                    json_add(clusters, "input", cluster_list(eps[i].in, eps[i].n_in)) < 0 ||
+                    json_add(clusters, "output", cluster_list(eps[i].out, eps[i].n_out)) < 0 ||
+                    json_add(ep, "bindings", json_object_new_array()) < 0 ||
+                    json_add(ep, "configured_reportings", json_object_new_array()) < 0 ||
+                    json_add(ep, "scenes", json_object_new_array()) < 0)
                         return NULL;
                 snprintf(id, sizeof(id), "%u", eps[i].id);
-                if (add(o, id, TAKE_PTR(ep)) < 0)
+                if (json_add(o, id, TAKE_PTR(ep)) < 0)
                         return NULL;
         }
         return TAKE_PTR(o);
@@ -136,16 +122,16 @@ json_object *bridge_definition_json(const PlugModel *m) {
         _cleanup_(bridge_json_putp) json_object *o = json_object_new_object();
 
         if (!o ||
-            add(o, "source", json_object_new_string("native")) < 0 ||
-            add(o, "model", json_object_new_string(m->model)) < 0 ||
-            add(o, "vendor", json_object_new_string(m->vendor)) < 0 ||
-            add(o, "description", json_object_new_string(m->description)) < 0 ||
-            add(o, "exposes", plug_model_exposes_json(m)) < 0 ||
-            add(o, "supports_ota", json_object_new_boolean(m->ota)) < 0 ||
-            add(o, "options", plug_model_options_json(m)) < 0 ||
+            json_add(o, "source", json_object_new_string("native")) < 0 ||
+            json_add(o, "model", json_object_new_string(m->model)) < 0 ||
+            json_add(o, "vendor", json_object_new_string(m->vendor)) < 0 ||
+            json_add(o, "description", json_object_new_string(m->description)) < 0 ||
+            json_add(o, "exposes", plug_model_exposes_json(m)) < 0 ||
+            json_add(o, "supports_ota", json_object_new_boolean(m->ota)) < 0 ||
+            json_add(o, "options", plug_model_options_json(m)) < 0 ||
             /* zigbee-herdsman-converters' built-in definitions all say "0.0.0" (checked against the
              * 2.14.1 capture); external converters carry their own */
-            add(o, "version", json_object_new_string("0.0.0")) < 0)
+            json_add(o, "version", json_object_new_string("0.0.0")) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -154,16 +140,16 @@ static json_object *coordinator_json(const Bridge *b) {
         _cleanup_(bridge_json_putp) json_object *o = json_object_new_object();
 
         if (!o ||
-            add(o, "ieee_address", json_object_new_string(b->coordinator_ieee)) < 0 ||
-            add(o, "type", json_object_new_string("Coordinator")) < 0 ||
-            add(o, "network_address", json_object_new_int(0)) < 0 ||
-            add(o, "supported", json_object_new_boolean(true)) < 0 ||
-            add(o, "friendly_name", json_object_new_string("Coordinator")) < 0 ||
-            add(o, "disabled", json_object_new_boolean(false)) < 0 ||
-            add(o, "interviewing", json_object_new_boolean(false)) < 0 ||
-            add(o, "interview_completed", json_object_new_boolean(true)) < 0 ||
-            add(o, "interview_state", json_object_new_string("SUCCESSFUL")) < 0 ||
-            add(o, "endpoints", endpoints_json(b->coordinator.endpoints, b->coordinator.n_endpoints)) < 0)
+            json_add(o, "ieee_address", json_object_new_string(b->coordinator_ieee)) < 0 ||
+            json_add(o, "type", json_object_new_string("Coordinator")) < 0 ||
+            json_add(o, "network_address", json_object_new_int(0)) < 0 ||
+            json_add(o, "supported", json_object_new_boolean(true)) < 0 ||
+            json_add(o, "friendly_name", json_object_new_string("Coordinator")) < 0 ||
+            json_add(o, "disabled", json_object_new_boolean(false)) < 0 ||
+            json_add(o, "interviewing", json_object_new_boolean(false)) < 0 ||
+            json_add(o, "interview_completed", json_object_new_boolean(true)) < 0 ||
+            json_add(o, "interview_state", json_object_new_string("SUCCESSFUL")) < 0 ||
+            json_add(o, "endpoints", endpoints_json(b->coordinator.endpoints, b->coordinator.n_endpoints)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -175,22 +161,22 @@ static json_object *device_json(const Device *d) {
 
         bridge_format_ieee(d->ieee, ieee);
         if (!o ||
-            add(o, "ieee_address", json_object_new_string(ieee)) < 0 ||
-            add(o, "type", json_object_new_string(type_name(d->logical_type))) < 0 ||
-            add(o, "network_address", json_object_new_int(d->nwk)) < 0 ||
-            add(o, "supported", json_object_new_boolean(m != NULL)) < 0 ||
-            add(o, "friendly_name", json_object_new_string(d->friendly_name)) < 0 ||
-            add(o, "disabled", json_object_new_boolean(false)) < 0 ||
-            (m && add(o, "definition", bridge_definition_json(m)) < 0) ||
-            add(o, "power_source", json_object_new_string(power_source_name(d->basic.power_source))) < 0 ||
-            add_str(o, "software_build_id", d->basic.sw_build_id) < 0 ||
-            add_str(o, "date_code", d->basic.date_code) < 0 ||
-            add_str(o, "model_id", d->basic.model_id) < 0 ||
-            add(o, "interviewing", json_object_new_boolean(d->interview == DEV_INTERVIEW_IN_PROGRESS)) < 0 ||
-            add(o, "interview_completed", json_object_new_boolean(d->interview == DEV_INTERVIEW_SUCCESSFUL)) < 0 ||
-            add(o, "interview_state", json_object_new_string(interview_name(d->interview))) < 0 ||
-            add_str(o, "manufacturer", d->basic.manufacturer_name) < 0 ||
-            add(o, "endpoints", endpoints_json(d->endpoints, d->n_endpoints)) < 0)
+            json_add(o, "ieee_address", json_object_new_string(ieee)) < 0 ||
+            json_add(o, "type", json_object_new_string(type_name(d->logical_type))) < 0 ||
+            json_add(o, "network_address", json_object_new_int(d->nwk)) < 0 ||
+            json_add(o, "supported", json_object_new_boolean(m != NULL)) < 0 ||
+            json_add(o, "friendly_name", json_object_new_string(d->friendly_name)) < 0 ||
+            json_add(o, "disabled", json_object_new_boolean(false)) < 0 ||
+            (m && json_add(o, "definition", bridge_definition_json(m)) < 0) ||
+            json_add(o, "power_source", json_object_new_string(power_source_name(d->basic.power_source))) < 0 ||
+            json_add_string(o, "software_build_id", d->basic.sw_build_id) < 0 ||
+            json_add_string(o, "date_code", d->basic.date_code) < 0 ||
+            json_add_string(o, "model_id", d->basic.model_id) < 0 ||
+            json_add(o, "interviewing", json_object_new_boolean(d->interview == DEV_INTERVIEW_IN_PROGRESS)) < 0 ||
+            json_add(o, "interview_completed", json_object_new_boolean(d->interview == DEV_INTERVIEW_SUCCESSFUL)) < 0 ||
+            json_add(o, "interview_state", json_object_new_string(interview_name(d->interview))) < 0 ||
+            json_add_string(o, "manufacturer", d->basic.manufacturer_name) < 0 ||
+            json_add(o, "endpoints", endpoints_json(d->endpoints, d->n_endpoints)) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -224,41 +210,41 @@ static json_object *config_json(Bridge *b) {
         uint64_t timeout_min = (b->cfg.availability_timeout_usec ?: BRIDGE_AVAILABILITY_TIMEOUT_USEC) / 60000000u;
 
         if (!o ||
-            add(o, "version", json_object_new_int(5)) < 0 ||
-            add(o, "mqtt", mqtt = json_object_new_object()) < 0 ||
-            add(mqtt, "base_topic", json_object_new_string(b->cfg.base_topic)) < 0 ||
-            add(mqtt, "force_disable_retain", json_object_new_boolean(false)) < 0 ||
-            add(mqtt, "include_device_information", json_object_new_boolean(false)) < 0 ||
-            add(o, "homeassistant", ha = json_object_new_object()) < 0 ||
-            add(ha, "enabled", json_object_new_boolean(b->cfg.homeassistant)) < 0 ||
-            add(ha, "discovery_topic", json_object_new_string(b->cfg.discovery_prefix)) < 0 ||
-            add(ha, "status_topic", json_object_new_string(b->cfg.ha_status_topic)) < 0 ||
-            add(ha, "legacy_action_sensor", json_object_new_boolean(false)) < 0 ||
-            add(ha, "experimental_event_entities", json_object_new_boolean(false)) < 0 ||
-            add(o, "availability", avail = json_object_new_object()) < 0 ||
-            add(avail, "enabled", json_object_new_boolean(b->cfg.availability)) < 0 ||
-            add(avail, "active", active = json_object_new_object()) < 0 ||
-            add(active, "timeout", json_object_new_int64((int64_t) timeout_min)) < 0 ||
+            json_add(o, "version", json_object_new_int(5)) < 0 ||
+            json_add(o, "mqtt", mqtt = json_object_new_object()) < 0 ||
+            json_add(mqtt, "base_topic", json_object_new_string(b->cfg.base_topic)) < 0 ||
+            json_add(mqtt, "force_disable_retain", json_object_new_boolean(false)) < 0 ||
+            json_add(mqtt, "include_device_information", json_object_new_boolean(false)) < 0 ||
+            json_add(o, "homeassistant", ha = json_object_new_object()) < 0 ||
+            json_add(ha, "enabled", json_object_new_boolean(b->cfg.homeassistant)) < 0 ||
+            json_add(ha, "discovery_topic", json_object_new_string(b->cfg.discovery_prefix)) < 0 ||
+            json_add(ha, "status_topic", json_object_new_string(b->cfg.ha_status_topic)) < 0 ||
+            json_add(ha, "legacy_action_sensor", json_object_new_boolean(false)) < 0 ||
+            json_add(ha, "experimental_event_entities", json_object_new_boolean(false)) < 0 ||
+            json_add(o, "availability", avail = json_object_new_object()) < 0 ||
+            json_add(avail, "enabled", json_object_new_boolean(b->cfg.availability)) < 0 ||
+            json_add(avail, "active", active = json_object_new_object()) < 0 ||
+            json_add(active, "timeout", json_object_new_int64((int64_t) timeout_min)) < 0 ||
             /* no random jitter and no backoff here: checks are deterministic */
-            add(active, "max_jitter", json_object_new_int(0)) < 0 ||
-            add(active, "backoff", json_object_new_boolean(true)) < 0 ||
-            add(active, "pause_on_backoff_gt", json_object_new_int(0)) < 0 ||
-            add(avail, "passive", passive = json_object_new_object()) < 0 ||
-            add(passive, "timeout", json_object_new_int(1500)) < 0 ||
-            add(o, "advanced", adv = json_object_new_object()) < 0 ||
-            add(adv, "log_level", json_object_new_string(b->cfg.log_level)) < 0 ||
-            add(adv, "cache_state", json_object_new_boolean(true)) < 0 ||
-            add(adv, "cache_state_persistent", json_object_new_boolean(true)) < 0 ||
-            add(adv, "cache_state_send_on_startup", json_object_new_boolean(true)) < 0 ||
-            add(adv, "last_seen", json_object_new_string("disable")) < 0 ||
-            add(adv, "output", json_object_new_string("json")) < 0 ||
-            add(o, "devices", devices = json_object_new_object()) < 0)
+            json_add(active, "max_jitter", json_object_new_int(0)) < 0 ||
+            json_add(active, "backoff", json_object_new_boolean(true)) < 0 ||
+            json_add(active, "pause_on_backoff_gt", json_object_new_int(0)) < 0 ||
+            json_add(avail, "passive", passive = json_object_new_object()) < 0 ||
+            json_add(passive, "timeout", json_object_new_int(1500)) < 0 ||
+            json_add(o, "advanced", adv = json_object_new_object()) < 0 ||
+            json_add(adv, "log_level", json_object_new_string(b->cfg.log_level)) < 0 ||
+            json_add(adv, "cache_state", json_object_new_boolean(true)) < 0 ||
+            json_add(adv, "cache_state_persistent", json_object_new_boolean(true)) < 0 ||
+            json_add(adv, "cache_state_send_on_startup", json_object_new_boolean(true)) < 0 ||
+            json_add(adv, "last_seen", json_object_new_string("disable")) < 0 ||
+            json_add(adv, "output", json_object_new_string("json")) < 0 ||
+            json_add(o, "devices", devices = json_object_new_object()) < 0)
                 return NULL;
 
         if (b->have_coordinator) {
-                if (add(adv, "channel", json_object_new_int(b->coordinator.channel)) < 0 ||
-                    add(adv, "pan_id", json_object_new_int(b->coordinator.pan_id)) < 0 ||
-                    add(adv, "ext_pan_id", ext = json_object_new_array()) < 0)
+                if (json_add(adv, "channel", json_object_new_int(b->coordinator.channel)) < 0 ||
+                    json_add(adv, "pan_id", json_object_new_int(b->coordinator.pan_id)) < 0 ||
+                    json_add(adv, "ext_pan_id", ext = json_object_new_array()) < 0)
                         return NULL;
                 for (int i = 7; i >= 0; i--)
                         if (json_object_array_add(ext, json_object_new_int((int) ((b->coordinator.ext_pan_id >> (8 * i)) & 0xff))) < 0)
@@ -277,8 +263,8 @@ static json_object *config_json(Bridge *b) {
                 } else
                         e = json_object_new_object();
                 bridge_format_ieee(d->ieee, ieee);
-                if (!e || add(e, "friendly_name", json_object_new_string(d->friendly_name)) < 0 ||
-                    add(devices, ieee, TAKE_PTR(e)) < 0)
+                if (!e || json_add(e, "friendly_name", json_object_new_string(d->friendly_name)) < 0 ||
+                    json_add(devices, ieee, TAKE_PTR(e)) < 0)
                         return NULL;
         }
         return TAKE_PTR(o);
@@ -290,32 +276,32 @@ json_object *bridge_info_json(Bridge *b) {
         char ext[19];
 
         if (!o ||
-            add(o, "version", json_object_new_string(b->cfg.version ?: PACKAGE_VERSION)) < 0 ||
-            add(o, "log_level", json_object_new_string(b->cfg.log_level)) < 0 ||
-            add(o, "permit_join", json_object_new_boolean(b->permit_join_seconds > 0)) < 0 ||
-            add(o, "restart_required", json_object_new_boolean(false)) < 0 ||
-            add(o, "config", config_json(b)) < 0)
+            json_add(o, "version", json_object_new_string(b->cfg.version ?: PACKAGE_VERSION)) < 0 ||
+            json_add(o, "log_level", json_object_new_string(b->cfg.log_level)) < 0 ||
+            json_add(o, "permit_join", json_object_new_boolean(b->permit_join_seconds > 0)) < 0 ||
+            json_add(o, "restart_required", json_object_new_boolean(false)) < 0 ||
+            json_add(o, "config", config_json(b)) < 0)
                 return NULL;
         if (b->permit_join_seconds > 0 &&
-            add(o, "permit_join_end", json_object_new_int64((int64_t) (b->permit_join_end / 1000))) < 0)
+            json_add(o, "permit_join_end", json_object_new_int64((int64_t) (b->permit_join_end / 1000))) < 0)
                 return NULL;
 
         if (b->have_coordinator) {
                 snprintf(ext, sizeof(ext), "0x%016" PRIx64, b->coordinator.ext_pan_id);
-                if (add(o, "coordinator", coord = json_object_new_object()) < 0 ||
-                    add(coord, "ieee_address", json_object_new_string(b->coordinator_ieee)) < 0 ||
-                    add_str(coord, "type", b->coordinator.type) < 0 ||
-                    add(coord, "meta", meta = json_object_new_object()) < 0 ||
-                    add(meta, "transportrev", json_object_new_int(b->coordinator.transportrev)) < 0 ||
-                    add(meta, "product", json_object_new_int(b->coordinator.product)) < 0 ||
-                    add(meta, "majorrel", json_object_new_int(b->coordinator.majorrel)) < 0 ||
-                    add(meta, "minorrel", json_object_new_int(b->coordinator.minorrel)) < 0 ||
-                    add(meta, "maintrel", json_object_new_int(b->coordinator.maintrel)) < 0 ||
-                    add(meta, "revision", json_object_new_int64(b->coordinator.revision)) < 0 ||
-                    add(o, "network", net = json_object_new_object()) < 0 ||
-                    add(net, "channel", json_object_new_int(b->coordinator.channel)) < 0 ||
-                    add(net, "pan_id", json_object_new_int(b->coordinator.pan_id)) < 0 ||
-                    add(net, "extended_pan_id", json_object_new_string(ext)) < 0)
+                if (json_add(o, "coordinator", coord = json_object_new_object()) < 0 ||
+                    json_add(coord, "ieee_address", json_object_new_string(b->coordinator_ieee)) < 0 ||
+                    json_add_string(coord, "type", b->coordinator.type) < 0 ||
+                    json_add(coord, "meta", meta = json_object_new_object()) < 0 ||
+                    json_add(meta, "transportrev", json_object_new_int(b->coordinator.transportrev)) < 0 ||
+                    json_add(meta, "product", json_object_new_int(b->coordinator.product)) < 0 ||
+                    json_add(meta, "majorrel", json_object_new_int(b->coordinator.majorrel)) < 0 ||
+                    json_add(meta, "minorrel", json_object_new_int(b->coordinator.minorrel)) < 0 ||
+                    json_add(meta, "maintrel", json_object_new_int(b->coordinator.maintrel)) < 0 ||
+                    json_add(meta, "revision", json_object_new_int64(b->coordinator.revision)) < 0 ||
+                    json_add(o, "network", net = json_object_new_object()) < 0 ||
+                    json_add(net, "channel", json_object_new_int(b->coordinator.channel)) < 0 ||
+                    json_add(net, "pan_id", json_object_new_int(b->coordinator.pan_id)) < 0 ||
+                    json_add(net, "extended_pan_id", json_object_new_string(ext)) < 0)
                         return NULL;
         }
         return TAKE_PTR(o);

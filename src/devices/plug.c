@@ -28,6 +28,7 @@
 #include "devices/plug.h"
 #include "util/macro.h"
 #include "zigbee/lumi.h"
+#include "util/json-util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
 
@@ -134,31 +135,18 @@ json_object *plug_json_number(double v) {
  * Exposes and options as Zigbee2MQTT describes them (zhc src/lib/exposes.ts)
  */
 
-static int obj_add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int obj_add_str(json_object *o, const char *key, const char *s) {
-        return obj_add(o, key, json_object_new_string(s));
-}
 
 static json_object *expose_base(const char *type, const char *name, const char *label, uint8_t access,
                                 const char *description, const char *category) {
         _cleanup_(json_object_putp) json_object *o = json_object_new_object();
 
-        if (!o || obj_add_str(o, "type", type) < 0 || obj_add_str(o, "name", name) < 0 ||
-            obj_add_str(o, "label", label) < 0 || obj_add(o, "access", json_object_new_int(access)) < 0 ||
-            obj_add_str(o, "property", name) < 0)
+        if (!o || json_add_string(o, "type", type) < 0 || json_add_string(o, "name", name) < 0 ||
+            json_add_string(o, "label", label) < 0 || json_add(o, "access", json_object_new_int(access)) < 0 ||
+            json_add_string(o, "property", name) < 0)
                 return NULL;
-        if (description && obj_add_str(o, "description", description) < 0)
+        if (description && json_add_string(o, "description", description) < 0)
                 return NULL;
-        if (category && obj_add_str(o, "category", category) < 0)
+        if (category && json_add_string(o, "category", category) < 0)
                 return NULL;
         return TAKE_PTR(o);
 }
@@ -172,12 +160,12 @@ static json_object *property_expose(const PlugProperty *p) {
                 json_object *features;
 
                 f = expose_base("binary", p->name, p->label, p->access, p->description, p->category);
-                if (!f || obj_add_str(f, "value_on", "ON") < 0 || obj_add_str(f, "value_off", "OFF") < 0 ||
-                    obj_add_str(f, "value_toggle", "TOGGLE") < 0)
+                if (!f || json_add_string(f, "value_on", "ON") < 0 || json_add_string(f, "value_off", "OFF") < 0 ||
+                    json_add_string(f, "value_toggle", "TOGGLE") < 0)
                         return NULL;
                 o = json_object_new_object();
                 features = json_object_new_array();
-                if (!o || obj_add_str(o, "type", "switch") < 0 || obj_add(o, "features", features) < 0 ||
+                if (!o || json_add_string(o, "type", "switch") < 0 || json_add(o, "features", features) < 0 ||
                     json_object_array_add(features, f) < 0)
                         return NULL;
                 f = NULL;
@@ -185,18 +173,18 @@ static json_object *property_expose(const PlugProperty *p) {
         }
         case PROP_KIND_BINARY:
                 o = expose_base("binary", p->name, p->label, p->access, p->description, p->category);
-                if (!o || obj_add(o, "value_on", json_object_new_boolean(1)) < 0 ||
-                    obj_add(o, "value_off", json_object_new_boolean(0)) < 0)
+                if (!o || json_add(o, "value_on", json_object_new_boolean(1)) < 0 ||
+                    json_add(o, "value_off", json_object_new_boolean(0)) < 0)
                         return NULL;
                 return TAKE_PTR(o);
         default:
                 o = expose_base("numeric", p->name, p->label, p->access, p->description, p->category);
                 if (!o)
                         return NULL;
-                if (p->unit && obj_add_str(o, "unit", p->unit) < 0)
+                if (p->unit && json_add_string(o, "unit", p->unit) < 0)
                         return NULL;
-                if (p->has_range && (obj_add(o, "value_min", plug_json_number(p->min)) < 0 ||
-                                     obj_add(o, "value_max", plug_json_number(p->max)) < 0))
+                if (p->has_range && (json_add(o, "value_min", plug_json_number(p->min)) < 0 ||
+                                     json_add(o, "value_max", plug_json_number(p->max)) < 0))
                         return NULL;
                 return TAKE_PTR(o);
         }
@@ -247,11 +235,11 @@ static int options_add(json_object *list, const char *type, const char *name, co
         o = expose_base(type, name, label, PROP_ACCESS_SET, description, NULL);
         if (!o)
                 return -ENOMEM;
-        if ((precision && (obj_add(o, "value_min", json_object_new_int(0)) < 0 ||
-                           obj_add(o, "value_max", json_object_new_int(3)) < 0)) ||
-            (!precision && !binary && obj_add(o, "value_step", plug_json_number(0.1)) < 0) ||
-            (binary && (obj_add(o, "value_on", json_object_new_boolean(1)) < 0 ||
-                        obj_add(o, "value_off", json_object_new_boolean(0)) < 0)) ||
+        if ((precision && (json_add(o, "value_min", json_object_new_int(0)) < 0 ||
+                           json_add(o, "value_max", json_object_new_int(3)) < 0)) ||
+            (!precision && !binary && json_add(o, "value_step", plug_json_number(0.1)) < 0) ||
+            (binary && (json_add(o, "value_on", json_object_new_boolean(1)) < 0 ||
+                        json_add(o, "value_off", json_object_new_boolean(0)) < 0)) ||
             json_object_array_add(list, o) < 0) {
                 json_object_put(o);
                 return -ENOMEM;
@@ -679,8 +667,8 @@ json_object *plug_state_to_json(const PlugState *s, const PlugModel *m, bool fil
                  * adjustMessageBeforePublish() because no latest_version is known */
                 _cleanup_(json_object_putp) json_object *up = json_object_new_object();
                 if (!up || json_object_object_add(up, "state", NULL) < 0 ||
-                    obj_add(up, "installed_version", json_object_new_int(-1)) < 0 ||
-                    obj_add(up, "latest_version", json_object_new_int(-1)) < 0 ||
+                    json_add(up, "installed_version", json_object_new_int(-1)) < 0 ||
+                    json_add(up, "latest_version", json_object_new_int(-1)) < 0 ||
                     json_object_object_add(obj, "update", up) < 0)
                         return NULL;
                 up = NULL;

@@ -14,6 +14,7 @@
 
 #include "store/devdb.h"
 #include "util/macro.h"
+#include "util/json-util.h"
 
 struct DevDb {
         char *dir;
@@ -466,22 +467,9 @@ void devdb_set_network(DevDb *db, const DevNetwork *net) {
  * Serialisation
  */
 
-static int add(json_object *o, const char *key, json_object *v) {
-        if (!v)
-                return -ENOMEM;
-        if (json_object_object_add(o, key, v) < 0) {
-                json_object_put(v);
-                return -ENOMEM;
-        }
-        return 0;
-}
-
-static int add_string_or_skip(json_object *o, const char *key, const char *v) {
-        return v ? add(o, key, json_object_new_string(v)) : 0;
-}
 
 static int add_int_or_skip(json_object *o, const char *key, int v) {
-        return v >= 0 ? add(o, key, json_object_new_int(v)) : 0;
+        return v >= 0 ? json_add(o, key, json_object_new_int(v)) : 0;
 }
 
 static json_object *clusters_to_json(const uint16_t *c, size_t n) {
@@ -505,17 +493,17 @@ static int device_to_json(const Device *d, json_object **ret) {
         if (!o)
                 return -ENOMEM;
         (void) snprintf(ieee, sizeof(ieee), "0x%016" PRIx64, d->ieee);
-        r = add(o, "ieee", json_object_new_string(ieee));
+        r = json_add(o, "ieee", json_object_new_string(ieee));
         if (r >= 0)
-                r = add(o, "nwk", json_object_new_int(d->nwk));
+                r = json_add(o, "nwk", json_object_new_int(d->nwk));
         if (r >= 0)
-                r = add(o, "friendly_name", json_object_new_string(d->friendly_name));
+                r = json_add(o, "friendly_name", json_object_new_string(d->friendly_name));
         if (r >= 0)
-                r = add(o, "logical_type", json_object_new_string(logical_names[d->logical_type]));
+                r = json_add(o, "logical_type", json_object_new_string(logical_names[d->logical_type]));
         if (r >= 0)
-                r = add(o, "manufacturer_code", json_object_new_int(d->manufacturer_code));
+                r = json_add(o, "manufacturer_code", json_object_new_int(d->manufacturer_code));
         if (r >= 0)
-                r = add(o, "node_power", json_object_new_string(node_power_names[d->node_power]));
+                r = json_add(o, "node_power", json_object_new_string(node_power_names[d->node_power]));
         if (r < 0)
                 return r;
 
@@ -528,35 +516,35 @@ static int device_to_json(const Device *d, json_object **ret) {
 
                 if (!je)
                         return -ENOMEM;
-                r = add(je, "id", json_object_new_int(e->id));
+                r = json_add(je, "id", json_object_new_int(e->id));
                 if (r >= 0)
-                        r = add(je, "profile", json_object_new_int(e->profile));
+                        r = json_add(je, "profile", json_object_new_int(e->profile));
                 if (r >= 0)
-                        r = add(je, "device_id", json_object_new_int(e->device_id));
+                        r = json_add(je, "device_id", json_object_new_int(e->device_id));
                 if (r >= 0)
-                        r = add(je, "in", clusters_to_json(e->in, e->n_in));
+                        r = json_add(je, "in", clusters_to_json(e->in, e->n_in));
                 if (r >= 0)
-                        r = add(je, "out", clusters_to_json(e->out, e->n_out));
+                        r = json_add(je, "out", clusters_to_json(e->out, e->n_out));
                 if (r < 0)
                         return r;
                 if (json_object_array_add(eps, je) < 0)
                         return -ENOMEM;
                 je = NULL;
         }
-        r = add(o, "endpoints", TAKE_PTR(eps));
+        r = json_add(o, "endpoints", TAKE_PTR(eps));
         if (r < 0)
                 return r;
 
         basic = json_object_new_object();
         if (!basic)
                 return -ENOMEM;
-        r = add_string_or_skip(basic, "model_id", d->basic.model_id);
+        r = json_add_string(basic, "model_id", d->basic.model_id);
         if (r >= 0)
-                r = add_string_or_skip(basic, "manufacturer_name", d->basic.manufacturer_name);
+                r = json_add_string(basic, "manufacturer_name", d->basic.manufacturer_name);
         if (r >= 0)
-                r = add_string_or_skip(basic, "date_code", d->basic.date_code);
+                r = json_add_string(basic, "date_code", d->basic.date_code);
         if (r >= 0)
-                r = add_string_or_skip(basic, "sw_build_id", d->basic.sw_build_id);
+                r = json_add_string(basic, "sw_build_id", d->basic.sw_build_id);
         if (r >= 0)
                 r = add_int_or_skip(basic, "power_source", d->basic.power_source);
         if (r >= 0)
@@ -568,19 +556,19 @@ static int device_to_json(const Device *d, json_object **ret) {
         if (r >= 0)
                 r = add_int_or_skip(basic, "hw_version", d->basic.hw_version);
         if (r >= 0)
-                r = add(o, "basic", TAKE_PTR(basic));
+                r = json_add(o, "basic", TAKE_PTR(basic));
         if (r >= 0)
-                r = add(o, "interview", json_object_new_string(interview_names[d->interview]));
+                r = json_add(o, "interview", json_object_new_string(interview_names[d->interview]));
         if (r >= 0)
-                r = add(o, "supported", json_object_new_boolean(d->supported));
+                r = json_add(o, "supported", json_object_new_boolean(d->supported));
         if (r >= 0)
-                r = add_string_or_skip(o, "model", d->model);
+                r = json_add_string(o, "model", d->model);
         if (r >= 0)
-                r = add(o, "options", json_object_get(d->options));
+                r = json_add(o, "options", json_object_get(d->options));
         if (r >= 0)
-                r = add(o, "state", json_object_get(d->state));
+                r = json_add(o, "state", json_object_get(d->state));
         if (r >= 0)
-                r = add(o, "last_seen", json_object_new_int64((int64_t) (d->last_seen_usec / 1000)));
+                r = json_add(o, "last_seen", json_object_new_int64((int64_t) (d->last_seen_usec / 1000)));
         if (r < 0)
                 return r;
 
@@ -595,9 +583,9 @@ static int devices_to_string(const DevDb *db, char **ret) {
 
         if (!root)
                 return -ENOMEM;
-        r = add(root, "format", json_object_new_string("lumiplugd-devices"));
+        r = json_add(root, "format", json_object_new_string("lumiplugd-devices"));
         if (r >= 0)
-                r = add(root, "version", json_object_new_int(DEVDB_FORMAT_VERSION));
+                r = json_add(root, "version", json_object_new_int(DEVDB_FORMAT_VERSION));
         if (r < 0)
                 return r;
         list = json_object_new_array_ext((int) db->n_devices);
@@ -614,7 +602,7 @@ static int devices_to_string(const DevDb *db, char **ret) {
                         return -ENOMEM;
                 }
         }
-        r = add(root, "devices", TAKE_PTR(list));
+        r = json_add(root, "devices", TAKE_PTR(list));
         if (r < 0)
                 return r;
         s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
@@ -667,26 +655,26 @@ static int network_to_string(const DevDb *db, char **ret) {
 
         if (!root)
                 return -ENOMEM;
-        r = add(root, "format", json_object_new_string("lumiplugd-network"));
+        r = json_add(root, "format", json_object_new_string("lumiplugd-network"));
         if (r >= 0)
-                r = add(root, "version", json_object_new_int(DEVDB_FORMAT_VERSION));
+                r = json_add(root, "version", json_object_new_int(DEVDB_FORMAT_VERSION));
         if (r >= 0 && n->coordinator_ieee != 0) {
                 (void) snprintf(buf, sizeof(buf), "0x%016" PRIx64, n->coordinator_ieee);
-                r = add(root, "coordinator_ieee", json_object_new_string(buf));
+                r = json_add(root, "coordinator_ieee", json_object_new_string(buf));
         }
         if (r >= 0 && n->valid) {
-                r = add(root, "pan_id", json_object_new_int(n->pan_id));
+                r = json_add(root, "pan_id", json_object_new_int(n->pan_id));
                 if (r >= 0) {
                         (void) snprintf(buf, sizeof(buf), "0x%016" PRIx64, n->ext_pan_id);
-                        r = add(root, "ext_pan_id", json_object_new_string(buf));
+                        r = json_add(root, "ext_pan_id", json_object_new_string(buf));
                 }
                 if (r >= 0) {
                         hex_encode(buf, n->network_key, sizeof(n->network_key));
-                        r = add(root, "network_key", json_object_new_string(buf));
+                        r = json_add(root, "network_key", json_object_new_string(buf));
                         explicit_bzero(buf, sizeof(buf));
                 }
                 if (r >= 0)
-                        r = add(root, "channel", json_object_new_int(n->channel));
+                        r = json_add(root, "channel", json_object_new_int(n->channel));
         }
         if (r < 0)
                 return r;
