@@ -139,7 +139,7 @@ def main():
             k, (_, f2, raw2) = ns.wait_for(lambda f: f.get("READY") == "1", start=j + 1, what="READY=1")
             assert f2["STATUS"].endswith("configuration reloaded"), raw2
             d.wait_log(r"warning: Reload: \[mqtt\] host changed; it takes effect only after a restart")
-            d.wait_log(r"info: Reload: \[mqtt\] qos changed, applied")
+            d.wait_log(r"warning: Reload: \[mqtt\] qos changed; it takes effect only after a restart")
             d.wait_log(r"info: Reload: \[log\] level changed, applied")
             # Applied if a component takes device sections over at run time, else kept for a restart.
             d.wait_log(r"(info|warning): Reload: \[device 0x00158d0001a2b3c4\] added or removed")

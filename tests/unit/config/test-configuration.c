@@ -521,7 +521,7 @@ static void test_diff_tells_what_needs_a_restart(void) {
         config_diff(a, b, record_change, &ch);
         assert(ch.n == 7);
         assert(strcmp(ch.what[0], "mqtt.host restart") == 0);
-        assert(strcmp(ch.what[1], "mqtt.qos") == 0);
+        assert(strcmp(ch.what[1], "mqtt.qos restart") == 0);
         assert(strcmp(ch.what[2], "log.level") == 0);
         assert(strcmp(ch.what[3], "device 0x0000000000000001.friendly_name") == 0);
         assert(strcmp(ch.what[4], "device 0x0000000000000001.device_temperature_calibration") == 0);
