@@ -361,6 +361,17 @@ static void srsp_status(SimCoordinator *c, uint8_t sub, uint8_t cmd1, uint8_t st
         srsp(c, sub, cmd1, &w);
 }
 
+/* The firmware's answer to an SREQ it cannot handle: SRSP RPC error (0x60 0x00) with the code and
+ * the rejected command's header. */
+static void rpc_error(SimCoordinator *c, const SimMtFrame *f, uint8_t code) {
+        W w = { 0 };
+
+        w8(&w, code);
+        w8(&w, f->cmd0);
+        w8(&w, f->cmd1);
+        srsp(c, SIM_MT_RPC, 0x00, &w);
+}
+
 static void areq(SimCoordinator *c, uint8_t sub, uint8_t cmd1, const W *w, double after) {
         /* Never ahead of the SRSP that is being sent for the same request. */
         if (after < delay(c, D_SRSP))
@@ -1009,20 +1020,12 @@ static void handle_sys(SimCoordinator *c, const SimMtFrame *f, R *r) {
                 return;
         }
         default: {
-                W w = { 0 };
-                w8(&w, RPC_INVALID_COMMAND);
-                w8(&w, f->cmd0);
-                w8(&w, f->cmd1);
-                srsp(c, SIM_MT_RPC, 0x00, &w);
+                rpc_error(c, f, RPC_INVALID_COMMAND);
                 return;
         }
         }
         /* A known command whose data was too short. */
-        W w = { 0 };
-        w8(&w, RPC_INVALID_LENGTH);
-        w8(&w, f->cmd0);
-        w8(&w, f->cmd1);
-        srsp(c, SIM_MT_RPC, 0x00, &w);
+        rpc_error(c, f, RPC_INVALID_LENGTH);
 }
 
 /*
@@ -1222,19 +1225,11 @@ static void handle_app_cnf(SimCoordinator *c, const SimMtFrame *f, R *r) {
                 return;
         }
         default: {
-                W w = { 0 };
-                w8(&w, RPC_INVALID_COMMAND);
-                w8(&w, f->cmd0);
-                w8(&w, f->cmd1);
-                srsp(c, SIM_MT_RPC, 0x00, &w);
+                rpc_error(c, f, RPC_INVALID_COMMAND);
                 return;
         }
         }
-        W w = { 0 };
-        w8(&w, RPC_INVALID_LENGTH);
-        w8(&w, f->cmd0);
-        w8(&w, f->cmd1);
-        srsp(c, SIM_MT_RPC, 0x00, &w);
+        rpc_error(c, f, RPC_INVALID_LENGTH);
 }
 
 /*
@@ -1719,19 +1714,11 @@ static void handle_zdo(SimCoordinator *c, const SimMtFrame *f, R *r) {
                 return;
         }
         default: {
-                W w = { 0 };
-                w8(&w, RPC_INVALID_COMMAND);
-                w8(&w, f->cmd0);
-                w8(&w, f->cmd1);
-                srsp(c, SIM_MT_RPC, 0x00, &w);
+                rpc_error(c, f, RPC_INVALID_COMMAND);
                 return;
         }
         }
-        W w = { 0 };
-        w8(&w, RPC_INVALID_LENGTH);
-        w8(&w, f->cmd0);
-        w8(&w, f->cmd1);
-        srsp(c, SIM_MT_RPC, 0x00, &w);
+        rpc_error(c, f, RPC_INVALID_LENGTH);
 }
 
 /*
@@ -1922,19 +1909,11 @@ static void handle_af(SimCoordinator *c, const SimMtFrame *f, R *r) {
                 return;
         }
         default: {
-                W w = { 0 };
-                w8(&w, RPC_INVALID_COMMAND);
-                w8(&w, f->cmd0);
-                w8(&w, f->cmd1);
-                srsp(c, SIM_MT_RPC, 0x00, &w);
+                rpc_error(c, f, RPC_INVALID_COMMAND);
                 return;
         }
         }
-        W w = { 0 };
-        w8(&w, RPC_INVALID_LENGTH);
-        w8(&w, f->cmd0);
-        w8(&w, f->cmd1);
-        srsp(c, SIM_MT_RPC, 0x00, &w);
+        rpc_error(c, f, RPC_INVALID_LENGTH);
 }
 
 /*
@@ -2083,19 +2062,11 @@ static void handle_util(SimCoordinator *c, const SimMtFrame *f, R *r) {
                 srsp_status(c, SIM_MT_UTIL, 0x64, ST_SUCCESS);
                 return;
         default: {
-                W w = { 0 };
-                w8(&w, RPC_INVALID_COMMAND);
-                w8(&w, f->cmd0);
-                w8(&w, f->cmd1);
-                srsp(c, SIM_MT_RPC, 0x00, &w);
+                rpc_error(c, f, RPC_INVALID_COMMAND);
                 return;
         }
         }
-        W w = { 0 };
-        w8(&w, RPC_INVALID_LENGTH);
-        w8(&w, f->cmd0);
-        w8(&w, f->cmd1);
-        srsp(c, SIM_MT_RPC, 0x00, &w);
+        rpc_error(c, f, RPC_INVALID_LENGTH);
 }
 
 /*
@@ -2135,19 +2106,11 @@ static void on_frame(const SimMtFrame *f, void *userdata) {
                 handle_app_cnf(c, f, &r);
                 break;
         case SIM_MT_GP: {
-                W w = { 0 };
-                w8(&w, RPC_INVALID_COMMAND);
-                w8(&w, f->cmd0);
-                w8(&w, f->cmd1);
-                srsp(c, SIM_MT_RPC, 0x00, &w);
+                rpc_error(c, f, RPC_INVALID_COMMAND);
                 break;
         }
         default: {
-                W w = { 0 };
-                w8(&w, RPC_INVALID_SUBSYSTEM);
-                w8(&w, f->cmd0);
-                w8(&w, f->cmd1);
-                srsp(c, SIM_MT_RPC, 0x00, &w);
+                rpc_error(c, f, RPC_INVALID_SUBSYSTEM);
                 break;
         }
         }
