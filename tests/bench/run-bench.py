@@ -225,7 +225,7 @@ def main():
             (f"toggle -> frame p99 (n={a.toggles})", pct(L["lat"], 99), Z and pct(Z["lat"], 99), ms)]
     lines = ["| figure | lumiplugd | Zigbee2MQTT | ratio Z2M/lumiplugd |", "|---|---|---|---|"]
     for label, lv, zv, f in rows:
-        ratio = f"{zv / lv:.1f}x" if zv is not None and lv else "n/a"
+        ratio = f"{zv / lv:.2f}x" if zv is not None and lv else "n/a"
         lines.append(f"| {label} | {f(lv)} | {f(zv) if zv is not None else 'not measured'} | {ratio} |")
     lines.append(f"| READY=1 (lumiplugd only) | {ms(L['ready'])} | - | - |")
     table = "\n".join(lines)
