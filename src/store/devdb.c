@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "store/atomic-file.h"
 #include "store/devdb.h"
 #include "util/macro.h"
 #include "util/json-util.h"
@@ -687,74 +688,12 @@ static int network_to_string(const DevDb *db, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/*
- * Atomic replacement: <path>.tmp is written and fsync'ed, renamed over <path>, then the directory
- * is fsync'ed so the rename itself is durable. A crash before the rename leaves the old file; a
- * stale .tmp is never read.
- */
-static int write_atomic(DevDb *db, const char *path, const char *data, mode_t mode) {
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -1, dfd = -1;
-        size_t len = strlen(data), done = 0;
+static int write_file(DevDb *db, const char *path, const char *data, mode_t mode) {
+        char err[512];
+        int r = atomic_file_write(db->dir, path, data, mode, err, sizeof(err));
 
-        if (asprintf(&tmp, "%s.tmp", path) < 0) {
-                tmp = NULL;
-                return -ENOMEM;
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0) {
-                int r = -errno;
-                devdb_error(db, "Cannot create '%s': %s", tmp, strerror(-r));
-                return r;
-        }
-        if (fchmod(fd, mode) < 0)
-                goto fail;
-        /* Run as root (lumiplugd --import-z2m), the files must still belong to the daemon's user,
-         * which owns the state directory; otherwise it could not read network.json (0600). */
-        dfd = open(db->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                goto fail;
-        if (geteuid() == 0) {
-                struct stat st;
-
-                if (fstat(dfd, &st) < 0)
-                        goto fail;
-                if (st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) < 0)
-                        goto fail;
-        }
-        while (done < len) {
-                ssize_t n = write(fd, data + done, len - done);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        goto fail;
-                }
-                done += (size_t) n;
-        }
-        if (write(fd, "\n", 1) != 1) {
-                if (errno == 0)
-                        errno = EIO;
-                goto fail;
-        }
-        if (fsync(fd) < 0)
-                goto fail;
-        if (close(TAKE_FD(fd)) < 0)
-                goto fail;
-        if (rename(tmp, path) < 0)
-                goto fail;
-
-        if (fsync(dfd) < 0) {
-                int r = -errno;
-                devdb_error(db, "Cannot sync directory '%s': %s", db->dir, strerror(-r));
-                return r;
-        }
-        return 0;
-
-fail:;
-        int r = errno > 0 ? -errno : -EIO;
-        devdb_error(db, "Cannot write '%s': %s", tmp, strerror(-r));
-        (void) unlink(tmp);
+        if (r < 0)
+                devdb_error(db, "%s", err);
         return r;
 }
 
@@ -767,7 +706,7 @@ int devdb_save(DevDb *db) {
                 r = devices_to_string(db, &s);
                 if (r < 0)
                         return r;
-                r = write_atomic(db, db->devices_path, s, 0644);
+                r = write_file(db, db->devices_path, s, 0644);
                 if (r < 0)
                         return r;
                 db->dirty = false;
@@ -778,7 +717,7 @@ int devdb_save(DevDb *db) {
                 r = network_to_string(db, &s);
                 if (r < 0)
                         return r;
-                r = write_atomic(db, db->network_path, s, 0600);
+                r = write_file(db, db->network_path, s, 0600);
                 explicit_bzero(s, strlen(s));
                 free(s);
                 if (r < 0)
