@@ -335,44 +335,27 @@ int zcl_value_decode(uint8_t type, const uint8_t *buf, size_t len, ZclValue *ret
         /* variable size */
         switch (type) {
         case ZCL_TYPE_OCTET_STR:
-        case ZCL_TYPE_CHAR_STR: {
-                if (len < 1)
-                        return -EBADMSG;
-                size_t l = buf[0];
-                v.kind = ZCL_KIND_BYTES;
-                if (l == 0xFF) {                /* non-value: no bytes follow */
-                        v.invalid = true;
-                        v.bytes.data = buf + 1;
-                        v.bytes.len = 0;
-                        *ret = v;
-                        return 1;
-                }
-                if (l > len - 1)
-                        return -EBADMSG;
-                v.bytes.data = buf + 1;
-                v.bytes.len = l;
-                *ret = v;
-                return (int) (1 + l);
-        }
+        case ZCL_TYPE_CHAR_STR:
         case ZCL_TYPE_LONG_OCTET_STR:
         case ZCL_TYPE_LONG_CHAR_STR: {
-                if (len < 2)
+                /* A 1-byte length (2 for the long strings); all ones is the non-value, no bytes follow. */
+                size_t hl = type == ZCL_TYPE_LONG_OCTET_STR || type == ZCL_TYPE_LONG_CHAR_STR ? 2 : 1;
+                if (len < hl)
                         return -EBADMSG;
-                size_t l = (size_t) get_le(buf, 2);
+                size_t l = (size_t) get_le(buf, hl);
                 v.kind = ZCL_KIND_BYTES;
-                if (l == 0xFFFF) {
+                v.bytes.data = buf + hl;
+                if (l == (hl == 1 ? 0xFFu : 0xFFFFu)) {
                         v.invalid = true;
-                        v.bytes.data = buf + 2;
                         v.bytes.len = 0;
                         *ret = v;
-                        return 2;
+                        return (int) hl;
                 }
-                if (l > len - 2)
+                if (l > len - hl)
                         return -EBADMSG;
-                v.bytes.data = buf + 2;
                 v.bytes.len = l;
                 *ret = v;
-                return (int) (2 + l);
+                return (int) (hl + l);
         }
         default: {
                 int r = decode_aggregate(type, buf, len, &v);
