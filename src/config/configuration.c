@@ -15,6 +15,8 @@
 #include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <ini.h>
 
 #include "config/configuration.h"
@@ -297,6 +299,54 @@ static bool parse_absolute_path(ConfigParser *p, const ConfigKey *k, const char 
         return parse_string(p, k, value, field);
 }
 
+/* An absolute path, or nothing (the feature is off). */
+static bool parse_optional_absolute_path(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+        if (*value && value[0] != '/')
+                return false;
+        return parse_string(p, k, value, field);
+}
+
+/* ADDRESS:PORT with a numeric IPv4 address or a bracketed IPv6 one, or nothing (off). */
+static bool parse_listen_address(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+        char host[INET6_ADDRSTRLEN + 2];
+        const char *colon;
+        unsigned char buf[sizeof(struct in6_addr)];
+        long long port;
+        size_t n;
+
+        if (!*value)
+                return parse_string(p, k, value, field);
+        colon = strrchr(value, ':');
+        if (!colon)
+                return false;
+        n = (size_t) (colon - value);
+        if (n == 0 || n >= sizeof(host))
+                return false;
+        memcpy(host, value, n);
+        host[n] = 0;
+        if (!parse_integer(colon + 1, 1, 65535, &port))
+                return false;
+        if (host[0] == '[') {
+                if (n < 3 || host[n - 1] != ']')
+                        return false;
+                host[n - 1] = 0;
+                if (inet_pton(AF_INET6, host + 1, buf) != 1)
+                        return false;
+        } else if (inet_pton(AF_INET, host, buf) != 1)
+                return false;
+        return parse_string(p, k, value, field);
+}
+
+/* 0 (off) or min..max. */
+static bool parse_interval(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+        long long v;
+
+        if (!parse_integer(value, 0, k->max, &v) || (v != 0 && v < k->min))
+                return false;
+        *(unsigned *) field = (unsigned) v;
+        return true;
+}
+
 static bool parse_password_file(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         _cleanup_free_ char *secret = NULL;
         FILE *f;
@@ -564,6 +614,19 @@ static const ConfigKey global_keys[] = {
 
         G("state", "directory", parse_absolute_path, state.directory, STR, .restart = true,
           .expect = "an absolute path"),
+
+        G("control", "socket", parse_optional_absolute_path, control.socket, STR, .restart = true,
+          .expect = "the absolute path of the control socket, or nothing to have none"),
+
+        G("metrics", "listen", parse_listen_address, metrics.listen, STR, .restart = true,
+          .expect = "ADDRESS:PORT with a numeric address (127.0.0.1:9464, [::1]:9464), or nothing for off"),
+
+        G("ota", "directory", parse_optional_absolute_path, ota.directory, STR, .restart = true,
+          .expect = "the absolute path of the directory holding OTA image files"),
+        G("ota", "image_block_response_delay", parse_uint, ota.image_block_response_delay,
+          .min = 0, .max = 60000, .restart = true, .expect = "a number of milliseconds from 0 to 60000"),
+        G("ota", "default_maximum_data_size", parse_uint, ota.default_maximum_data_size,
+          .min = 10, .max = 100, .restart = true, .expect = "a number of bytes from 10 to 100"),
 };
 
 /*
@@ -596,12 +659,28 @@ static const ConfigKey device_keys[] = {
           .expect = "a number (percent)"),
         D("state_action", parse_opt_bool, state_action,
           .expect = "a boolean (true, false, yes, no, on, off, 1, 0)"),
+        D("energy_monotonic", parse_opt_bool, energy_monotonic,
+          .expect = "a boolean (true, false, yes, no, on, off, 1, 0)"),
+        D("power_poll_interval", parse_interval, power_poll_interval, .min = 5, .max = 86400,
+          .expect = "0 (off) or a number of seconds from 5 to 86400"),
+        D("enforce_settings", parse_opt_bool, enforce_settings,
+          .expect = "a boolean (true, false, yes, no, on, off, 1, 0)"),
+        D("led_disabled_night", parse_opt_bool, led_disabled_night,
+          .expect = "a boolean (true, false, yes, no, on, off, 1, 0)"),
+        D("power_outage_memory", parse_opt_bool, power_outage_memory,
+          .expect = "a boolean (true, false, yes, no, on, off, 1, 0)"),
+        D("auto_off", parse_opt_bool, auto_off,
+          .expect = "a boolean (true, false, yes, no, on, off, 1, 0)"),
+        D("overload_protection", parse_opt_uint, overload_protection, .min = 100, .max = 2300,
+          .expect = "a number of watts from 100 to 2300"),
 };
 
 _Static_assert(ELEMENTSOF(global_keys) <= ELEMENTSOF(((Config *) 0)->key_lines), "key_lines too small");
 _Static_assert(ELEMENTSOF(device_keys) <= ELEMENTSOF(((DeviceConfig *) 0)->key_lines), "key_lines too small");
 
-static const char *const section_names[] = { "mqtt", "serial", "zigbee", "homeassistant", "log", "state" };
+static const char *const section_names[] = {
+        "mqtt", "serial", "zigbee", "homeassistant", "log", "state", "control", "metrics", "ota",
+};
 
 const char *config_key_name(const char *section, size_t i) {
         bool device = strcmp(section, "device") == 0;
@@ -650,6 +729,16 @@ static char *default_state_directory(void) {
         return strdup("/var/lib/lumiplugd");
 }
 
+/* RuntimeDirectory= gives $RUNTIME_DIRECTORY (/run/lumiplugd, or /run/lumiplugd/NAME for an instance). */
+static char *default_control_socket(void) {
+        const char *e = getenv("RUNTIME_DIRECTORY");
+        char *s;
+
+        if (e && e[0] == '/')
+                return asprintf(&s, "%.*s/control", (int) strcspn(e, ":"), e) < 0 ? NULL : s;
+        return strdup("/run/lumiplugd/control");
+}
+
 int config_new(Config **ret) {
         _cleanup_(config_freep) Config *c = NULL;
 
@@ -668,6 +757,8 @@ int config_new(Config **ret) {
         c->homeassistant.enabled = true;
         c->log.level = LOG_INFO;
         c->log.target = LOG_TARGET_AUTO;
+        c->ota.image_block_response_delay = 250;
+        c->ota.default_maximum_data_size = 50;
 
         if (!(c->mqtt.host = strdup("localhost")) ||
             !(c->mqtt.base_topic = strdup("zigbee2mqtt")) ||
@@ -675,7 +766,8 @@ int config_new(Config **ret) {
             !(c->serial.adapter = strdup("zstack")) ||
             !(c->homeassistant.discovery_prefix = strdup("homeassistant")) ||
             !(c->homeassistant.status_topic = strdup("homeassistant/status")) ||
-            !(c->state.directory = default_state_directory()))
+            !(c->state.directory = default_state_directory()) ||
+            !(c->control.socket = default_control_socket()))
                 return -ENOMEM;
 
         *ret = TAKE_PTR(c);

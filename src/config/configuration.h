@@ -84,6 +84,23 @@ typedef struct StateConfig {
         char *directory;
 } StateConfig;
 
+/* The local control socket (lumiplugctl). Under systemd it comes from lumiplugd.socket instead. */
+typedef struct ControlConfig {
+        char *socket;                   /* absolute path; NULL (empty value): no control socket */
+} ControlConfig;
+
+/* The Prometheus text endpoint, off unless configured (or passed by systemd as "metrics"). */
+typedef struct MetricsConfig {
+        char *listen;                   /* "127.0.0.1:9464", "[::1]:9464"; NULL: off */
+} MetricsConfig;
+
+/* OTA images served from local files (Zigbee2MQTT's ota.* settings of the same names). */
+typedef struct OtaConfig {
+        char *directory;                /* NULL: <[state] directory>/ota */
+        unsigned image_block_response_delay;    /* ms between image blocks, Zigbee2MQTT's default 250 */
+        unsigned default_maximum_data_size;     /* bytes per image block at most, Zigbee2MQTT's 50 */
+} OtaConfig;
+
 /* [device 0x00158d0001a2b3c4]: per-plug options, named as Zigbee2MQTT's device options. */
 typedef struct DeviceConfig {
         uint64_t ieee;
@@ -95,6 +112,13 @@ typedef struct DeviceConfig {
         ConfigOptDouble power_calibration;      /* percent */
         ConfigOptDouble energy_calibration, voltage_calibration, current_calibration;
         ConfigOptBool state_action;
+        /* Beyond Zigbee2MQTT (issue 12): */
+        ConfigOptBool energy_monotonic;         /* default off: energy as the plug counts it */
+        unsigned power_poll_interval;           /* seconds between power reads, 0: off, else >= 5 */
+        ConfigOptBool enforce_settings;         /* write the settings below back when the plug lost them */
+        /* The plug's settings, as its MQTT values: written when enforce_settings is on. */
+        ConfigOptBool led_disabled_night, power_outage_memory, auto_off;
+        ConfigOptUint overload_protection;      /* W, 100..2300 */
         unsigned key_lines[32];         /* line of each key set, by table row; 0: not set */
 } DeviceConfig;
 
@@ -106,6 +130,9 @@ typedef struct Config {
         HomeAssistantConfig homeassistant;
         LogConfig log;
         StateConfig state;
+        ControlConfig control;
+        MetricsConfig metrics;
+        OtaConfig ota;
         DeviceConfig *devices;
         size_t n_devices;
         unsigned key_lines[64];         /* line of each global key set, by table row; 0: not set */

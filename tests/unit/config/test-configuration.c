@@ -238,7 +238,35 @@ static const BadCase bad_cases[] = {
           "@F@:2: [device 0x00158d0001a2b3c4] colour: unknown key; expected one of friendly_name, "
           "device_temperature_precision, device_temperature_calibration, power_precision, power_calibration, "
           "energy_precision, energy_calibration, voltage_precision, voltage_calibration, current_precision, "
-          "current_calibration, state_action\n" },
+          "current_calibration, state_action, energy_monotonic, power_poll_interval, enforce_settings, "
+          "led_disabled_night, power_outage_memory, auto_off, overload_protection\n" },
+        { "power_poll_interval below 5",
+          "[device 0x00158d0001a2b3c4]\npower_poll_interval = 4\n",
+          "@F@:2: [device 0x00158d0001a2b3c4] power_poll_interval = '4': expected 0 (off) or a number of seconds "
+          "from 5 to 86400\n" },
+        { "overload_protection above 2300",
+          "[device 0x00158d0001a2b3c4]\noverload_protection = 2400\n",
+          "@F@:2: [device 0x00158d0001a2b3c4] overload_protection = '2400': expected a number of watts from 100 "
+          "to 2300\n" },
+        { "relative control socket",
+          "[control]\nsocket = run/control\n",
+          "@F@:2: [control] socket = 'run/control': expected the absolute path of the control socket, or nothing "
+          "to have none\n" },
+        { "metrics on a host name",
+          "[metrics]\nlisten = localhost:9464\n",
+          "@F@:2: [metrics] listen = 'localhost:9464': expected ADDRESS:PORT with a numeric address "
+          "(127.0.0.1:9464, [::1]:9464), or nothing for off\n" },
+        { "metrics without a port",
+          "[metrics]\nlisten = 127.0.0.1\n",
+          "@F@:2: [metrics] listen = '127.0.0.1': expected ADDRESS:PORT with a numeric address "
+          "(127.0.0.1:9464, [::1]:9464), or nothing for off\n" },
+        { "metrics IPv6 without brackets",
+          "[metrics]\nlisten = ::1:9464\n",
+          "@F@:2: [metrics] listen = '::1:9464': expected ADDRESS:PORT with a numeric address "
+          "(127.0.0.1:9464, [::1]:9464), or nothing for off\n" },
+        { "ota block size 200",
+          "[ota]\ndefault_maximum_data_size = 200\n",
+          "@F@:2: [ota] default_maximum_data_size = '200': expected a number of bytes from 10 to 100\n" },
         { "friendly name with a wildcard",
           "[device 0x00158d0001a2b3c4]\nfriendly_name = plug/#\n",
           "@F@:2: [device 0x00158d0001a2b3c4] friendly_name = 'plug/#': expected a name of 1 to 128 bytes without "
@@ -346,7 +374,23 @@ static void test_empty_file_gives_defaults(void) {
         assert(c->log.level == LOG_INFO);
         assert(c->log.target == LOG_TARGET_AUTO);
         assert(strcmp(c->state.directory, "/var/lib/lumiplugd") == 0);
+        assert(strcmp(c->control.socket, "/run/lumiplugd/control") == 0);
+        assert(!c->metrics.listen);
+        assert(!c->ota.directory && c->ota.image_block_response_delay == 250 && c->ota.default_maximum_data_size == 50);
         assert(c->n_devices == 0);
+}
+
+/* Runtime paths follow systemd's RuntimeDirectory=, and an empty value turns the control socket off. */
+static void test_control_socket_default_and_off(void) {
+        _cleanup_(config_freep) Config *c = NULL, *off = NULL;
+        char *errors;
+
+        assert(setenv("RUNTIME_DIRECTORY", "/run/lumiplugd/kitchen", 1) == 0);
+        c = load_text("", &errors);
+        assert(c && strcmp(c->control.socket, "/run/lumiplugd/kitchen/control") == 0);
+        assert(unsetenv("RUNTIME_DIRECTORY") == 0);
+        off = load_text("[control]\nsocket =\n", &errors);
+        assert(off && !off->control.socket);
 }
 
 static void test_serial_port_may_be_a_tcp_address(void) {
@@ -403,12 +447,27 @@ static void test_good_file_gives_its_values(void) {
                       "target = journal\n"
                       "[state]\n"
                       "directory = /srv/lumi\n"
+                      "[control]\n"
+                      "socket = /run/lumi/ctl\n"
+                      "[metrics]\n"
+                      "listen = [::1]:9100\n"
+                      "[ota]\n"
+                      "directory = /srv/ota\n"
+                      "image_block_response_delay = 0\n"
+                      "default_maximum_data_size = 64\n"
                       "[device 0x00158D0001A2B3C4]\n"
                       "friendly_name = living room/lamp\n"
                       "device_temperature_precision = 2\n"
                       "device_temperature_calibration = -1.5\n"
                       "power_calibration = 10\n"
                       "state_action = true\n"
+                      "energy_monotonic = yes\n"
+                      "power_poll_interval = 5\n"
+                      "enforce_settings = on\n"
+                      "led_disabled_night = true\n"
+                      "power_outage_memory = false\n"
+                      "auto_off = 0\n"
+                      "overload_protection = 1000\n"
                       "[ device 0x00158d0001a2b3c5 ]\n"
                       "friendly_name = desk\n", &errors);
         if (!c)
@@ -433,13 +492,26 @@ static void test_good_file_gives_its_values(void) {
         assert(strcmp(c->state.directory, "/srv/lumi") == 0);
         assert(c->n_devices == 2);
         d = config_find_device(c, UINT64_C(0x00158d0001a2b3c4));
-        assert(d && d->line == 36);
+        assert(d && d->line == 44);
         assert(strcmp(d->friendly_name, "living room/lamp") == 0);
         assert(d->device_temperature_precision.set && d->device_temperature_precision.value == 2);
         assert(d->device_temperature_calibration.set && d->device_temperature_calibration.value == -1.5);
         assert(d->power_calibration.set && d->power_calibration.value == 10);
         assert(!d->power_precision.set && !d->energy_calibration.set);
         assert(d->state_action.set && d->state_action.value);
+        assert(d->energy_monotonic.set && d->energy_monotonic.value);
+        assert(d->power_poll_interval == 5);
+        assert(d->enforce_settings.set && d->enforce_settings.value);
+        assert(d->led_disabled_night.set && d->led_disabled_night.value);
+        assert(d->power_outage_memory.set && !d->power_outage_memory.value);
+        assert(d->auto_off.set && !d->auto_off.value);
+        assert(d->overload_protection.set && d->overload_protection.value == 1000);
+        assert(strcmp(c->control.socket, "/run/lumi/ctl") == 0);
+        assert(strcmp(c->metrics.listen, "[::1]:9100") == 0);
+        assert(strcmp(c->ota.directory, "/srv/ota") == 0);
+        assert(c->ota.image_block_response_delay == 0 && c->ota.default_maximum_data_size == 64);
+        d = config_find_device(c, UINT64_C(0x00158d0001a2b3c5));
+        assert(d && !d->energy_monotonic.set && d->power_poll_interval == 0 && !d->overload_protection.set);
         assert(config_find_device_by_name(c, "desk") == config_find_device(c, UINT64_C(0x00158d0001a2b3c5)));
         assert(!config_find_device_by_name(c, "nobody"));
 }
@@ -569,6 +641,8 @@ int main(int argc, char *argv[]) {
         char path[300];
 
         log_set_target(LOG_TARGET_STDERR);
+        unsetenv("STATE_DIRECTORY");
+        unsetenv("RUNTIME_DIRECTORY");
         assert(mkdtemp(tmpdir));
         snprintf(ini_path, sizeof(ini_path), "%s/lumiplugd.ini", tmpdir);
         snprintf(path, sizeof(path), "%s/password", tmpdir);
@@ -582,6 +656,7 @@ int main(int argc, char *argv[]) {
         test_unreadable_file_is_an_error();
         test_overlong_line_is_an_error();
         test_empty_file_gives_defaults();
+        test_control_socket_default_and_off();
         test_good_file_gives_its_values();
         test_serial_port_may_be_a_tcp_address();
         test_diff_tells_what_needs_a_restart();
