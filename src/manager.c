@@ -9,9 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
+#include "control/control.h"
+#include "control/listen-fds.h"
 #include "manager.h"
+#include "metrics/metrics.h"
 #include "util/log.h"
 
 #define USEC_PER_SEC 1000000ULL
@@ -298,6 +302,8 @@ int manager_new(Manager **ret, Config *config, const char *config_path, int verb
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        m->control = control_free(m->control);
+        m->metrics = metrics_free(m->metrics);
         m->zigbee = zigbee_service_free(m->zigbee);
         m->mqtt = mqtt_free(m->mqtt);
         m->sigterm = sd_event_source_disable_unref(m->sigterm);
@@ -311,7 +317,19 @@ Manager *manager_free(Manager *m) {
 }
 
 int manager_start(Manager *m) {
-        int r;
+        int r, control_fd, metrics_fd;
+
+        /* the local interfaces first: a control socket already in use stops us before anything */
+        r = listen_fds_take(&control_fd, &metrics_fd);
+        if (r < 0)
+                return r;
+        r = control_new(&m->control, m, control_fd, m->config->control.socket);
+        if (r >= 0)
+                r = metrics_new(&m->metrics, m, metrics_fd, m->config->metrics.listen);
+        else if (metrics_fd >= 0)
+                (void) close(metrics_fd);
+        if (r < 0)
+                return r;
 
         for (size_t i = 0; i < m->config->n_devices; i++) {
                 const DeviceConfig *d = &m->config->devices[i];

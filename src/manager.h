@@ -42,6 +42,8 @@ struct Manager {
 
         Mqtt *mqtt;
         ZigbeeService *zigbee;          /* the coordinator, devices and the MQTT bridge (src/app) */
+        struct Control *control;        /* the lumiplugctl socket (src/control), NULL: none */
+        struct Metrics *metrics;        /* the Prometheus endpoint (src/metrics), NULL: off */
         bool reform;                    /* lumiplugd --reform: replace a mismatching network */
 
         sd_event_source *sigterm, *sigint, *sighup;

@@ -78,6 +78,8 @@ struct ZigbeeService {
         unsigned dirty_ticks;           /* ticks the database has been dirty */
         char *subscriptions[SUBSCRIPTIONS_MAX];        /* the bridge's filters, dropped at free */
 
+        ZigbeeCounters closed_links;    /* counters of the links closed so far */
+
         Op ops[OPS_MAX];
         struct {
                 uint64_t ieee;
@@ -551,7 +553,45 @@ static void on_coordinator_lost(Host *h, HostLossReason reason, int error, void 
  * Coordinator link
  */
 
+static void add_link_counters(const ZigbeeService *z, ZigbeeCounters *c) {
+        if (z->znp) {
+                ZnpStats zs;
+
+                znp_get_stats(z->znp, &zs);
+                c->frames_in += zs.parser.frames;
+                c->frames_out += zs.frames_out;
+        }
+        if (z->host) {
+                HostStats hs;
+
+                host_get_stats(z->host, &hs);
+                c->retries += hs.af_retries;
+        }
+}
+
+void zigbee_service_get_counters(const ZigbeeService *z, ZigbeeCounters *ret) {
+        *ret = z ? z->closed_links : (ZigbeeCounters) {};
+        if (z)
+                add_link_counters(z, ret);
+}
+
+Bridge *zigbee_service_bridge(ZigbeeService *z) {
+        return z ? z->bridge : NULL;
+}
+
+const char *zigbee_service_coordinator_state(const ZigbeeService *z) {
+        if (!z)
+                return "down";
+        switch (z->link) {
+        case LINK_STARTING: return "starting";
+        case LINK_UP:       return "ready";
+        case LINK_REFUSED:  return "refused";
+        default:            return "down";
+        }
+}
+
 static void link_close(ZigbeeService *z) {
+        add_link_counters(z, &z->closed_links);
         z->host = host_free(z->host);
         z->zstack = zstack_free(z->zstack);
         z->znp = znp_free(z->znp);

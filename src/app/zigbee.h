@@ -18,6 +18,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/macro.h"
 
@@ -34,6 +35,16 @@ int zigbee_service_start(ZigbeeService *z, bool reform);
 
 /* The MQTT connection went down (the connect hook handles "up"). */
 void zigbee_service_mqtt_disconnected(ZigbeeService *z);
+
+/* For the control socket and the metrics (NULL-safe). */
+typedef struct Bridge Bridge;
+Bridge *zigbee_service_bridge(ZigbeeService *z);
+const char *zigbee_service_coordinator_state(const ZigbeeService *z);  /* down, starting, ready, refused */
+typedef struct ZigbeeCounters {
+        uint64_t frames_in, frames_out;         /* MT frames, every coordinator link since start */
+        uint64_t retries;                       /* AF resends */
+} ZigbeeCounters;
+void zigbee_service_get_counters(const ZigbeeService *z, ZigbeeCounters *ret);
 
 /* Writes the device database now if anything changed. */
 int zigbee_service_save(ZigbeeService *z);

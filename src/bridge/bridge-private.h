@@ -36,6 +36,7 @@ typedef struct Pending {
         bool block, force;
         char name[DEVDB_NAME_MAX + 1];
         char id[DEVDB_NAME_MAX + 1];
+        uint64_t call;                  /* set/get from the control socket (bridge-control.c); 0 none */
 } Pending;
 
 typedef enum Availability {
@@ -93,6 +94,8 @@ struct Bridge {
 
         char last_error[512];
         unsigned n_errors;
+
+        struct BridgeCalls *calls;      /* control socket calls in flight (bridge-control.c) */
 };
 
 uint64_t bridge_now(const Bridge *b);
@@ -132,6 +135,17 @@ void bridge_complete_ping(Bridge *b, Pending *pd, int error);
 int bridge_handle_request(Bridge *b, const char *name, const char *payload, size_t len);
 void bridge_complete_permit_join(Bridge *b, Pending *pd, int error);
 void bridge_complete_remove(Bridge *b, Pending *pd, int error);
+
+/* bridge.c: <name>/set and <name>/get of a resolved plug; call (0: none) is told the outcome */
+void bridge_set_get(Bridge *b, Device *d, BridgePlug *p, bool is_get, const char *key, const char *payload,
+                    size_t len, uint64_t call);
+
+/* bridge-control.c: a call waits until every hold is released; the first error is its answer */
+void bridge_call_hold(Bridge *b, uint64_t call);
+void bridge_call_release(Bridge *b, uint64_t call, const char *code, const char *message);
+void bridge_call_error(Bridge *b, uint64_t call, const char *code, const char *message);
+void bridge_call_on_response(Bridge *b, const char *suffix, json_object *response);
+void bridge_calls_free(Bridge *b);
 
 /* bridge-json.c */
 json_object *bridge_devices_json(Bridge *b);

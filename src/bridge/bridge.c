@@ -109,6 +109,7 @@ int bridge_publish_json(Bridge *b, const char *suffix, json_object *o, bool reta
 
         if (!o)
                 return -ENOMEM;
+        bridge_call_on_response(b, suffix, o);  /* a control socket client may wait for it too */
         s = disc_json_sorted(o);
         if (!s)
                 return -ENOMEM;
@@ -511,38 +512,73 @@ static void device_endpoints(const Device *d, DeviceEndpoints *ret) {
                 };
 }
 
-static void start_action(Bridge *b, BridgePlug *p, Device *d, const PlugAction *a, bool is_get, const char *key) {
+static void start_action(Bridge *b, BridgePlug *p, Device *d, const PlugAction *a, bool is_get, const char *key,
+                         uint64_t call) {
         const char *type = is_get ? "get" : "set";
         Pending *pd;
         int r;
 
         if (!b->zigbee.send_action) {
                 bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: 'no Zigbee link'", type, key, d->friendly_name);
+                bridge_call_error(b, call, "failed", "no Zigbee link");
                 return;
         }
         pd = bridge_pending_new(b, PENDING_ACTION, p->ieee);
         if (!pd) {
                 bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: 'too many requests in flight'",
                              type, key, d->friendly_name);
+                bridge_call_error(b, call, "busy", "too many requests in flight");
                 return;
         }
         pd->action = *a;
         pd->is_get = is_get;
+        pd->call = call;
         snprintf(pd->key, sizeof(pd->key), "%s", key);
+        bridge_call_hold(b, call);
         r = b->zigbee.send_action(b->userdata, p->ieee, d->nwk, a, pd->token);
         if (r < 0) {
                 bridge_pending_free(pd);
                 bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, key, d->friendly_name, bridge_error_text(r));
+                bridge_call_release(b, call, r == -ENOBUFS ? "busy" : "failed", bridge_error_text(r));
         }
 }
 
-static void handle_set_get(Bridge *b, const char *name, bool is_get, const char *key, const char *payload, size_t len) {
+void bridge_set_get(Bridge *b, Device *d, BridgePlug *p, bool is_get, const char *key, const char *payload,
+                    size_t len, uint64_t call) {
         const char *type = is_get ? "get" : "set";
         DeviceEndpoints eps;
         PlugRequest req;
+        int r;
+
+        device_endpoints(d, &eps);
+        if (is_get)
+                r = plug_parse_get(p->model, key, payload, len, eps.eps, eps.n, &req);
+        else
+                r = plug_parse_set(p->model, key, payload, len, &p->state, eps.eps, eps.n, &req);
+        if (r == -ENOMEM) {
+                bridge_call_error(b, call, "internal", "out of memory");
+                return;
+        }
+
+        for (size_t i = 0; i < req.n_errors; i++) {
+                const PlugRequestError *e = &req.errors[i];
+                char msg[300];
+
+                if (e->key[0])
+                        bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, e->key, d->friendly_name,
+                                     e->message);
+                else
+                        bridge_record_error(b, d, "Invalid message to '%s' (%s): %s", d->friendly_name, type, e->message);
+                (void) snprintf(msg, sizeof(msg), "%s%s%s", e->key, e->key[0] ? ": " : "", e->message);
+                bridge_call_error(b, call, e->error == -ENOENT || e->error == -EACCES ? "bad-argument" : "bad-value", msg);
+        }
+        for (size_t i = 0; i < req.n_actions; i++)
+                start_action(b, p, d, &req.actions[i], is_get, req.actions[i].property->name, call);
+}
+
+static void handle_set_get(Bridge *b, const char *name, bool is_get, const char *key, const char *payload, size_t len) {
         BridgePlug *p;
         Device *d;
-        int r;
 
         d = bridge_resolve_device(b, name);
         if (!d) {
@@ -554,25 +590,7 @@ static void handle_set_get(Bridge *b, const char *name, bool is_get, const char 
                 bridge_record_error(b, d, "Cannot publish to unsupported device '%s'", d->friendly_name);
                 return;
         }
-        device_endpoints(d, &eps);
-        if (is_get)
-                r = plug_parse_get(p->model, key, payload, len, eps.eps, eps.n, &req);
-        else
-                r = plug_parse_set(p->model, key, payload, len, &p->state, eps.eps, eps.n, &req);
-        if (r == -ENOMEM)
-                return;
-
-        for (size_t i = 0; i < req.n_errors; i++) {
-                const PlugRequestError *e = &req.errors[i];
-
-                if (e->key[0])
-                        bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, e->key, d->friendly_name,
-                                     e->message);
-                else
-                        bridge_record_error(b, d, "Invalid message to '%s' (%s): %s", d->friendly_name, type, e->message);
-        }
-        for (size_t i = 0; i < req.n_actions; i++)
-                start_action(b, p, d, &req.actions[i], is_get, req.actions[i].property->name);
+        bridge_set_get(b, d, p, is_get, key, payload, len, 0);
 }
 
 /* Debounced as Zigbee2MQTT's retrieveState(): announces come in bursts. */
@@ -590,12 +608,13 @@ static void read_state(Bridge *b, BridgePlug *p) {
                 return;
         device_endpoints(d, &eps);
         if (plug_parse_get(p->model, NULL, payload, strlen(payload), eps.eps, eps.n, &req) >= 0 && req.n_actions == 1)
-                start_action(b, p, d, &req.actions[0], true, "state");
+                start_action(b, p, d, &req.actions[0], true, "state", 0);
 }
 
-static void action_failed(Bridge *b, BridgePlug *p, Device *d, const Pending *pd, const char *reason) {
+static void action_failed(Bridge *b, BridgePlug *p, Device *d, const Pending *pd, const char *code, const char *reason) {
         bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", pd->is_get ? "get" : "set", pd->key,
                      d->friendly_name, reason);
+        bridge_call_release(b, pd->call, code, reason);
 }
 
 static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zcl, size_t len) {
@@ -605,37 +624,42 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
         char reason[128];
         int r;
 
-        if (!p || !d)
+        if (!p || !d) {
+                bridge_call_release(b, pd->call, "unknown-device", "the device was removed meanwhile");
                 return;
+        }
         if (error < 0) {
-                action_failed(b, p, d, pd, bridge_error_text(error));
+                action_failed(b, p, d, pd, error == -ETIMEDOUT || error == -EHOSTUNREACH ? "timeout" :
+                                           error == -ENOBUFS ? "busy" : "failed", bridge_error_text(error));
                 /* commands that do not reach the plug make it unavailable until it talks again */
                 if (error == -ETIMEDOUT || error == -EHOSTUNREACH)
                         (void) bridge_publish_availability(b, p, AVAILABILITY_OFFLINE, false);
                 return;
         }
         if (!zcl) {
-                action_failed(b, p, d, pd, "no answer from the plug");
+                action_failed(b, p, d, pd, "timeout", "no answer from the plug");
                 return;
         }
         r = plug_action_response_status(&pd->action, zcl, len, &status);
         if (r < 0) {
-                action_failed(b, p, d, pd, r == -ENOMSG ? "the plug's answer does not match the request" :
-                                                          "the plug's answer is malformed");
+                action_failed(b, p, d, pd, "failed", r == -ENOMSG ? "the plug's answer does not match the request" :
+                                                                    "the plug's answer is malformed");
                 return;
         }
         bridge_plug_seen(b, p);        /* it answered */
         if (status != ZCL_STATUS_SUCCESS) {
                 snprintf(reason, sizeof(reason), "Status '%s' (0x%02x)", zcl_status_name(status), status);
-                action_failed(b, p, d, pd, reason);
+                action_failed(b, p, d, pd, status == ZCL_STATUS_INVALID_VALUE ? "bad-value" : "failed", reason);
                 return;
         }
 
         /* A read's value arrives as the Read Attributes Response frame itself, which the owner also
          * hands to bridge_on_zcl() (the host: transaction first, then zcl_received): applied and
          * published there once, with its link quality, as Zigbee2MQTT publishes a readResponse. */
-        if (pd->action.kind == PLUG_ACTION_READ)
+        if (pd->action.kind == PLUG_ACTION_READ) {
+                bridge_call_release(b, pd->call, NULL, NULL);
                 return;
+        }
 
         if (!pd->action.requested_known) {
                 /* TOGGLE of a plug whose state we did not know: ask it what it is now */
@@ -645,15 +669,17 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
                 device_endpoints(d, &eps);
                 if (plug_parse_get(p->model, pd->key, "{\"state\":\"\"}", strlen("{\"state\":\"\"}"),
                                    eps.eps, eps.n, &req) >= 0 && req.n_actions == 1)
-                        start_action(b, p, d, &req.actions[0], true, pd->key);
+                        start_action(b, p, d, &req.actions[0], true, pd->key, pd->call);
+                bridge_call_release(b, pd->call, NULL, NULL);
                 return;
         }
         r = plug_state_apply_confirmed(&p->state, p->model, &pd->action);
         if (r < 0) {
-                action_failed(b, p, d, pd, "confirmed value cannot be stored");
+                action_failed(b, p, d, pd, "internal", "confirmed value cannot be stored");
                 return;
         }
         (void) bridge_publish_state(b, p, NULL);
+        bridge_call_release(b, pd->call, NULL, NULL);
 }
 
 /*
@@ -1141,6 +1167,7 @@ Bridge *bridge_free(Bridge *b) {
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
                 if (b->pending[i].token)
                         bridge_pending_free(&b->pending[i]);
+        bridge_calls_free(b);
         for (size_t i = 0; i < b->n_plugs; i++)
                 free(b->plugs[i]);
         free(b->plugs);

@@ -170,5 +170,41 @@ char *bridge_devices_payload(Bridge *b);
 char *bridge_info_payload(Bridge *b);
 char *bridge_state_payload(Bridge *b, uint64_t ieee);  /* NULL if not a known plug */
 
+/*
+ * The local control socket (src/control) drives the bridge through calls: the same code paths as
+ * the MQTT requests, with the outcome also delivered to a callback. The response handed to fn is
+ * borrowed and shaped like a bridge response: {"status":"ok","data":{...}} or {"status":"error",
+ * "error":"<text>"} and, for set/get, "code" (bad-argument, bad-value, timeout, busy, failed,
+ * unknown-device, internal). The caller names each call with an id of its own (non-zero, never
+ * reused, so that a bridge built again after a restart cannot confuse them). fn may run before the
+ * starting function returns; a cancelled call never runs it; late completions are ignored.
+ */
+#define BRIDGE_CALLS_MAX 64u
+typedef void (*BridgeCallFn)(void *userdata, uint64_t call, json_object *response);
+
+/* <device>/set or <device>/get with payload as over MQTT (a JSON object text). -ENOENT unknown device,
+ * -EOPNOTSUPP not a supported plug, -EBUSY too many calls. */
+int bridge_call_set_get(Bridge *b, const char *device, bool is_get, const char *payload, size_t len,
+                        uint64_t call, BridgeCallFn fn, void *userdata);
+/* bridge/request/<name> with payload (a JSON object; a "transaction" is added): what the request
+ * answers on bridge/response/<name>, at once or later, goes to fn too. -EBUSY too many calls. */
+int bridge_call_request(Bridge *b, const char *name, json_object *payload, uint64_t call, BridgeCallFn fn,
+                        void *userdata);
+void bridge_call_cancel(Bridge *b, uint64_t call);
+
+/* Read-only views for the control socket and the metrics endpoint. */
+typedef struct BridgeSummary {
+        size_t n_devices, n_plugs, n_online;
+        unsigned permit_join_remaining;         /* seconds, 0 closed */
+        bool coordinator;                       /* the coordinator has been seen */
+        bool mqtt_connected;
+} BridgeSummary;
+void bridge_get_summary(const Bridge *b, BridgeSummary *ret);
+/* [{"name","ieee","model","supported","interview","availability","last_seen","linkquality","state"}]:
+ * availability "online"/"offline"/"unknown", last_seen ms since the epoch or null. NULL: no memory. */
+json_object *bridge_devices_view(Bridge *b);
+/* One device by friendly name or IEEE address; NULL if unknown (or no memory). */
+json_object *bridge_device_view(Bridge *b, const char *id);
+
 /* Herdsman's cluster name ("genOnOff") or the id in decimal for clusters it does not know. */
 const char *bridge_cluster_name(uint16_t id, char buf[static 8]);

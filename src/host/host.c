@@ -444,4 +444,5 @@ void host_set_callbacks(Host *h, const HostCallbacks *cb, void *userdata) {
 
 void host_get_stats(const Host *h, HostStats *ret) {
         *ret = h->stats;
+        ret->af_retries = af_get_retries(h->af);
 }

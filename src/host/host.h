@@ -151,6 +151,7 @@ void host_handle_znp_event(Host *h, ZnpEvent event, int error);
 typedef struct HostStats {
         uint64_t frames_in, frames_dropped;     /* AF messages with / without a ZCL header */
         uint64_t af_sent, af_failed;                    /* sends handed to Af; transactions failed */
+        uint64_t af_retries;                            /* Af's resends */
         uint64_t default_responses;
         uint64_t lookups, lookups_resolved, lookups_failed;    /* IEEE lookups of unknown senders */
 } HostStats;

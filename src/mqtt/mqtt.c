@@ -59,6 +59,7 @@ struct Mqtt {
         int connack;
         char reason[160];
         uint64_t reconnect_delay;
+        uint64_t connects;              /* accepted CONNACKs, for the metrics */
 
         sd_event_source *io;
         sd_event_source *misc_timer;
@@ -350,6 +351,7 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         }
         mqtt_send_pending(m);
 
+        m->connects++;
         mqtt_set_state(m, MQTT_STATE_CONNECTED, 0);
 
         /* Hooks may add or remove hooks: run the ones registered now. */
@@ -704,4 +706,8 @@ const char *mqtt_describe(const Mqtt *m) {
 
 size_t mqtt_pending_count(const Mqtt *m) {
         return m->n_pending;
+}
+
+uint64_t mqtt_reconnect_count(const Mqtt *m) {
+        return m->connects > 1 ? m->connects - 1 : 0;
 }

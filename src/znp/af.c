@@ -55,6 +55,7 @@ struct Af {
         AfIncomingFn incoming_fn;
         void *incoming_userdata;
         unsigned depth;                 /* > 0 while in a callback from Znp or sd-event */
+        uint64_t retries;               /* sends put back for another attempt, for the metrics */
         bool freed;                     /* af_free() ran during one; finished at the way out */
 };
 
@@ -216,6 +217,7 @@ static void backoff(Af *af, Send *s, uint64_t usec, uint8_t status) {
         int r;
 
         s->state = SEND_BACKOFF;
+        af->retries++;
         r = arm(af, s, usec);
         if (r < 0)
                 complete(af, s, r, status);
@@ -454,4 +456,8 @@ void af_cancel(Af *af, uint32_t id) {
                         kick(af);
                         return;
                 }
+}
+
+uint64_t af_get_retries(const Af *af) {
+        return af ? af->retries : 0;
 }

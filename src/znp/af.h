@@ -85,3 +85,5 @@ void af_cancel(Af *af, uint32_t id);
 int af_parse_incoming(const MtFrame *f, AfMessage *ret);
 
 int af_status_to_errno(uint8_t status);
+/* Sends retried so far (busy radio, no route, no ACK), for the metrics. */
+uint64_t af_get_retries(const Af *af);
