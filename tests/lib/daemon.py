@@ -86,6 +86,9 @@ class Daemon:
         env = dict(os.environ)
         for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM"):
             env.pop(k, None)
+        # the default [control] socket is $RUNTIME_DIRECTORY/control: one per test daemon, never
+        # /run/lumiplugd/control, so that tests running side by side do not meet there
+        env["RUNTIME_DIRECTORY"] = self.workdir
         if self.env:
             env.update(self.env)
         self.stderr = open(self.stderr_path, "ab")

@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""Issue 7 item 3: lumiplugd started under systemd-socket-activate on a passed control socket,
+driven by the real lumiplugctl: status, devices, permit-join (a simulated plug pairs), get, set (the
+simulator's plug switches, MQTT sees the state), rename and remove (MQTT sees what the bridge
+requests publish), reload, --json; and the error paths with their exit codes, raw malformed and
+oversized requests, a silent client, a client without permission."""
+import json
+import os
+import re
+
+from ctlenv import BASE, Env, Raw, ctl, ctl_fails, ctl_json, ctl_ok, start_activated, wait_until
+from sim import ieee_of
+
+
+def main():
+    with Env(plugs=2) as e:
+        sock = os.path.join(e.workdir, "control")
+        start_activated(e, sock)
+        # systemd-socket-activate starts the daemon on the first connection, as systemd does: this
+        # status is answered by a daemon that was not running when it connected
+        st = ctl_json(sock, "status")
+        assert st["coordinator"]["state"] in ("down", "starting", "ready"), st
+        e.daemon.wait_log(r"Control socket passed by systemd")
+        e.wait_network()
+
+        # --- status and devices on an empty network ---
+        st = ctl_json(sock, "status")
+        assert st["version"] and st["mqtt"]["connected"] is True, st
+        assert st["coordinator"]["state"] == "ready" and st["plugs"] == 0 and st["permit_join"]["open"] is False, st
+        out = ctl_ok(sock, "status")
+        assert re.search(r"^MQTT:\s+connected", out, re.M) and re.search(r"^Coordinator:\s+ready", out, re.M), out
+        assert ctl_json(sock, "devices") == []
+
+        # --- permit-join: the bridge opens it (MQTT sees bridge/info and the response) ---
+        m = e.mark()
+        pj = ctl_json(sock, "permit-join", "120")
+        assert pj == {"time": 120}, pj
+        resp = e.wait(f"{BASE}/bridge/response/permit_join", start=m)
+        assert resp["status"] == "ok" and resp["data"]["time"] == 120, resp
+        e.wait(f"{BASE}/bridge/info", lambda v: v.get("permit_join") is True, start=m)
+        assert ctl_json(sock, "status")["permit_join"]["open"] is True
+        e.pair(1, start=m)
+        ieee = ieee_of(1)
+        e.wait(f"{BASE}/{ieee}/availability", lambda v: v.get("state") == "online", start=m)
+
+        devs = ctl_json(sock, "devices")
+        assert len(devs) == 1 and devs[0]["ieee"] == ieee and devs[0]["model"] == "ZNCZ04LM", devs
+        assert devs[0]["name"] == ieee and devs[0]["supported"] is True and devs[0]["interview"] == "successful", devs
+        table = ctl_ok(sock, "devices")
+        lines = table.splitlines()
+        assert lines[0].split()[:3] == ["NAME", "IEEE", "MODEL"] and ieee in lines[1], table
+        assert lines[0].index("IEEE") == lines[1].index(ieee, len(ieee)), table   # aligned columns
+        assert ctl_ok(sock, "permit-join", "0").strip() == "Permit join closed"
+
+        # --- rename: the bridge's device/rename (MQTT: response and bridge/devices) ---
+        m = e.mark()
+        out = ctl_ok(sock, "rename", ieee, "kitchen")
+        assert out.strip() == f"Renamed '{ieee}' to 'kitchen'", out
+        resp = e.wait(f"{BASE}/bridge/response/device/rename", start=m)
+        assert resp["status"] == "ok" and resp["data"]["to"] == "kitchen", resp
+        e.devices(start=m, pred=lambda v: any(x.get("friendly_name") == "kitchen" for x in v))
+
+        # --- set: the plug switches, MQTT sees the confirmed state, the reply carries it ---
+        for want in ("ON", "OFF"):
+            m = e.mark()
+            data = ctl_json(sock, "set", "kitchen", f"state={want}")
+            assert data["name"] == "kitchen" and data["state"]["state"] == want, data
+            e.wait(f"{BASE}/kitchen", lambda v, w=want: v.get("state") == w, start=m)
+            wait_until(lambda w=want: e.sim.state(1)["state"] == w, what=f"sim state {want}")
+        out = ctl_ok(sock, "set", "kitchen", "state=ON", "overload_protection=1500")
+        assert re.search(r"^state\s+ON$", out, re.M) and re.search(r"^overload_protection\s+1500$", out, re.M), out
+        wait_until(lambda: e.sim.state(1)["overload_protection"] == 1500, what="sim overload_protection")
+
+        # --- get: the whole state, and one key read from the plug ---
+        m = e.mark()
+        e.sim.command("load 1 60")
+        e.sim.command("report 1")
+        mq = e.wait(f"{BASE}/kitchen", lambda v: v.get("power") not in (None, 0) and v.get("voltage") is not None, start=m)
+        st = ctl_json(sock, "get", "kitchen")["state"]
+        for k in ("power", "voltage", "current", "energy", "state"):
+            assert st[k] == mq[k], (k, st, mq)
+        assert ctl_ok(sock, "get", "kitchen", "state").strip() == "ON"
+        g = ctl_json(sock, "get", "kitchen", "overload_protection")
+        assert g == {"name": "kitchen", "ieee": ieee, "key": "overload_protection", "value": 1500}, g
+        # a read of the plug: MQTT sees the value it answered, as after <name>/get
+        m = e.mark()
+        power = float(ctl_ok(sock, "get", "kitchen", "power").strip())
+        assert abs(power - 60) < 5, power
+        e.wait(f"{BASE}/kitchen", lambda v: v.get("power") == power, start=m)
+
+        # --- errors with their exit codes ---
+        err = ctl_fails(sock, "unknown-device", "set", "nosuch", "state=ON")
+        assert "nosuch" in err, err
+        ctl_fails(sock, "unknown-device", "get", "nosuch")
+        ctl_fails(sock, "unknown-device", "rename", "nosuch", "x")
+        ctl_fails(sock, "unknown-device", "remove", "nosuch")
+        err = ctl_fails(sock, "bad-value", "set", "kitchen", "state=MAYBE")
+        assert "state" in err, err
+        ctl_fails(sock, "bad-value", "set", "kitchen", "overload_protection=99999")
+        ctl_fails(sock, "bad-value", "rename", "kitchen", "bad+name")
+        ctl_fails(sock, "usage", "frobnicate")
+        ctl_fails(sock, "usage", "set", "kitchen")
+        ctl_fails(sock, "usage", "permit-join", "999")
+        assert e.sim.state(1)["state"] == "ON"      # nothing of the refused requests reached the plug
+
+        # --- raw protocol: malformed, unknown command, oversized; the daemon keeps serving ---
+        r = Raw(sock)
+        assert r.request({"command": "status", "id": 7})["id"] == 7
+        r.send(b'{"command": "status"\n')
+        rep = r.reply()
+        assert rep["ok"] is False and rep["error"]["code"] == "malformed-request", rep
+        r.send(b"not json at all\n")
+        assert r.reply()["error"]["code"] == "malformed-request"
+        rep = r.request({"command": "explode", "id": "x"})
+        assert rep == {"ok": False, "id": "x", "error": {"code": "unknown-command",
+                                                         "message": "Unknown command 'explode'"}}, rep
+        rep = r.request({"command": "set", "device": "kitchen"})
+        assert rep["error"]["code"] == "bad-argument", rep
+        rep = r.request({"command": "get", "device": "kitchen", "bogus": 1})
+        assert rep["error"]["code"] == "bad-argument", rep
+        # two requests in one write, answered in order
+        r.send(b'{"command":"status","id":1}\n{"command":"devices","id":2}\n')
+        assert r.reply()["id"] == 1 and r.reply()["id"] == 2
+        r.close()
+
+        silent = Raw(sock)          # connects and sends nothing: must not hold anyone up
+        half = Raw(sock)            # sends half a request and stalls
+        half.send(b'{"command": "sta')
+        big = Raw(sock)
+        big.send(b'{"command":"status","pad":"' + b"x" * (70 * 1024))
+        rep = big.reply()
+        assert rep["error"]["code"] == "request-too-large", rep
+        assert big.closed()
+        assert ctl_json(sock, "status")["plugs"] == 1      # others still served
+        silent.close()
+        half.close()
+
+        # --- permission: the socket 0660 root:root, a client running as nobody ---
+        os.chmod(e.workdir, 0o711)     # nobody may reach the socket: only its own mode stops it
+        os.chmod(sock, 0o660)
+        err = ctl_fails(sock, "permission", "status", user="nobody")
+        assert "permission denied" in err, err
+
+        # --- reload (as SIGHUP) ---
+        m = len(e.daemon.log())
+        assert ctl_ok(sock, "reload").strip() == "Configuration reloaded"
+        e.daemon.wait_log(r"Reloaded ", start=m)
+
+        # --- OTA: routed to the bridge's device/ota_update/* requests, answered whatever they say ---
+        rc, out, err = ctl(sock, "--json", "ota", "check", "kitchen")
+        resp = e.wait(f"{BASE}/bridge/response/device/ota_update/check", start=0)
+        if resp["status"] == "ok":
+            assert rc == 0, (rc, out, err)
+        else:
+            assert rc == 1 and resp["error"] in err, (rc, out, err, resp)
+
+        # --- remove: the bridge's device/remove (the plug is asked to leave) ---
+        m = e.mark()
+        out = ctl_ok(sock, "remove", "kitchen")
+        assert out.strip() == "Removed 'kitchen'", out
+        resp = e.wait(f"{BASE}/bridge/response/device/remove", start=m)
+        assert resp["status"] == "ok" and resp["data"]["id"] == "kitchen", resp
+        e.devices(start=m, pred=lambda v: not any(x.get("friendly_name") == "kitchen" for x in v))
+        assert ctl_json(sock, "devices") == []
+
+        assert e.daemon.running()
+        assert e.daemon.stop() == 0
+        # the daemon did not create the socket: systemd's stays where it is
+        assert os.path.exists(sock)
+
+
+if __name__ == "__main__":
+    main()
