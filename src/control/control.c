@@ -56,6 +56,7 @@ struct ControlClient {
 
         bool eof;                       /* the peer will send nothing more */
         bool closing;                   /* close once the output is written */
+        bool draining;                  /* reply written, write side shut: drop input until EOF */
 
         /* the request being served (requests are served one at a time, in order) */
         bool busy;
@@ -582,7 +583,16 @@ static void client_update(ControlClient *cl) {
                 return;
         }
         if (!cl->busy && cl->n_out == 0 && (cl->closing || (cl->eof && cl->n_in == 0))) {
-                client_free(cl);
+                /* Closing with unread input would reset the connection, and the peer could lose
+                 * the error reply (an oversized request): shut our side, drop its input until EOF. */
+                if (cl->closing && !cl->eof && !cl->draining && shutdown(cl->fd, SHUT_WR) >= 0 &&
+                    sd_event_source_set_io_events(cl->io, EPOLLIN) >= 0) {
+                        cl->draining = true;
+                        client_arm_timer(cl);
+                        return;
+                }
+                if (!cl->draining)
+                        client_free(cl);
                 return;
         }
         if (!cl->busy && !cl->closing && !cl->eof)
@@ -599,6 +609,16 @@ static void client_update(ControlClient *cl) {
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         ControlClient *cl = userdata;
 
+        if (cl->draining) {
+                char buf[4096];
+                ssize_t n;
+
+                while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+                        ;
+                if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                        client_free(cl);
+                return 0;
+        }
         if ((revents & (EPOLLHUP | EPOLLERR)) && !(revents & EPOLLIN)) {
                 /* the peer is gone in both directions: no reply can reach it */
                 client_free(cl);

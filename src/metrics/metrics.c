@@ -113,12 +113,32 @@ static int client_handle(MetricsClient *cl, const HttpRequest *req) {
                               req->method == HTTP_HEAD);
 }
 
+/* After the reply: the write side is closed and what the client still sends is read and dropped
+ * until it closes too (or the timer ends it). Closing with unread input would reset the connection
+ * and could destroy the reply before the client read it (an oversized request, say). */
+static int client_drain(MetricsClient *cl) {
+        char buf[4096];
+        ssize_t n;
+
+        for (;;) {
+                n = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
+                if (n > 0)
+                        continue;
+                if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                        return 0;
+                client_free(cl);        /* EOF or error: done */
+                return 0;
+        }
+}
+
 static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         MetricsClient *cl = userdata;
         HttpRequest req;
         ssize_t n;
         int r;
 
+        if (cl->out && cl->done == cl->n_out)
+                return client_drain(cl);
         if (!cl->out) {
                 n = recv(fd, cl->in + cl->n_in, sizeof(cl->in) - cl->n_in, MSG_DONTWAIT);
                 if (n < 0) {
@@ -144,8 +164,6 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
                         client_free(cl);
                         return 0;
                 }
-                /* nothing more is read: the connection closes after the reply */
-                (void) shutdown(fd, SHUT_RD);
                 r = sd_event_source_set_io_events(cl->io, EPOLLOUT);
                 if (r < 0) {
                         client_free(cl);
@@ -157,12 +175,17 @@ static int on_client_io(sd_event_source *s, int fd, uint32_t revents, void *user
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
                                 return 0;
-                        break;
+                        client_free(cl);
+                        return 0;
                 }
                 cl->done += (size_t) n;
         }
-        client_free(cl);
-        return 0;
+        /* the whole reply is out: the connection closes (one request per connection) */
+        if (shutdown(fd, SHUT_WR) < 0 || sd_event_source_set_io_events(cl->io, EPOLLIN) < 0) {
+                client_free(cl);
+                return 0;
+        }
+        return client_drain(cl);
 }
 
 static int on_client_timer(sd_event_source *s, uint64_t usec, void *userdata) {
