@@ -45,6 +45,7 @@ typedef struct Op {
         uint64_t token;
         uint64_t ieee;
         uint32_t zcl_id;
+        bool ping;              /* an availability check */
 } Op;
 
 typedef enum LinkState {
@@ -86,7 +87,7 @@ struct ZigbeeService {
         size_t n_interview_queue;
 };
 
-static void link_failed(ZigbeeService *z, int error, const char *what);
+static void link_failed(ZigbeeService *z, int error, const char *kind, const char *cmd, const char *what);
 static void coordinator_up(ZigbeeService *z, const ZstackInfo *info);
 
 static char *mfree(char *p) {
@@ -97,6 +98,22 @@ static char *mfree(char *p) {
 static void format_ieee(uint64_t ieee, char buf[static 19]) {
         (void) snprintf(buf, 19, "0x%016" PRIx64, ieee);
 }
+
+static const char *ieee_string(uint64_t ieee, char buf[static 19]) {
+        format_ieee(ieee, buf);
+        return buf;
+}
+
+/* The friendly name the database knows for ieee, NULL if none. */
+static const char *device_name(const ZigbeeService *z, uint64_t ieee) {
+        const Device *d = z->db ? devdb_find_by_ieee(z->db, ieee) : NULL;
+
+        return d ? d->friendly_name : NULL;
+}
+
+/* The journal fields of a log line about the device ieee (buf: 19 chars for the address); err may be NULL. */
+#define DEVICE_FIELDS(z, ieee, buf, err) \
+        (&(LogFields) { .device = ieee_string((ieee), (buf)), .name = device_name((z), (ieee)), .error = (err) })
 
 static void set_status(ZigbeeService *z, const char *fmt, ...) _printf_(2, 3);
 static void set_status(ZigbeeService *z, const char *fmt, ...) {
@@ -116,7 +133,8 @@ int zigbee_service_save(ZigbeeService *z) {
                 return 0;
         r = devdb_save(z->db);
         if (r < 0)
-                log_error_errno(r, "Cannot save the device database: %s", devdb_last_error(z->db) ?: "");
+                log_fields(LOG_ERR, r, &((LogFields) { .error = "database-save-failed" }),
+                           "Cannot save the device database: %s", devdb_last_error(z->db) ?: "");
         return r;
 }
 
@@ -160,18 +178,29 @@ static bool host_usable(ZigbeeService *z) {
 
 static void on_zcl_done(Host *h, int error, uint8_t af_status, const HostZclMessage *response, void *userdata) {
         Op *op = userdata;
+        char s[19];
+
+        /* The coordinator's part of a failure, with its status; the bridge logs what it means for the
+         * command. An unanswered ping of a plug that is away is routine: debug. */
+        if (error < 0 && error != -ECONNRESET && af_status != 0)
+                log_fields(op->ping ? LOG_DEBUG : LOG_INFO, error,
+                           &((LogFields) { .device = ieee_string(op->ieee, s), .name = device_name(op->z, op->ieee),
+                                           .znp_cmd = "AF_DATA_REQUEST", .error = "af-status" }),
+                           "AF_DATA_REQUEST to %s failed: %s (status 0x%02x)", device_name(op->z, op->ieee) ?: s,
+                           host_af_status_to_string(af_status), af_status);
 
         op_complete(op, error, response ? response->frame : NULL, response ? response->frame_len : 0);
 }
 
 static int send_frame(ZigbeeService *z, uint64_t ieee, uint16_t nwk, uint8_t endpoint, uint16_t cluster,
-                      const uint8_t *frame, size_t len, uint64_t token) {
+                      const uint8_t *frame, size_t len, uint64_t token, bool ping) {
         Op *op;
         int r;
 
         op = op_new(z, OP_ZCL, token, ieee);
         if (!op)
                 return -ENOBUFS;
+        op->ping = ping;
         r = host_zcl_request(z->host, nwk, endpoint, cluster, frame, len, on_zcl_done, op, &op->zcl_id);
         if (r < 0)
                 *op = (Op) {};
@@ -188,7 +217,7 @@ static int op_send_action(void *userdata, uint64_t ieee, uint16_t nwk, const Plu
         len = plug_action_build_frame(a, host_next_tsn(z->host), frame, sizeof(frame));
         if (len < 0)
                 return len;
-        return send_frame(z, ieee, nwk, a->endpoint, a->cluster, frame, (size_t) len, token);
+        return send_frame(z, ieee, nwk, a->endpoint, a->cluster, frame, (size_t) len, token, false);
 }
 
 /* The first endpoint with the Basic cluster, as herdsman's ping reads endpoints[0]. */
@@ -215,7 +244,7 @@ static int op_ping(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token) 
         if (len < 0)
                 return len;
         return send_frame(z, ieee, nwk, basic_endpoint(devdb_find_by_ieee(z->db, ieee)), ZCL_CLUSTER_BASIC,
-                          frame, (size_t) len, token);
+                          frame, (size_t) len, token, true);
 }
 
 static void on_host_done(Host *h, int error, void *userdata) {
@@ -415,12 +444,11 @@ static void interview(ZigbeeService *z, uint64_t ieee, uint16_t nwk) {
                 z->n_interview_queue++;
                 return;
         }
-        format_ieee(ieee, s);
         if (r < 0) {
-                log_warning_errno(r, "Cannot interview %s: %m", s);
+                log_fields(LOG_WARNING, r, DEVICE_FIELDS(z, ieee, s, "interview-failed"), "Cannot interview %s: %m", s);
                 return;
         }
-        log_info("Interviewing %s (0x%04x)", s, nwk);
+        log_fields(LOG_INFO, 0, DEVICE_FIELDS(z, ieee, s, NULL), "Interviewing %s (0x%04x)", s, nwk);
         (void) bridge_on_interview_started(z->bridge, ieee, nwk);
 }
 
@@ -444,8 +472,7 @@ static void on_device_joined(Host *h, uint64_t ieee, uint16_t nwk, uint16_t pare
         ZigbeeService *z = userdata;
         char s[19];
 
-        format_ieee(ieee, s);
-        log_fields(LOG_INFO, 0, &((LogFields) { .device = s }), "Device %s joined (0x%04x, parent 0x%04x)", s, nwk,
+        log_fields(LOG_INFO, 0, DEVICE_FIELDS(z, ieee, s, NULL), "Device %s joined (0x%04x, parent 0x%04x)", s, nwk,
                    parent);
         (void) bridge_on_device_joined(z->bridge, ieee, nwk);
         interview(z, ieee, nwk);
@@ -468,11 +495,13 @@ static void on_device_left(Host *h, uint64_t ieee, uint16_t nwk, void *userdata)
 
 static void on_interview_done(Host *h, const InterviewResult *result, void *userdata) {
         ZigbeeService *z = userdata;
+        char s[19];
         int r;
 
         r = bridge_on_interview_done(z->bridge, result);
         if (r < 0)
-                log_warning_errno(r, "Cannot record the interview of 0x%016" PRIx64 ": %m", result->ieee);
+                log_fields(LOG_WARNING, r, DEVICE_FIELDS(z, result->ieee, s, "interview-failed"),
+                           "Cannot record the interview of %s: %m", s);
         interview_next(z);
 }
 
@@ -532,19 +561,20 @@ static void on_coordinator_lost(Host *h, HostLossReason reason, int error, void 
         if (reason == HOST_LOSS_COORDINATOR_RESET) {
                 if (z->link != LINK_UP)
                         return;         /* during the start-up: its failed request handles it */
-                log_warning("The coordinator reset unexpectedly; starting it again");
+                log_fields(LOG_WARNING, 0, &((LogFields) { .znp_cmd = "SYS_RESET_IND", .error = "coordinator-reset" }),
+                           "The coordinator reset unexpectedly (SYS_RESET_IND); starting it again");
                 coordinator_down(z);
                 z->link = LINK_STARTING;
                 set_status(z, "zigbee coordinator reset, starting it again");
                 r = zstack_start(z->zstack, &z->zcfg, on_zstack_started, z);
                 if (r < 0)
-                        link_failed(z, r, "cannot restart the coordinator");
+                        link_failed(z, r, "coordinator-startup-failed", NULL, "cannot restart the coordinator");
                 return;
         }
         /* The Znp is dead: the Host goes now, the rest when the retry timer reopens the port. */
         z->host = host_free(z->host);
         ops_fail_all(z, -ECONNRESET);
-        link_failed(z, error < 0 ? error : -EIO, "lost the coordinator");
+        link_failed(z, error < 0 ? error : -EIO, "coordinator-lost", NULL, "lost the coordinator");
 }
 
 /*
@@ -569,7 +599,8 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void link_failed(ZigbeeService *z, int error, const char *what) {
+/* kind: LUMIPLUGD_ERROR=; cmd: the MT command it failed at, NULL if none. */
+static void link_failed(ZigbeeService *z, int error, const char *kind, const char *cmd, const char *what) {
         uint64_t delay = RETRY_MIN_USEC;
         int r;
 
@@ -582,8 +613,9 @@ static void link_failed(ZigbeeService *z, int error, const char *what) {
         delay = MIN(delay, RETRY_MAX_USEC);
         z->failures++;
 
-        log_warning_errno(error, "Zigbee: %s (%s): %m; retrying in %llu s", what, z->m->config->serial.port,
-                          (unsigned long long) (delay / USEC_PER_SEC));
+        log_fields(LOG_WARNING, error, &((LogFields) { .znp_cmd = cmd, .error = kind }),
+                   "Zigbee: %s (%s): %m; retrying in %llu s", what, z->m->config->serial.port,
+                   (unsigned long long) (delay / USEC_PER_SEC));
         set_status(z, "zigbee coordinator unavailable (%s), retrying in %llus", strerror(-error),
                    (unsigned long long) (delay / USEC_PER_SEC));
 
@@ -595,18 +627,22 @@ static void link_failed(ZigbeeService *z, int error, const char *what) {
         }
 }
 
-static void refuse(ZigbeeService *z, int error, const char *message) {
+static void refuse(ZigbeeService *z, int error, const char *cmd, const char *message) {
+        const char *kind = error == -EEXIST ? "network-mismatch" : "unsupported-coordinator";
+
         coordinator_down(z);
         z->link = LINK_REFUSED;
-        log_error("Zigbee: %s", message);
+        log_fields(LOG_ERR, 0, &((LogFields) { .znp_cmd = cmd, .error = kind }), "Zigbee: %s", message);
         if (error == -EEXIST && z->zcfg_from_state)
-                log_error("Refusing to start: the coordinator's network does not match [zigbee] in %s or the "
+                log_fields(LOG_ERR, 0, &((LogFields) { .error = kind }),
+                           "Refusing to start: the coordinator's network does not match [zigbee] in %s or the "
                           "network lumiplugd ran before (%s/network.json). To adopt the coordinator's network, "
                           "move network.json away (and set the [zigbee] keys to auto); to replace it, start once "
                           "with 'lumiplugd --reform' (every device must then pair again).",
                           z->m->config_path, z->m->config->state.directory);
         else if (error == -EEXIST)
-                log_error("Refusing to start: the coordinator's network does not match [zigbee] in %s. Fix the "
+                log_fields(LOG_ERR, 0, &((LogFields) { .error = kind }),
+                           "Refusing to start: the coordinator's network does not match [zigbee] in %s. Fix the "
                           "configuration (or set those keys to auto to adopt the network), or start once with "
                           "'lumiplugd --reform' to replace the network (every device must then pair again).",
                           z->m->config_path);
@@ -618,11 +654,12 @@ static void on_zstack_started(Zstack *zs, int error, const ZstackInfo *info, voi
         ZigbeeService *z = userdata;
 
         if (error == -EEXIST || error == -EPROTONOSUPPORT) {
-                refuse(z, error, zstack_error_message(zs));
+                refuse(z, error, zstack_error_command(zs), zstack_error_message(zs));
                 return;
         }
         if (error < 0) {
-                link_failed(z, error, zstack_error_message(zs) ?: "start-up failed");
+                link_failed(z, error, "coordinator-startup-failed", zstack_error_command(zs),
+                            zstack_error_message(zs) ?: "start-up failed");
                 return;
         }
         coordinator_up(z, info);
@@ -634,8 +671,9 @@ static void on_znp_ready(Znp *znp, int error, void *userdata) {
         if (error == 0)
                 error = zstack_start(z->zstack, &z->zcfg, on_zstack_started, z);
         if (error < 0)
-                link_failed(z, error, error == -ETIMEDOUT ? "the coordinator does not answer SYS_PING"
-                                                          : "cannot start the coordinator");
+                link_failed(z, error, error == -ETIMEDOUT ? "coordinator-no-answer" : "coordinator-startup-failed",
+                            error == -ETIMEDOUT ? "SYS_PING" : NULL,
+                            error == -ETIMEDOUT ? "the coordinator does not answer SYS_PING" : "cannot start the coordinator");
 }
 
 /* The Znp's own events while no Host holds the slot (during the start-up). */
@@ -643,7 +681,7 @@ static void on_znp_event(Znp *znp, ZnpEvent event, int error, const MtFrame *f, 
         ZigbeeService *z = userdata;
 
         if (event == ZNP_EVENT_TRANSPORT_ERROR)
-                link_failed(z, error < 0 ? error : -EIO, "lost the coordinator during start-up");
+                link_failed(z, error < 0 ? error : -EIO, "coordinator-lost", NULL, "lost the coordinator during start-up");
         /* a reset during the start-up fails the request in flight, and so the start-up */
 }
 
@@ -657,8 +695,9 @@ static void on_znp_trace(Znp *znp, bool outgoing, const MtFrame *f, bool secret,
         if (!secret)
                 for (size_t i = 0; i < f->len && n + 4 < sizeof(hex); i++)
                         n += (size_t) snprintf(hex + n, sizeof(hex) - n, " %02x", f->data[i]);
-        log_debug("MT %s %s%s%s", outgoing ? "-->" : "<--", mt_frame_describe(f, name, sizeof(name)),
-                  secret ? " (redacted)" : "", hex);
+        log_fields(LOG_DEBUG, 0, &((LogFields) { .znp_cmd = mt_command_name(mt_frame_subsystem(f), f->cmd1) }),
+                   "MT %s %s%s%s", outgoing ? "-->" : "<--", mt_frame_describe(f, name, sizeof(name)),
+                   secret ? " (redacted)" : "", hex);
 }
 
 static void link_open(ZigbeeService *z) {
@@ -671,7 +710,7 @@ static void link_open(ZigbeeService *z) {
         set_status(z, "zigbee opening %s", sc->port);
         r = transport_open(&t, &tc);
         if (r < 0) {
-                link_failed(z, r, "cannot open the coordinator port");
+                link_failed(z, r, "port-open-failed", NULL, "cannot open the coordinator port");
                 return;
         }
         log_info("Opened %s (%s)", sc->port, transport_kind_to_string(transport_kind(t)));
@@ -684,7 +723,7 @@ static void link_open(ZigbeeService *z) {
         if (r >= 0)
                 r = znp_start(z->znp, NULL, on_znp_ready, z);
         if (r < 0)
-                link_failed(z, r, "cannot set up the coordinator link");
+                link_failed(z, r, "coordinator-startup-failed", NULL, "cannot set up the coordinator link");
 }
 
 static const HostCallbacks host_callbacks = {
@@ -712,9 +751,12 @@ static int host_setup(ZigbeeService *z) {
                 if (d->nwk == DEVDB_NWK_UNKNOWN)
                         continue;
                 r = host_device_add(z->host, d->ieee, d->nwk);
-                if (r < 0)
-                        log_warning_errno(r, "Cannot add '%s' to the coordinator's device table: %m",
-                                          d->friendly_name);
+                if (r < 0) {
+                        char s[19];
+
+                        log_fields(LOG_WARNING, r, DEVICE_FIELDS(z, d->ieee, s, "device-table-full"),
+                                   "Cannot add '%s' to the coordinator's device table: %m", d->friendly_name);
+                }
         }
         return 0;
 }
@@ -769,7 +811,7 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
         if (!z->host) {
                 r = host_setup(z);
                 if (r < 0) {
-                        link_failed(z, r, "cannot set up the Zigbee host");
+                        link_failed(z, r, "coordinator-startup-failed", NULL, "cannot set up the Zigbee host");
                         return;
                 }
         }
@@ -779,13 +821,16 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
         remember_network(z, info);
 
         format_ieee(info->ieee, ieee);
+        /* the coordinator is a device of bridge/devices too, named "Coordinator" there */
         if (info->formed)
-                log_notice("Formed a new Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
+                log_fields(LOG_NOTICE, 0, &((LogFields) { .device = ieee, .name = "Coordinator" }),
+                           "Formed a new Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
                            ", channel %u, coordinator %s (kept in the state directory)",
                            info->pan_id, info->ext_pan_id, info->channel, ieee);
         else
-                log_info("Adopted the coordinator's Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
-                         ", channel %u, coordinator %s", info->pan_id, info->ext_pan_id, info->channel, ieee);
+                log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee, .name = "Coordinator" }),
+                           "Adopted the coordinator's Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
+                           ", channel %u, coordinator %s", info->pan_id, info->ext_pan_id, info->channel, ieee);
         log_info("Coordinator %s firmware %u.%u.%u revision %" PRIu32, zstack_product_name(info->version.product_id),
                  info->version.major, info->version.minor, info->version.maint, info->version.revision);
 

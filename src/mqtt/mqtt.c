@@ -315,8 +315,9 @@ static void mqtt_send_pending(Mqtt *m) {
         }
         m->n_pending = 0;
         if (m->dropped > 0)
-                log_warning("%u MQTT messages were dropped while the broker was unreachable (queue limit %d)",
-                            m->dropped, MQTT_PENDING_MAX);
+                log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-queue-overflow" }),
+                           "%u MQTT messages were dropped while the broker was unreachable (queue limit %d)",
+                           m->dropped, MQTT_PENDING_MAX);
         m->dropped = 0;
 }
 
@@ -648,7 +649,8 @@ static int mqtt_queue(Mqtt *m, const char *topic, const void *payload, size_t le
                                 break;
                         }
                 if (m->dropped++ == 0)
-                        log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->pending[victim].topic }),
+                        log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->pending[victim].topic,
+                                                               .error = "mqtt-queue-overflow" }),
                                    "MQTT broker unreachable and %d messages queued: dropping the oldest "
                                    "(%s) and more as needed", MQTT_PENDING_MAX, m->pending[victim].topic);
                 pending_remove(m, victim);
