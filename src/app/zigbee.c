@@ -115,15 +115,15 @@ static const char *device_name(const ZigbeeService *z, uint64_t ieee) {
 #define DEVICE_FIELDS(z, ieee, buf, err) \
         (&(LogFields) { .device = ieee_string((ieee), (buf)), .name = device_name((z), (ieee)), .error = (err) })
 
-static void set_status(ZigbeeService *z, const char *fmt, ...) _printf_(2, 3);
-static void set_status(ZigbeeService *z, const char *fmt, ...) {
-        char text[160];
-        va_list ap;
+/* The plug counts of STATUS=, from the bridge's availability. */
+static void op_plugs_changed(void *userdata) {
+        ZigbeeService *z = userdata;
+        unsigned plugs, online;
 
-        va_start(ap, fmt);
-        (void) vsnprintf(text, sizeof(text), fmt, ap);
-        va_end(ap);
-        manager_set_component_status(z->m, MANAGER_COMPONENT_ZIGBEE, text);
+        if (!z->bridge)
+                return;         /* bridge_new() loading the database: counted once it is there */
+        bridge_count_plugs(z->bridge, &plugs, &online);
+        manager_set_plug_counts(z->m, plugs, online, true);    /* the bridge checks availability always */
 }
 
 int zigbee_service_save(ZigbeeService *z) {
@@ -377,9 +377,6 @@ static void op_devdb_changed(void *userdata, bool urgent) {
         if (!urgent)
                 return;         /* the tick writes it within SAVE_DELAY_TICKS seconds */
         (void) zigbee_service_save(z);
-        if (z->link == LINK_UP)
-                set_status(z, "zigbee network 0x%04x on channel %u, %zu devices", z->info.pan_id, z->info.channel,
-                           devdb_count(z->db));
 }
 
 /* A device left our records (device/remove, a leave): the host forgets its address too. */
@@ -537,6 +534,7 @@ static void on_permit_join_changed(Host *h, unsigned seconds, void *userdata) {
                 log_info("Permit join open for %u s", seconds);
         else
                 log_info("Permit join closed");
+        manager_set_permit_join(z->m, seconds);
         bridge_on_permit_join_changed(z->bridge, seconds);
 }
 
@@ -565,7 +563,7 @@ static void on_coordinator_lost(Host *h, HostLossReason reason, int error, void 
                            "The coordinator reset unexpectedly (SYS_RESET_IND); starting it again");
                 coordinator_down(z);
                 z->link = LINK_STARTING;
-                set_status(z, "zigbee coordinator reset, starting it again");
+                manager_set_coordinator_status(z->m, STATUS_COORDINATOR_RESET, 0, NULL);
                 r = zstack_start(z->zstack, &z->zcfg, on_zstack_started, z);
                 if (r < 0)
                         link_failed(z, r, "coordinator-startup-failed", NULL, "cannot restart the coordinator");
@@ -616,8 +614,8 @@ static void link_failed(ZigbeeService *z, int error, const char *kind, const cha
         log_fields(LOG_WARNING, error, &((LogFields) { .znp_cmd = cmd, .error = kind }),
                    "Zigbee: %s (%s): %m; retrying in %llu s", what, z->m->config->serial.port,
                    (unsigned long long) (delay / USEC_PER_SEC));
-        set_status(z, "zigbee coordinator unavailable (%s), retrying in %llus", strerror(-error),
-                   (unsigned long long) (delay / USEC_PER_SEC));
+        manager_set_coordinator_status(z->m, STATUS_COORDINATOR_LOST, (unsigned) (delay / USEC_PER_SEC),
+                                       strerror(-error));
 
         z->retry = sd_event_source_disable_unref(z->retry);
         r = sd_event_add_time_relative(z->event, &z->retry, CLOCK_MONOTONIC, delay, 0, on_retry, z);
@@ -646,7 +644,8 @@ static void refuse(ZigbeeService *z, int error, const char *cmd, const char *mes
                           "configuration (or set those keys to auto to adopt the network), or start once with "
                           "'lumiplugd --reform' to replace the network (every device must then pair again).",
                           z->m->config_path);
-        set_status(z, "zigbee refused: %s", message);
+        manager_set_coordinator_status(z->m, STATUS_COORDINATOR_REFUSED, 0,
+                                       error == -EEXIST ? "it holds another network" : "unsupported firmware");
         (void) sd_event_exit(z->event, 1);
 }
 
@@ -707,7 +706,7 @@ static void link_open(ZigbeeService *z) {
         int r;
 
         z->link = LINK_STARTING;
-        set_status(z, "zigbee opening %s", sc->port);
+        manager_set_coordinator_status(z->m, STATUS_COORDINATOR_STARTING, 0, NULL);
         r = transport_open(&t, &tc);
         if (r < 0) {
                 link_failed(z, r, "port-open-failed", NULL, "cannot open the coordinator port");
@@ -850,8 +849,7 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
         coordinator_endpoints(&bc);
         bridge_set_coordinator(z->bridge, &bc);
 
-        set_status(z, "zigbee network 0x%04x on channel %u, %zu devices", info->pan_id, info->channel,
-                   devdb_count(z->db));
+        manager_set_coordinator_status(z->m, STATUS_COORDINATOR_READY, 0, NULL);
         manager_set_component_ready(z->m, MANAGER_COMPONENT_ZIGBEE, true);
         if (z->was_up) {
                 log_notice("The coordinator is back");
@@ -1008,6 +1006,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
                 .now = op_now,
                 .restart = op_restart,
                 .devdb_changed = op_devdb_changed,
+                .plugs_changed = op_plugs_changed,
         };
         _cleanup_(zigbee_service_freep) ZigbeeService *z = NULL;
         const Config *c = m->config;
@@ -1071,6 +1070,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the MQTT bridge: %m");
         bridge_set_forget_callback(z->bridge, on_bridge_forget);
+        op_plugs_changed(z);
 
         r = mqtt_add_connect_hook(m->mqtt, on_mqtt_connected, z);
         if (r < 0)

@@ -53,6 +53,7 @@ typedef struct BridgePlug {
         bool have_state;                /* something known: publish at connect */
 
         Availability published;
+        Availability availability;      /* what the checks say, also with availability publishing off */
         uint64_t last_seen;             /* realtime usec, 0 never */
         uint64_t next_check;            /* ping due */
         double backoff;
@@ -135,6 +136,7 @@ void bridge_retrieve_state(Bridge *b, BridgePlug *p);
 uint64_t bridge_availability_timeout(const Bridge *b);
 int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool force);
 void bridge_plug_seen(Bridge *b, BridgePlug *p);
+void bridge_plugs_changed(Bridge *b);
 bool bridge_plug_recently_seen(const Bridge *b, const BridgePlug *p, uint64_t now);
 void bridge_start_ping(Bridge *b, BridgePlug *p);
 void bridge_complete_ping(Bridge *b, Pending *pd, int error);

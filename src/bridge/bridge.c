@@ -193,6 +193,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
                 b->plugs[b->n_plugs++] = p;
                 p->ieee = d->ieee;
                 p->backoff = 1;
+                bridge_plugs_changed(b);
         }
         p->model = m;
         bridge_plug_load_options(p, d);
@@ -212,6 +213,7 @@ void bridge_plug_drop(Bridge *b, uint64_t ieee) {
                         free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;
+                        bridge_plugs_changed(b);
                         break;
                 }
         /* completions still on their way are ignored from now on */
