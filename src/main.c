@@ -15,6 +15,9 @@
 #include "manager.h"
 #include "store/z2m-import.h"
 #include "util/log.h"
+#ifdef LUMIPLUGD_DEBUG_HOOKS
+#include "debug-hooks.h"    /* lumiplugd-debug only (tests/debug): never in the installed daemon */
+#endif
 
 #define DEFAULT_CONFIG_PATH SYSCONFDIR "/lumiplugd/lumiplugd.ini"
 
@@ -153,6 +156,11 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+#ifdef LUMIPLUGD_DEBUG_HOOKS
+        r = debug_hooks_install(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot install the debug hooks: %m"), 1;
+#endif
         m->reform = arg_reform;
         r = manager_start(m);
         if (r < 0) {
