@@ -31,15 +31,18 @@ static void manager_format_status(Manager *m, char *buf, size_t size) {
         daemon_status_format(&m->status, buf, size);
 }
 
-/* STATUS= (after extra, e.g. "READY=1\n"): always with extra, else only when the text changed. */
+/* extra (e.g. "READY=1\n") if given, and STATUS= if its text changed. */
 static void manager_notify_status(Manager *m, const char *extra) {
         char status[sizeof(m->status_sent)], msg[sizeof(status) + 64];
 
         if (m->stopping)
                 return;
         manager_format_status(m, status, sizeof(status));
-        if (!extra && strcmp(status, m->status_sent) == 0)
+        if (strcmp(status, m->status_sent) == 0) {
+                if (extra)
+                        (void) sd_notify(false, extra);
                 return;
+        }
         memcpy(m->status_sent, status, sizeof(status));
         (void) snprintf(msg, sizeof(msg), "%sSTATUS=%s", extra ?: "", status);
         (void) sd_notify(false, msg);
