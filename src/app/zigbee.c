@@ -469,9 +469,9 @@ static void on_device_joined(Host *h, uint64_t ieee, uint16_t nwk, uint16_t pare
         ZigbeeService *z = userdata;
         char s[19];
 
+        (void) bridge_on_device_joined(z->bridge, ieee, nwk);      /* records it: the log has its name */
         log_fields(LOG_INFO, 0, DEVICE_FIELDS(z, ieee, s, NULL), "Device %s joined (0x%04x, parent 0x%04x)", s, nwk,
                    parent);
-        (void) bridge_on_device_joined(z->bridge, ieee, nwk);
         interview(z, ieee, nwk);
 }
 
