@@ -124,11 +124,8 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         if (r < 0) {
-                char *line, *save = NULL;
-
                 log_set_max_level(LOG_INFO);
-                for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
-                        log_error("%s", line);
+                manager_log_config_errors(errors);
                 log_error_errno(r, "Refusing to start with a broken configuration (%s)", arg_config);
                 (void) sd_notifyf(false, "STATUS=configuration error in %s", arg_config);
                 return 1;

@@ -22,6 +22,25 @@ int manager_effective_log_level(const Config *c, int verbosity) {
         return MIN(level, LOG_DEBUG);
 }
 
+void manager_log_config_errors(char *errors) {
+        char *line, *save = NULL;
+
+        for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+                /* "file:line: [device 0x...] key ...": the section the error is in is its first bracket */
+                const char *b = strchr(line, '[');
+                unsigned long long ieee;
+                char device[19];
+                int n = 0;
+
+                if (b && sscanf(b, "[device 0x%16llx]%n", &ieee, &n) == 1 && n == 27) {
+                        (void) snprintf(device, sizeof(device), "0x%016llx", ieee);
+                        log_fields(LOG_ERR, 0, &((LogFields) { .device = device, .error = "bad-configuration" }),
+                                   "%s", line);
+                } else
+                        log_fields(LOG_ERR, 0, &((LogFields) { .error = "bad-configuration" }), "%s", line);
+        }
+}
+
 static void manager_apply_logging(Manager *m) {
         log_set_max_level(manager_effective_log_level(m->config, m->verbosity));
         log_set_target((LogTarget) m->config->log.target);
@@ -214,10 +233,7 @@ int manager_reload(Manager *m) {
 
         r = config_load(m->config_path, &new, &errors);
         if (r < 0) {
-                char *line, *save = NULL;
-
-                for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
-                        log_error("%s", line);
+                manager_log_config_errors(errors);
                 log_error_errno(r, "Reload failed, keeping the running configuration: %s",
                                 r == -EINVAL ? "the file has errors" : strerror(-r));
                 manager_reload_status(m, "reload failed, running configuration kept");

@@ -84,5 +84,8 @@ int manager_reload(Manager *m);
 /* SIGTERM/SIGINT do this: publish offline, disconnect, leave the loop with exit code 0. */
 void manager_stop(Manager *m);
 
+/* Logs the error lines of config_load() (each with LUMIPLUGD_DEVICE= if about a [device] section). */
+void manager_log_config_errors(char *errors);
+
 /* The log level from [log] level and the -v count. */
 int manager_effective_log_level(const Config *c, int verbosity);

@@ -830,8 +830,9 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
                 log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee, .name = "Coordinator" }),
                            "Adopted the coordinator's Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
                            ", channel %u, coordinator %s", info->pan_id, info->ext_pan_id, info->channel, ieee);
-        log_info("Coordinator %s firmware %u.%u.%u revision %" PRIu32, zstack_product_name(info->version.product_id),
-                 info->version.major, info->version.minor, info->version.maint, info->version.revision);
+        log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee, .name = "Coordinator" }),
+                   "Coordinator %s firmware %u.%u.%u revision %" PRIu32, zstack_product_name(info->version.product_id),
+                   info->version.major, info->version.minor, info->version.maint, info->version.revision);
 
         bc = (BridgeCoordinator) {
                 .ieee = info->ieee,
@@ -1027,7 +1028,8 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
                 return log_error_errno(r, "Cannot set up the device database: %m");
         r = devdb_load(z->db);
         if (r == DEVDB_LOAD_RECOVERED)
-                log_error("Device database: %s", devdb_last_error(z->db));
+                log_fields(LOG_ERR, 0, &((LogFields) { .error = "database-recovered" }), "Device database: %s",
+                           devdb_last_error(z->db));
         else if (r == -EPROTONOSUPPORT)
                 return log_error_errno(r, "Device database: %s (written by a newer lumiplugd; refusing to touch it)",
                                        devdb_last_error(z->db) ?: "unknown format");

@@ -475,8 +475,9 @@ int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
                  * (libmosquitto checks the host name unless told it is insecure; we never do). */
                 r = mosquitto_tls_set(m->mosq, config->ca_file, NULL, config->cert_file, config->key_file, NULL);
                 if (r != MOSQ_ERR_SUCCESS)
-                        return log_error_errno(-EINVAL, "Cannot use the TLS files of [mqtt]: %s",
-                                               mosquitto_strerror(r));
+                        return log_full_errno_fields(LOG_ERR, -EINVAL, &((LogFields) { .error = "tls-config" }),
+                                                     "Cannot use the TLS files of [mqtt]: %s",
+                                                     mosquitto_strerror(r));
                 r = mosquitto_tls_opts_set(m->mosq, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
                 if (r != MOSQ_ERR_SUCCESS)
                         return log_error_errno(-EINVAL, "Cannot set TLS options: %s", mosquitto_strerror(r));

@@ -141,7 +141,7 @@ def main():
 
                 # A reload with a broken file: one error entry per bad line, then one with ERRNO=.
                 good_ini = open(d.ini_path).read()
-                d.write_ini(good_ini + "[mqtt]\nqos = 5\n")
+                d.write_ini(good_ini + "[mqtt]\nqos = 5\n[device 0x00158D00000000AA]\nbogus = 1\n")
                 d.send_signal(signal.SIGHUP)
                 e = js.wait_for(lambda e: e.get("MESSAGE", "").startswith("Reload failed"), what="Reload failed")
                 assert e["PRIORITY"] == "3" and e["ERRNO"] == str(errno.EINVAL), e
@@ -149,6 +149,10 @@ def main():
                 e = js.wait_for(lambda e: e.get("MESSAGE", "").endswith("[mqtt] qos = '5': expected 0, 1 or 2"),
                                 what="the bad line")
                 assert e["PRIORITY"] == "3" and "ERRNO" not in e, e
+                assert e["LUMIPLUGD_ERROR"] == "bad-configuration" and "LUMIPLUGD_DEVICE" not in e, e
+                e = js.wait_for(lambda e: "[device 0x00158D00000000AA] bogus: unknown key" in e.get("MESSAGE", ""),
+                                what="the bad device line")
+                assert e["LUMIPLUGD_DEVICE"] == "0x00158d00000000aa" and e["PRIORITY"] == "3", e
                 d.write_ini(good_ini)
 
                 # A lost broker: a warning with LUMIPLUGD_ERROR.
