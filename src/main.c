@@ -15,6 +15,9 @@
 #include "manager.h"
 #include "store/z2m-import.h"
 #include "util/log.h"
+#ifdef LUMIPLUGD_DEBUG_HOOKS
+#include "debug-hooks.h"    /* lumiplugd-debug only (tests/debug): never in the installed daemon */
+#endif
 
 #define DEFAULT_CONFIG_PATH SYSCONFDIR "/lumiplugd/lumiplugd.ini"
 
@@ -121,11 +124,8 @@ int main(int argc, char *argv[]) {
                 return 0;
         }
         if (r < 0) {
-                char *line, *save = NULL;
-
                 log_set_max_level(LOG_INFO);
-                for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
-                        log_error("%s", line);
+                manager_log_config_errors(errors);
                 log_error_errno(r, "Refusing to start with a broken configuration (%s)", arg_config);
                 (void) sd_notifyf(false, "STATUS=configuration error in %s", arg_config);
                 return 1;
@@ -153,6 +153,11 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+#ifdef LUMIPLUGD_DEBUG_HOOKS
+        r = debug_hooks_install(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Cannot install the debug hooks: %m"), 1;
+#endif
         m->reform = arg_reform;
         r = manager_start(m);
         if (r < 0) {

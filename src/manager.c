@@ -26,27 +26,47 @@ int manager_effective_log_level(const Config *c, int verbosity) {
         return MIN(level, LOG_DEBUG);
 }
 
+void manager_log_config_errors(char *errors) {
+        char *line, *save = NULL;
+
+        for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+                /* "file:line: [device 0x...] key ...": the section the error is in is its first bracket */
+                const char *b = strchr(line, '[');
+                unsigned long long ieee;
+                char device[19];
+                int n = 0;
+
+                if (b && sscanf(b, "[device 0x%16llx]%n", &ieee, &n) == 1 && n == 27) {
+                        (void) snprintf(device, sizeof(device), "0x%016llx", ieee);
+                        log_fields(LOG_ERR, 0, &((LogFields) { .device = device, .error = "bad-configuration" }),
+                                   "%s", line);
+                } else
+                        log_fields(LOG_ERR, 0, &((LogFields) { .error = "bad-configuration" }), "%s", line);
+        }
+}
+
 static void manager_apply_logging(Manager *m) {
         log_set_max_level(manager_effective_log_level(m->config, m->verbosity));
         log_set_target((LogTarget) m->config->log.target);
 }
 
-/* STATUS= is every component's text, in component order. */
 static void manager_format_status(Manager *m, char *buf, size_t size) {
-        size_t n = 0;
-
-        buf[0] = 0;
-        for (int c = 0; c < _MANAGER_COMPONENT_MAX && n < size; c++) {
-                if (!m->component_status[c][0])
-                        continue;
-                n += (size_t) snprintf(buf + n, size - n, "%s%s", n > 0 ? "; " : "", m->component_status[c]);
-        }
+        daemon_status_format(&m->status, buf, size);
 }
 
+/* extra (e.g. "READY=1\n") if given, and STATUS= if its text changed. */
 static void manager_notify_status(Manager *m, const char *extra) {
-        char status[512], msg[600];
+        char status[sizeof(m->status_sent)], msg[sizeof(status) + 64];
 
+        if (m->stopping)
+                return;
         manager_format_status(m, status, sizeof(status));
+        if (strcmp(status, m->status_sent) == 0) {
+                if (extra)
+                        (void) sd_notify(false, extra);
+                return;
+        }
+        memcpy(m->status_sent, status, sizeof(status));
         (void) snprintf(msg, sizeof(msg), "%sSTATUS=%s", extra ?: "", status);
         (void) sd_notify(false, msg);
 }
@@ -73,10 +93,23 @@ void manager_set_component_ready(Manager *m, ManagerComponent c, bool ready) {
         manager_check_ready(m);
 }
 
-void manager_set_component_status(Manager *m, ManagerComponent c, const char *status) {
-        (void) snprintf(m->component_status[c], sizeof(m->component_status[c]), "%s", status ?: "");
-        if (!m->stopping)
-                manager_notify_status(m, NULL);
+void manager_set_coordinator_status(Manager *m, StatusCoordinator state, unsigned retry_sec, const char *reason) {
+        m->status.coordinator = state;
+        m->status.coordinator_retry_sec = retry_sec;
+        (void) snprintf(m->status.coordinator_reason, sizeof(m->status.coordinator_reason), "%s", reason ?: "");
+        manager_notify_status(m, NULL);
+}
+
+void manager_set_plug_counts(Manager *m, unsigned plugs, unsigned online, bool online_known) {
+        m->status.plugs = plugs;
+        m->status.online = online;
+        m->status.online_known = online_known;
+        manager_notify_status(m, NULL);
+}
+
+void manager_set_permit_join(Manager *m, unsigned seconds) {
+        m->status.permit_join_sec = seconds;
+        manager_notify_status(m, NULL);
 }
 
 int manager_add_reload_hook(Manager *m, ManagerReloadFn fn, void *userdata) {
@@ -91,28 +124,24 @@ int manager_add_reload_hook(Manager *m, ManagerReloadFn fn, void *userdata) {
 static void manager_on_mqtt_state(Mqtt *mqtt, MqttState state, uint64_t retry_usec, const char *reason,
                                   void *userdata) {
         Manager *m = userdata;
-        char text[160];
 
         switch (state) {
         case MQTT_STATE_CONNECTED:
-                (void) snprintf(text, sizeof(text), "mqtt connected to %s", mqtt_describe(mqtt));
-                manager_set_component_status(m, MANAGER_COMPONENT_MQTT, text);
+                m->status.mqtt = STATUS_MQTT_CONNECTED;
+                manager_notify_status(m, NULL);
                 manager_set_component_ready(m, MANAGER_COMPONENT_MQTT, true);
                 break;
         case MQTT_STATE_WAITING:
-                (void) snprintf(text, sizeof(text), "mqtt down (%s), retrying in %llus",
-                                reason && *reason ? reason : "unreachable",
-                                (unsigned long long) ((retry_usec + USEC_PER_SEC / 2) / USEC_PER_SEC));
+                m->status.mqtt = STATUS_MQTT_DOWN;
+                m->status.mqtt_retry_sec = (unsigned) ((retry_usec + USEC_PER_SEC / 2) / USEC_PER_SEC);
+                (void) snprintf(m->status.mqtt_reason, sizeof(m->status.mqtt_reason), "%s", reason ?: "");
                 manager_set_component_ready(m, MANAGER_COMPONENT_MQTT, false);
-                manager_set_component_status(m, MANAGER_COMPONENT_MQTT, text);
+                manager_notify_status(m, NULL);
                 zigbee_service_mqtt_disconnected(m->zigbee);
                 break;
         case MQTT_STATE_CONNECTING:
-                if (!(m->components_ready & (1U << MANAGER_COMPONENT_MQTT)) &&
-                    !m->component_status[MANAGER_COMPONENT_MQTT][0]) {
-                        (void) snprintf(text, sizeof(text), "mqtt connecting to %s", mqtt_describe(mqtt));
-                        manager_set_component_status(m, MANAGER_COMPONENT_MQTT, text);
-                }
+                /* a retry keeps saying why the previous attempt failed until this one ends */
+                manager_notify_status(m, NULL);
                 break;
         default:
                 break;
@@ -176,7 +205,7 @@ static void manager_on_config_change(const char *section, const char *key, bool 
 }
 
 static void manager_reload_status(Manager *m, const char *result) {
-        char status[512], msg[700];
+        char status[sizeof(m->status_sent)], msg[sizeof(status) + 128];
 
         manager_format_status(m, status, sizeof(status));
         /* Before the first READY=1 a reload must not claim readiness: that still waits for the
@@ -184,6 +213,7 @@ static void manager_reload_status(Manager *m, const char *result) {
         (void) snprintf(msg, sizeof(msg), "%sSTATUS=%s%s%s", m->ready_sent ? "READY=1\n" : "", status,
                         *status ? "; " : "", result);
         (void) sd_notify(false, msg);
+        (void) snprintf(m->status_sent, sizeof(m->status_sent), "%s", strstr(msg, "STATUS=") + 7);
 }
 
 int manager_reload(Manager *m) {
@@ -202,14 +232,12 @@ int manager_reload(Manager *m) {
         else
                 (void) snprintf(msg, sizeof(msg), "STATUS=reloading");
         (void) sd_notify(false, msg);
+        (void) snprintf(m->status_sent, sizeof(m->status_sent), "reloading");
         log_info("Reloading %s", m->config_path);
 
         r = config_load(m->config_path, &new, &errors);
         if (r < 0) {
-                char *line, *save = NULL;
-
-                for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
-                        log_error("%s", line);
+                manager_log_config_errors(errors);
                 log_error_errno(r, "Reload failed, keeping the running configuration: %s",
                                 r == -EINVAL ? "the file has errors" : strerror(-r));
                 manager_reload_status(m, "reload failed, running configuration kept");

@@ -2,8 +2,10 @@
  * The daemon context: one Manager owns the event loop, the configuration, the MQTT connection and
  * the signal sources, and tells systemd how things are (READY=1, STATUS=, RELOADING=1, STOPPING=1,
  * and the watchdog through sd-event). The Zigbee side plugs in as one more component: it calls
- * manager_require_component() before start, then reports through manager_set_component_ready() and
- * manager_set_component_status(); READY=1 waits for every required component.
+ * manager_require_component() before start, then reports through manager_set_component_ready();
+ * READY=1 waits for every required component. STATUS= ("3 plugs, 3 online, mqtt connected,
+ * coordinator ready", app/status.h) is sent whenever its text changes: the Manager knows the MQTT
+ * part, the Zigbee side reports the coordinator, the plugs and permit join.
  */
 #pragma once
 
@@ -11,6 +13,7 @@
 #include <systemd/sd-event.h>
 
 #include "config/configuration.h"
+#include "app/status.h"
 #include "app/zigbee.h"
 #include "mqtt/mqtt.h"
 #include "util/macro.h"
@@ -49,7 +52,8 @@ struct Manager {
         sd_event_source *sigterm, *sigint, *sighup;
 
         unsigned components_required, components_ready;         /* bit masks of ManagerComponent */
-        char component_status[_MANAGER_COMPONENT_MAX][160];
+        DaemonStatus status;
+        char status_sent[256];          /* the last STATUS= text, so that only changes are sent */
         bool ready_sent;
         bool stopping;
 
@@ -71,14 +75,19 @@ int manager_run(Manager *m);
 
 void manager_require_component(Manager *m, ManagerComponent c);
 void manager_set_component_ready(Manager *m, ManagerComponent c, bool ready);
-/* A short human text for STATUS=, e.g. "mqtt connected to localhost:1883"; NULL clears it. */
-void manager_set_component_status(Manager *m, ManagerComponent c, const char *status);
+/* The parts of STATUS= the Zigbee side knows; each sends STATUS= if the text changed. reason may be NULL. */
+void manager_set_coordinator_status(Manager *m, StatusCoordinator state, unsigned retry_sec, const char *reason);
+void manager_set_plug_counts(Manager *m, unsigned plugs, unsigned online, bool online_known);
+void manager_set_permit_join(Manager *m, unsigned seconds);
 int manager_add_reload_hook(Manager *m, ManagerReloadFn fn, void *userdata);
 
 /* SIGHUP does this: re-read the configuration, apply what can change at run time. */
 int manager_reload(Manager *m);
 /* SIGTERM/SIGINT do this: publish offline, disconnect, leave the loop with exit code 0. */
 void manager_stop(Manager *m);
+
+/* Logs the error lines of config_load() (each with LUMIPLUGD_DEVICE= if about a [device] section). */
+void manager_log_config_errors(char *errors);
 
 /* The log level from [log] level and the -v count. */
 int manager_effective_log_level(const Config *c, int verbosity);

@@ -45,6 +45,7 @@ typedef struct Op {
         uint64_t token;
         uint64_t ieee;
         uint32_t zcl_id;
+        bool ping;              /* an availability check */
 } Op;
 
 typedef enum LinkState {
@@ -88,7 +89,7 @@ struct ZigbeeService {
         size_t n_interview_queue;
 };
 
-static void link_failed(ZigbeeService *z, int error, const char *what);
+static void link_failed(ZigbeeService *z, int error, const char *kind, const char *cmd, const char *what);
 static void coordinator_up(ZigbeeService *z, const ZstackInfo *info);
 
 static char *mfree(char *p) {
@@ -100,15 +101,31 @@ static void format_ieee(uint64_t ieee, char buf[static 19]) {
         (void) snprintf(buf, 19, "0x%016" PRIx64, ieee);
 }
 
-static void set_status(ZigbeeService *z, const char *fmt, ...) _printf_(2, 3);
-static void set_status(ZigbeeService *z, const char *fmt, ...) {
-        char text[160];
-        va_list ap;
+static const char *ieee_string(uint64_t ieee, char buf[static 19]) {
+        format_ieee(ieee, buf);
+        return buf;
+}
 
-        va_start(ap, fmt);
-        (void) vsnprintf(text, sizeof(text), fmt, ap);
-        va_end(ap);
-        manager_set_component_status(z->m, MANAGER_COMPONENT_ZIGBEE, text);
+/* The friendly name the database knows for ieee, NULL if none. */
+static const char *device_name(const ZigbeeService *z, uint64_t ieee) {
+        const Device *d = z->db ? devdb_find_by_ieee(z->db, ieee) : NULL;
+
+        return d ? d->friendly_name : NULL;
+}
+
+/* The journal fields of a log line about the device ieee (buf: 19 chars for the address); err may be NULL. */
+#define DEVICE_FIELDS(z, ieee, buf, err) \
+        (&(LogFields) { .device = ieee_string((ieee), (buf)), .name = device_name((z), (ieee)), .error = (err) })
+
+/* The plug counts of STATUS=, from the bridge's availability. */
+static void op_plugs_changed(void *userdata) {
+        ZigbeeService *z = userdata;
+        unsigned plugs, online;
+
+        if (!z->bridge)
+                return;         /* bridge_new() loading the database: counted once it is there */
+        bridge_count_plugs(z->bridge, &plugs, &online);
+        manager_set_plug_counts(z->m, plugs, online, true);    /* the bridge checks availability always */
 }
 
 int zigbee_service_save(ZigbeeService *z) {
@@ -118,7 +135,8 @@ int zigbee_service_save(ZigbeeService *z) {
                 return 0;
         r = devdb_save(z->db);
         if (r < 0)
-                log_error_errno(r, "Cannot save the device database: %s", devdb_last_error(z->db) ?: "");
+                log_fields(LOG_ERR, r, &((LogFields) { .error = "database-save-failed" }),
+                           "Cannot save the device database: %s", devdb_last_error(z->db) ?: "");
         return r;
 }
 
@@ -162,18 +180,29 @@ static bool host_usable(ZigbeeService *z) {
 
 static void on_zcl_done(Host *h, int error, uint8_t af_status, const HostZclMessage *response, void *userdata) {
         Op *op = userdata;
+        char s[19];
+
+        /* The coordinator's part of a failure, with its status; the bridge logs what it means for the
+         * command. An unanswered ping of a plug that is away is routine: debug. */
+        if (error < 0 && error != -ECONNRESET && af_status != 0)
+                log_fields(op->ping ? LOG_DEBUG : LOG_INFO, error,
+                           &((LogFields) { .device = ieee_string(op->ieee, s), .name = device_name(op->z, op->ieee),
+                                           .znp_cmd = "AF_DATA_REQUEST", .error = "af-status" }),
+                           "AF_DATA_REQUEST to %s failed: %s (status 0x%02x)", device_name(op->z, op->ieee) ?: s,
+                           host_af_status_to_string(af_status), af_status);
 
         op_complete(op, error, response ? response->frame : NULL, response ? response->frame_len : 0);
 }
 
 static int send_frame(ZigbeeService *z, uint64_t ieee, uint16_t nwk, uint8_t endpoint, uint16_t cluster,
-                      const uint8_t *frame, size_t len, uint64_t token) {
+                      const uint8_t *frame, size_t len, uint64_t token, bool ping) {
         Op *op;
         int r;
 
         op = op_new(z, OP_ZCL, token, ieee);
         if (!op)
                 return -ENOBUFS;
+        op->ping = ping;
         r = host_zcl_request(z->host, nwk, endpoint, cluster, frame, len, on_zcl_done, op, &op->zcl_id);
         if (r < 0)
                 *op = (Op) {};
@@ -190,7 +219,7 @@ static int op_send_action(void *userdata, uint64_t ieee, uint16_t nwk, const Plu
         len = plug_action_build_frame(a, host_next_tsn(z->host), frame, sizeof(frame));
         if (len < 0)
                 return len;
-        return send_frame(z, ieee, nwk, a->endpoint, a->cluster, frame, (size_t) len, token);
+        return send_frame(z, ieee, nwk, a->endpoint, a->cluster, frame, (size_t) len, token, false);
 }
 
 /* The first endpoint with the Basic cluster, as herdsman's ping reads endpoints[0]. */
@@ -217,7 +246,7 @@ static int op_ping(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token) 
         if (len < 0)
                 return len;
         return send_frame(z, ieee, nwk, basic_endpoint(devdb_find_by_ieee(z->db, ieee)), ZCL_CLUSTER_BASIC,
-                          frame, (size_t) len, token);
+                          frame, (size_t) len, token, true);
 }
 
 static void on_host_done(Host *h, int error, void *userdata) {
@@ -350,9 +379,6 @@ static void op_devdb_changed(void *userdata, bool urgent) {
         if (!urgent)
                 return;         /* the tick writes it within SAVE_DELAY_TICKS seconds */
         (void) zigbee_service_save(z);
-        if (z->link == LINK_UP)
-                set_status(z, "zigbee network 0x%04x on channel %u, %zu devices", z->info.pan_id, z->info.channel,
-                           devdb_count(z->db));
 }
 
 /* A device left our records (device/remove, a leave): the host forgets its address too. */
@@ -417,12 +443,11 @@ static void interview(ZigbeeService *z, uint64_t ieee, uint16_t nwk) {
                 z->n_interview_queue++;
                 return;
         }
-        format_ieee(ieee, s);
         if (r < 0) {
-                log_warning_errno(r, "Cannot interview %s: %m", s);
+                log_fields(LOG_WARNING, r, DEVICE_FIELDS(z, ieee, s, "interview-failed"), "Cannot interview %s: %m", s);
                 return;
         }
-        log_info("Interviewing %s (0x%04x)", s, nwk);
+        log_fields(LOG_INFO, 0, DEVICE_FIELDS(z, ieee, s, NULL), "Interviewing %s (0x%04x)", s, nwk);
         (void) bridge_on_interview_started(z->bridge, ieee, nwk);
 }
 
@@ -446,10 +471,9 @@ static void on_device_joined(Host *h, uint64_t ieee, uint16_t nwk, uint16_t pare
         ZigbeeService *z = userdata;
         char s[19];
 
-        format_ieee(ieee, s);
-        log_fields(LOG_INFO, 0, &((LogFields) { .device = s }), "Device %s joined (0x%04x, parent 0x%04x)", s, nwk,
+        (void) bridge_on_device_joined(z->bridge, ieee, nwk);      /* records it: the log has its name */
+        log_fields(LOG_INFO, 0, DEVICE_FIELDS(z, ieee, s, NULL), "Device %s joined (0x%04x, parent 0x%04x)", s, nwk,
                    parent);
-        (void) bridge_on_device_joined(z->bridge, ieee, nwk);
         interview(z, ieee, nwk);
 }
 
@@ -470,11 +494,13 @@ static void on_device_left(Host *h, uint64_t ieee, uint16_t nwk, void *userdata)
 
 static void on_interview_done(Host *h, const InterviewResult *result, void *userdata) {
         ZigbeeService *z = userdata;
+        char s[19];
         int r;
 
         r = bridge_on_interview_done(z->bridge, result);
         if (r < 0)
-                log_warning_errno(r, "Cannot record the interview of 0x%016" PRIx64 ": %m", result->ieee);
+                log_fields(LOG_WARNING, r, DEVICE_FIELDS(z, result->ieee, s, "interview-failed"),
+                           "Cannot record the interview of %s: %m", s);
         interview_next(z);
 }
 
@@ -510,6 +536,7 @@ static void on_permit_join_changed(Host *h, unsigned seconds, void *userdata) {
                 log_info("Permit join open for %u s", seconds);
         else
                 log_info("Permit join closed");
+        manager_set_permit_join(z->m, seconds);
         bridge_on_permit_join_changed(z->bridge, seconds);
 }
 
@@ -534,19 +561,20 @@ static void on_coordinator_lost(Host *h, HostLossReason reason, int error, void 
         if (reason == HOST_LOSS_COORDINATOR_RESET) {
                 if (z->link != LINK_UP)
                         return;         /* during the start-up: its failed request handles it */
-                log_warning("The coordinator reset unexpectedly; starting it again");
+                log_fields(LOG_WARNING, 0, &((LogFields) { .znp_cmd = "SYS_RESET_IND", .error = "coordinator-reset" }),
+                           "The coordinator reset unexpectedly (SYS_RESET_IND); starting it again");
                 coordinator_down(z);
                 z->link = LINK_STARTING;
-                set_status(z, "zigbee coordinator reset, starting it again");
+                manager_set_coordinator_status(z->m, STATUS_COORDINATOR_RESET, 0, NULL);
                 r = zstack_start(z->zstack, &z->zcfg, on_zstack_started, z);
                 if (r < 0)
-                        link_failed(z, r, "cannot restart the coordinator");
+                        link_failed(z, r, "coordinator-startup-failed", NULL, "cannot restart the coordinator");
                 return;
         }
         /* The Znp is dead: the Host goes now, the rest when the retry timer reopens the port. */
         z->host = host_free(z->host);
         ops_fail_all(z, -ECONNRESET);
-        link_failed(z, error < 0 ? error : -EIO, "lost the coordinator");
+        link_failed(z, error < 0 ? error : -EIO, "coordinator-lost", NULL, "lost the coordinator");
 }
 
 /*
@@ -609,7 +637,8 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void link_failed(ZigbeeService *z, int error, const char *what) {
+/* kind: LUMIPLUGD_ERROR=; cmd: the MT command it failed at, NULL if none. */
+static void link_failed(ZigbeeService *z, int error, const char *kind, const char *cmd, const char *what) {
         uint64_t delay = RETRY_MIN_USEC;
         int r;
 
@@ -622,10 +651,11 @@ static void link_failed(ZigbeeService *z, int error, const char *what) {
         delay = MIN(delay, RETRY_MAX_USEC);
         z->failures++;
 
-        log_warning_errno(error, "Zigbee: %s (%s): %m; retrying in %llu s", what, z->m->config->serial.port,
-                          (unsigned long long) (delay / USEC_PER_SEC));
-        set_status(z, "zigbee coordinator unavailable (%s), retrying in %llus", strerror(-error),
+        log_fields(LOG_WARNING, error, &((LogFields) { .znp_cmd = cmd, .error = kind }),
+                   "Zigbee: %s (%s): %m; retrying in %llu s", what, z->m->config->serial.port,
                    (unsigned long long) (delay / USEC_PER_SEC));
+        manager_set_coordinator_status(z->m, STATUS_COORDINATOR_LOST, (unsigned) (delay / USEC_PER_SEC),
+                                       strerror(-error));
 
         z->retry = sd_event_source_disable_unref(z->retry);
         r = sd_event_add_time_relative(z->event, &z->retry, CLOCK_MONOTONIC, delay, 0, on_retry, z);
@@ -635,22 +665,27 @@ static void link_failed(ZigbeeService *z, int error, const char *what) {
         }
 }
 
-static void refuse(ZigbeeService *z, int error, const char *message) {
+static void refuse(ZigbeeService *z, int error, const char *cmd, const char *message) {
+        const char *kind = error == -EEXIST ? "network-mismatch" : "unsupported-coordinator";
+
         coordinator_down(z);
         z->link = LINK_REFUSED;
-        log_error("Zigbee: %s", message);
+        log_fields(LOG_ERR, 0, &((LogFields) { .znp_cmd = cmd, .error = kind }), "Zigbee: %s", message);
         if (error == -EEXIST && z->zcfg_from_state)
-                log_error("Refusing to start: the coordinator's network does not match [zigbee] in %s or the "
+                log_fields(LOG_ERR, 0, &((LogFields) { .error = kind }),
+                           "Refusing to start: the coordinator's network does not match [zigbee] in %s or the "
                           "network lumiplugd ran before (%s/network.json). To adopt the coordinator's network, "
                           "move network.json away (and set the [zigbee] keys to auto); to replace it, start once "
                           "with 'lumiplugd --reform' (every device must then pair again).",
                           z->m->config_path, z->m->config->state.directory);
         else if (error == -EEXIST)
-                log_error("Refusing to start: the coordinator's network does not match [zigbee] in %s. Fix the "
+                log_fields(LOG_ERR, 0, &((LogFields) { .error = kind }),
+                           "Refusing to start: the coordinator's network does not match [zigbee] in %s. Fix the "
                           "configuration (or set those keys to auto to adopt the network), or start once with "
                           "'lumiplugd --reform' to replace the network (every device must then pair again).",
                           z->m->config_path);
-        set_status(z, "zigbee refused: %s", message);
+        manager_set_coordinator_status(z->m, STATUS_COORDINATOR_REFUSED, 0,
+                                       error == -EEXIST ? "it holds another network" : "unsupported firmware");
         (void) sd_event_exit(z->event, 1);
 }
 
@@ -658,11 +693,12 @@ static void on_zstack_started(Zstack *zs, int error, const ZstackInfo *info, voi
         ZigbeeService *z = userdata;
 
         if (error == -EEXIST || error == -EPROTONOSUPPORT) {
-                refuse(z, error, zstack_error_message(zs));
+                refuse(z, error, zstack_error_command(zs), zstack_error_message(zs));
                 return;
         }
         if (error < 0) {
-                link_failed(z, error, zstack_error_message(zs) ?: "start-up failed");
+                link_failed(z, error, "coordinator-startup-failed", zstack_error_command(zs),
+                            zstack_error_message(zs) ?: "start-up failed");
                 return;
         }
         coordinator_up(z, info);
@@ -674,8 +710,9 @@ static void on_znp_ready(Znp *znp, int error, void *userdata) {
         if (error == 0)
                 error = zstack_start(z->zstack, &z->zcfg, on_zstack_started, z);
         if (error < 0)
-                link_failed(z, error, error == -ETIMEDOUT ? "the coordinator does not answer SYS_PING"
-                                                          : "cannot start the coordinator");
+                link_failed(z, error, error == -ETIMEDOUT ? "coordinator-no-answer" : "coordinator-startup-failed",
+                            error == -ETIMEDOUT ? "SYS_PING" : NULL,
+                            error == -ETIMEDOUT ? "the coordinator does not answer SYS_PING" : "cannot start the coordinator");
 }
 
 /* The Znp's own events while no Host holds the slot (during the start-up). */
@@ -683,7 +720,7 @@ static void on_znp_event(Znp *znp, ZnpEvent event, int error, const MtFrame *f, 
         ZigbeeService *z = userdata;
 
         if (event == ZNP_EVENT_TRANSPORT_ERROR)
-                link_failed(z, error < 0 ? error : -EIO, "lost the coordinator during start-up");
+                link_failed(z, error < 0 ? error : -EIO, "coordinator-lost", NULL, "lost the coordinator during start-up");
         /* a reset during the start-up fails the request in flight, and so the start-up */
 }
 
@@ -697,8 +734,9 @@ static void on_znp_trace(Znp *znp, bool outgoing, const MtFrame *f, bool secret,
         if (!secret)
                 for (size_t i = 0; i < f->len && n + 4 < sizeof(hex); i++)
                         n += (size_t) snprintf(hex + n, sizeof(hex) - n, " %02x", f->data[i]);
-        log_debug("MT %s %s%s%s", outgoing ? "-->" : "<--", mt_frame_describe(f, name, sizeof(name)),
-                  secret ? " (redacted)" : "", hex);
+        log_fields(LOG_DEBUG, 0, &((LogFields) { .znp_cmd = mt_command_name(mt_frame_subsystem(f), f->cmd1) }),
+                   "MT %s %s%s%s", outgoing ? "-->" : "<--", mt_frame_describe(f, name, sizeof(name)),
+                   secret ? " (redacted)" : "", hex);
 }
 
 static void link_open(ZigbeeService *z) {
@@ -708,10 +746,10 @@ static void link_open(ZigbeeService *z) {
         int r;
 
         z->link = LINK_STARTING;
-        set_status(z, "zigbee opening %s", sc->port);
+        manager_set_coordinator_status(z->m, STATUS_COORDINATOR_STARTING, 0, NULL);
         r = transport_open(&t, &tc);
         if (r < 0) {
-                link_failed(z, r, "cannot open the coordinator port");
+                link_failed(z, r, "port-open-failed", NULL, "cannot open the coordinator port");
                 return;
         }
         log_info("Opened %s (%s)", sc->port, transport_kind_to_string(transport_kind(t)));
@@ -724,7 +762,7 @@ static void link_open(ZigbeeService *z) {
         if (r >= 0)
                 r = znp_start(z->znp, NULL, on_znp_ready, z);
         if (r < 0)
-                link_failed(z, r, "cannot set up the coordinator link");
+                link_failed(z, r, "coordinator-startup-failed", NULL, "cannot set up the coordinator link");
 }
 
 static const HostCallbacks host_callbacks = {
@@ -752,9 +790,12 @@ static int host_setup(ZigbeeService *z) {
                 if (d->nwk == DEVDB_NWK_UNKNOWN)
                         continue;
                 r = host_device_add(z->host, d->ieee, d->nwk);
-                if (r < 0)
-                        log_warning_errno(r, "Cannot add '%s' to the coordinator's device table: %m",
-                                          d->friendly_name);
+                if (r < 0) {
+                        char s[19];
+
+                        log_fields(LOG_WARNING, r, DEVICE_FIELDS(z, d->ieee, s, "device-table-full"),
+                                   "Cannot add '%s' to the coordinator's device table: %m", d->friendly_name);
+                }
         }
         return 0;
 }
@@ -809,7 +850,7 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
         if (!z->host) {
                 r = host_setup(z);
                 if (r < 0) {
-                        link_failed(z, r, "cannot set up the Zigbee host");
+                        link_failed(z, r, "coordinator-startup-failed", NULL, "cannot set up the Zigbee host");
                         return;
                 }
         }
@@ -819,15 +860,19 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
         remember_network(z, info);
 
         format_ieee(info->ieee, ieee);
+        /* the coordinator is a device of bridge/devices too, named "Coordinator" there */
         if (info->formed)
-                log_notice("Formed a new Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
+                log_fields(LOG_NOTICE, 0, &((LogFields) { .device = ieee, .name = "Coordinator" }),
+                           "Formed a new Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
                            ", channel %u, coordinator %s (kept in the state directory)",
                            info->pan_id, info->ext_pan_id, info->channel, ieee);
         else
-                log_info("Adopted the coordinator's Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
-                         ", channel %u, coordinator %s", info->pan_id, info->ext_pan_id, info->channel, ieee);
-        log_info("Coordinator %s firmware %u.%u.%u revision %" PRIu32, zstack_product_name(info->version.product_id),
-                 info->version.major, info->version.minor, info->version.maint, info->version.revision);
+                log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee, .name = "Coordinator" }),
+                           "Adopted the coordinator's Zigbee network: PAN ID 0x%04x, extended PAN ID 0x%016" PRIx64
+                           ", channel %u, coordinator %s", info->pan_id, info->ext_pan_id, info->channel, ieee);
+        log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee, .name = "Coordinator" }),
+                   "Coordinator %s firmware %u.%u.%u revision %" PRIu32, zstack_product_name(info->version.product_id),
+                   info->version.major, info->version.minor, info->version.maint, info->version.revision);
 
         bc = (BridgeCoordinator) {
                 .ieee = info->ieee,
@@ -845,8 +890,7 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
         coordinator_endpoints(&bc);
         bridge_set_coordinator(z->bridge, &bc);
 
-        set_status(z, "zigbee network 0x%04x on channel %u, %zu devices", info->pan_id, info->channel,
-                   devdb_count(z->db));
+        manager_set_coordinator_status(z->m, STATUS_COORDINATOR_READY, 0, NULL);
         manager_set_component_ready(z->m, MANAGER_COMPONENT_ZIGBEE, true);
         if (z->was_up) {
                 log_notice("The coordinator is back");
@@ -1003,6 +1047,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
                 .now = op_now,
                 .restart = op_restart,
                 .devdb_changed = op_devdb_changed,
+                .plugs_changed = op_plugs_changed,
         };
         _cleanup_(zigbee_service_freep) ZigbeeService *z = NULL;
         const Config *c = m->config;
@@ -1023,7 +1068,8 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
                 return log_error_errno(r, "Cannot set up the device database: %m");
         r = devdb_load(z->db);
         if (r == DEVDB_LOAD_RECOVERED)
-                log_error("Device database: %s", devdb_last_error(z->db));
+                log_fields(LOG_ERR, 0, &((LogFields) { .error = "database-recovered" }), "Device database: %s",
+                           devdb_last_error(z->db));
         else if (r == -EPROTONOSUPPORT)
                 return log_error_errno(r, "Device database: %s (written by a newer lumiplugd; refusing to touch it)",
                                        devdb_last_error(z->db) ?: "unknown format");
@@ -1066,6 +1112,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the MQTT bridge: %m");
         bridge_set_forget_callback(z->bridge, on_bridge_forget);
+        op_plugs_changed(z);
 
         r = mqtt_add_connect_hook(m->mqtt, on_mqtt_connected, z);
         if (r < 0)

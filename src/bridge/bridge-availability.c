@@ -18,9 +18,29 @@ uint64_t bridge_availability_timeout(const Bridge *b) {
         return b->cfg.availability_timeout_usec ?: BRIDGE_AVAILABILITY_TIMEOUT_USEC;
 }
 
+void bridge_plugs_changed(Bridge *b) {
+        if (b->owner.plugs_changed)
+                b->owner.plugs_changed(b->userdata);
+}
+
+void bridge_count_plugs(const Bridge *b, unsigned *ret_plugs, unsigned *ret_online) {
+        unsigned online = 0;
+
+        for (size_t i = 0; i < b->n_plugs; i++)
+                if (b->plugs[i]->availability == AVAILABILITY_ONLINE)
+                        online++;
+        *ret_plugs = (unsigned) b->n_plugs;
+        *ret_online = online;
+}
+
 int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool force) {
         Device *d = bridge_plug_device(b, p);
         _cleanup_free_ char *suffix = NULL;
+
+        if (p->availability != a) {
+                p->availability = a;
+                bridge_plugs_changed(b);
+        }
 
         if (!b->cfg.availability || !d)
                 return 0;

@@ -8,6 +8,7 @@
 
 #include "bridge/bridge.h"
 #include "discovery/ha-discovery.h"
+#include "util/log.h"
 
 static inline void bridge_json_putp(json_object **p) {
         if (*p)
@@ -53,6 +54,7 @@ typedef struct BridgePlug {
         bool have_state;                /* something known: publish at connect */
 
         Availability published;
+        Availability availability;      /* what the checks say, also with availability publishing off */
         uint64_t last_seen;             /* realtime usec, 0 never */
         uint64_t next_check;            /* ping due */
         double backoff;
@@ -101,6 +103,10 @@ struct Bridge {
 uint64_t bridge_now(const Bridge *b);
 BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee);
 void bridge_format_ieee(uint64_t ieee, char buf[static 19]);
+const char *bridge_ieee_string(uint64_t ieee, char buf[static 19]);     /* buf, formatted */
+/* The journal fields of a log line about the Device d (buf: 19 chars for its address); err may be NULL. */
+#define bridge_device_fields(d, buf, err) \
+        (&(LogFields) { .device = bridge_ieee_string((d)->ieee, (buf)), .name = (d)->friendly_name, .error = (err) })
 DiscConfig bridge_disc_config(const Bridge *b);
 
 /* bridge.c */
@@ -114,8 +120,14 @@ Device *bridge_resolve_device(Bridge *b, const char *id);
 Device *bridge_plug_device(const Bridge *b, const BridgePlug *p);
 Pending *bridge_pending_new(Bridge *b, PendingKind kind, uint64_t ieee);
 void bridge_pending_free(Pending *p);
-void bridge_record_error(Bridge *b, const Device *d, const char *fmt, ...) _printf_(3, 4);
+/* Logs an error (with the device, the MQTT topic it concerns and a short kind, each NULL if none)
+ * and keeps it as bridge_last_error(). */
+void bridge_record_error(Bridge *b, const Device *d, const char *topic, const char *kind, const char *fmt, ...)
+        _printf_(5, 6);
 const char *bridge_error_text(int error);
+const char *bridge_error_kind(int error);
+#define BRIDGE_TOPIC_MAX 384
+void bridge_command_topic(const Bridge *b, const Device *d, bool is_get, char *buf, size_t size);
 void bridge_devdb_changed(Bridge *b, bool urgent);
 void bridge_discover_plug(Bridge *b, BridgePlug *p);
 void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee);
@@ -127,6 +139,7 @@ void bridge_retrieve_state(Bridge *b, BridgePlug *p);
 uint64_t bridge_availability_timeout(const Bridge *b);
 int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool force);
 void bridge_plug_seen(Bridge *b, BridgePlug *p);
+void bridge_plugs_changed(Bridge *b);
 bool bridge_plug_recently_seen(const Bridge *b, const BridgePlug *p, uint64_t now);
 void bridge_start_ping(Bridge *b, BridgePlug *p);
 void bridge_complete_ping(Bridge *b, Pending *pd, int error);

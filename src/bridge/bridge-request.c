@@ -14,6 +14,20 @@
 #include "util/log.h"
 #include "util/macro.h"
 
+/* The device a request is about ("id", "from" or "last": true), for the fields of its error log. */
+static const Device *request_device(Bridge *b, json_object *request) {
+        json_object *v;
+
+        if (!json_object_is_type(request, json_type_object))
+                return NULL;
+        if ((json_object_object_get_ex(request, "id", &v) || json_object_object_get_ex(request, "from", &v)) &&
+            json_object_is_type(v, json_type_string))
+                return bridge_resolve_device(b, json_object_get_string(v));
+        if (json_object_object_get_ex(request, "last", &v) && json_object_get_boolean(v) && b->last_joined)
+                return devdb_find_by_ieee(b->db, b->last_joined);
+        return NULL;
+}
+
 static int respond(Bridge *b, const char *name, json_object *request, json_object *data, const char *error) {
         _cleanup_(bridge_json_putp) json_object *o = json_object_new_object();
         _cleanup_(bridge_json_putp) json_object *owned_data = data;
@@ -27,7 +41,11 @@ static int respond(Bridge *b, const char *name, json_object *request, json_objec
                     json_object_object_add(o, "status", json_object_new_string("error")) < 0 ||
                     json_object_object_add(o, "error", json_object_new_string(error)) < 0)
                         return -ENOMEM;
-                bridge_record_error(b, NULL, "Request '%s/bridge/request/%s' failed with error: '%s'", b->cfg.base_topic, name, error);
+                char topic[BRIDGE_TOPIC_MAX];
+
+                snprintf(topic, sizeof(topic), "%s/bridge/request/%s", b->cfg.base_topic, name);
+                bridge_record_error(b, request_device(b, request), topic, "request-failed",
+                                    "Request '%s' failed with error: '%s'", topic, error);
         } else {
                 if (json_object_object_add(o, "data", owned_data ? TAKE_PTR(owned_data) : json_object_new_object()) < 0 ||
                     json_object_object_add(o, "status", json_object_new_string("ok")) < 0)
@@ -236,6 +254,11 @@ static int request_rename(Bridge *b, const char *name, json_object *req) {
         if (r < 0)
                 return respondf(b, name, req, "Cannot rename '%s' to '%s': %s", old, to, strerror(-r));
         bridge_devdb_changed(b, true);
+        {
+                char s[19];
+
+                log_fields(LOG_INFO, 0, bridge_device_fields(d, s, NULL), "Renamed '%s' to '%s'", old, to);
+        }
 
         /* the old retained state (and availability) go; everything is published under the new name */
         (void) bridge_publish_under_base(b, old, "", true, 0);
@@ -341,7 +364,9 @@ static int request_remove(Bridge *b, const char *name, json_object *req) {
         }
         if (pd->force) {
                 /* force: only our database forgets it, the plug is not asked to leave */
-                log_info("Removing device '%s' (force)", d->friendly_name);
+                char s[19];
+
+                log_fields(LOG_INFO, 0, bridge_device_fields(d, s, NULL), "Removing device '%s' (force)", d->friendly_name);
                 drop_device(b, d);
                 r = respond(b, name, pd->request, remove_data(pd), NULL);
                 bridge_pending_free(pd);
@@ -369,8 +394,12 @@ void bridge_complete_remove(Bridge *b, Pending *pd, int error) {
                                 bridge_error_text(error));
                 return;
         }
-        if (d)
+        if (d) {
+                char s[19];
+
+                log_fields(LOG_INFO, 0, bridge_device_fields(d, s, NULL), "Removed device '%s'", d->friendly_name);
                 drop_device(b, d);
+        }
         (void) respond(b, pd->topic_suffix, pd->request, remove_data(pd), NULL);
 }
 
@@ -427,8 +456,12 @@ static int request_options(Bridge *b, const char *name, json_object *req) {
                 r = check_device_option(p, k, v, err, sizeof(err));
                 if (r < 0)
                         return respondf(b, name, req, "%s", err);
-                if (r > 0)
-                        log_warning("Device '%s' does not support option '%s'", id, k);
+                if (r > 0) {
+                        char s[19];
+
+                        log_fields(LOG_WARNING, 0, bridge_device_fields(d, s, "unsupported-option"),
+                                   "Device '%s' does not support option '%s'", id, k);
+                }
         }
 
         if (d->options) {
@@ -502,7 +535,10 @@ int bridge_handle_request(Bridge *b, const char *name, const char *payload, size
         }
         if (strcmp(lower, "restart") == 0) {
                 int r = respond(b, name, req, NULL, NULL);
-                log_info("Restarting on request");
+                char topic[BRIDGE_TOPIC_MAX];
+
+                snprintf(topic, sizeof(topic), "%s/bridge/request/%s", b->cfg.base_topic, name);
+                log_fields(LOG_INFO, 0, &((LogFields) { .topic = topic }), "Restarting on request (%s)", topic);
                 if (b->owner.restart)
                         b->owner.restart(b->userdata);
                 return r;

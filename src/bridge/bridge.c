@@ -31,6 +31,11 @@ void bridge_format_ieee(uint64_t ieee, char buf[static 19]) {
         snprintf(buf, 19, "0x%016" PRIx64, ieee);
 }
 
+const char *bridge_ieee_string(uint64_t ieee, char buf[static 19]) {
+        bridge_format_ieee(ieee, buf);
+        return buf;
+}
+
 BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee)
@@ -38,7 +43,7 @@ BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee) {
         return NULL;
 }
 
-void bridge_record_error(Bridge *b, const Device *d, const char *fmt, ...) {
+void bridge_record_error(Bridge *b, const Device *d, const char *topic, const char *kind, const char *fmt, ...) {
         char ieee[19] = "";
         va_list ap;
 
@@ -48,8 +53,29 @@ void bridge_record_error(Bridge *b, const Device *d, const char *fmt, ...) {
         b->n_errors++;
         if (d)
                 bridge_format_ieee(d->ieee, ieee);
-        log_fields(LOG_ERR, 0, &((LogFields) { .device = d ? ieee : NULL, .name = d ? d->friendly_name : NULL }),
+        log_fields(LOG_ERR, 0, &((LogFields) { .device = d ? ieee : NULL, .name = d ? d->friendly_name : NULL,
+                                               .topic = topic, .error = kind }),
                    "%s", b->last_error);
+}
+
+/* The short LUMIPLUGD_ERROR= kind of an error a Zigbee op completed with. */
+const char *bridge_error_kind(int error) {
+        switch (-error) {
+        case ETIMEDOUT:    return "timeout";
+        case EHOSTUNREACH: return "delivery-failed";
+        case ENETUNREACH:  return "no-route";
+        case EBUSY:        return "coordinator-busy";
+        case ECONNRESET:   return "coordinator-lost";
+        case ENOBUFS:      return "queue-full";
+        case EIO:          return "coordinator-refused";
+        case ENETDOWN:     return "coordinator-down";
+        default:           return "failed";
+        }
+}
+
+/* <base>/<name>/set or /get: where a command to d came from (for the logs of its end). */
+void bridge_command_topic(const Bridge *b, const Device *d, bool is_get, char *buf, size_t size) {
+        snprintf(buf, size, "%s/%s/%s", b->cfg.base_topic, d->friendly_name, is_get ? "get" : "set");
 }
 
 const char *bridge_last_error(const Bridge *b) {
@@ -92,7 +118,8 @@ int bridge_publish(Bridge *b, const char *topic, const char *payload, bool retai
                 return 0;
         r = b->mqtt.publish(b->userdata, topic, payload, strlen(payload), retain, qos);
         if (r < 0)
-                log_warning_errno(r, "Failed to publish to '%s', ignoring: %m", topic);
+                log_fields(LOG_WARNING, r, &((LogFields) { .topic = topic, .error = "publish-failed" }),
+                           "Failed to publish to '%s', ignoring: %m", topic);
         return r;
 }
 
@@ -167,6 +194,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
                 b->plugs[b->n_plugs++] = p;
                 p->ieee = d->ieee;
                 p->backoff = 1;
+                bridge_plugs_changed(b);
         }
         p->model = m;
         bridge_plug_load_options(p, d);
@@ -186,6 +214,7 @@ void bridge_plug_drop(Bridge *b, uint64_t ieee) {
                         free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;
+                        bridge_plugs_changed(b);
                         break;
                 }
         /* completions still on their way are ignored from now on */
@@ -323,7 +352,11 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p) {
                 return;         /* during the wait for retained configs everything comes at its end */
         r = plug_disc_messages(b, p, d, &msgs);
         if (r < 0) {
-                log_warning_errno(r, "Cannot build the discovery of '%s', ignoring: %m", d->friendly_name);
+                char s[19];
+
+                bridge_format_ieee(d->ieee, s);
+                log_fields(LOG_WARNING, r, &((LogFields) { .device = s, .name = d->friendly_name, .error = "discovery-failed" }),
+                           "Cannot build the discovery of '%s', ignoring: %m", d->friendly_name);
                 return;
         }
         publish_messages(b, &msgs);
@@ -392,7 +425,8 @@ static void on_discovery_message(Bridge *b, const char *topic, const char *paylo
                 keep = p && d && plug_disc_messages(b, p, d, &msgs) >= 0 && messages_have_topic(&msgs, topic);
         }
         if (!keep) {
-                log_debug("Clearing outdated Home Assistant config '%s'", topic);
+                log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = topic }), "Clearing outdated Home Assistant config '%s'",
+                           topic);
                 (void) bridge_publish(b, topic, "", true, 1);
         }
 }
@@ -515,17 +549,20 @@ static void device_endpoints(const Device *d, DeviceEndpoints *ret) {
 static void start_action(Bridge *b, BridgePlug *p, Device *d, const PlugAction *a, bool is_get, const char *key,
                          uint64_t call) {
         const char *type = is_get ? "get" : "set";
+        char topic[BRIDGE_TOPIC_MAX];
         Pending *pd;
         int r;
 
+        bridge_command_topic(b, d, is_get, topic, sizeof(topic));
         if (!b->zigbee.send_action) {
-                bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: 'no Zigbee link'", type, key, d->friendly_name);
+                bridge_record_error(b, d, topic, "coordinator-down", "Publish '%s' '%s' to '%s' failed: 'no Zigbee link'",
+                                    type, key, d->friendly_name);
                 bridge_call_error(b, call, "failed", "no Zigbee link");
                 return;
         }
         pd = bridge_pending_new(b, PENDING_ACTION, p->ieee);
         if (!pd) {
-                bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: 'too many requests in flight'",
+                bridge_record_error(b, d, topic, "queue-full", "Publish '%s' '%s' to '%s' failed: 'too many requests in flight'",
                              type, key, d->friendly_name);
                 bridge_call_error(b, call, "busy", "too many requests in flight");
                 return;
@@ -538,7 +575,8 @@ static void start_action(Bridge *b, BridgePlug *p, Device *d, const PlugAction *
         r = b->zigbee.send_action(b->userdata, p->ieee, d->nwk, a, pd->token);
         if (r < 0) {
                 bridge_pending_free(pd);
-                bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, key, d->friendly_name, bridge_error_text(r));
+                bridge_record_error(b, d, topic, bridge_error_kind(r), "Publish '%s' '%s' to '%s' failed: '%s'", type, key,
+                                    d->friendly_name, bridge_error_text(r));
                 bridge_call_release(b, call, r == -ENOBUFS ? "busy" : "failed", bridge_error_text(r));
         }
 }
@@ -546,10 +584,12 @@ static void start_action(Bridge *b, BridgePlug *p, Device *d, const PlugAction *
 void bridge_set_get(Bridge *b, Device *d, BridgePlug *p, bool is_get, const char *key, const char *payload,
                     size_t len, uint64_t call) {
         const char *type = is_get ? "get" : "set";
+        char topic[BRIDGE_TOPIC_MAX];
         DeviceEndpoints eps;
         PlugRequest req;
         int r;
 
+        bridge_command_topic(b, d, is_get, topic, sizeof(topic));
         device_endpoints(d, &eps);
         if (is_get)
                 r = plug_parse_get(p->model, key, payload, len, eps.eps, eps.n, &req);
@@ -565,10 +605,11 @@ void bridge_set_get(Bridge *b, Device *d, BridgePlug *p, bool is_get, const char
                 char msg[300];
 
                 if (e->key[0])
-                        bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", type, e->key, d->friendly_name,
-                                     e->message);
+                        bridge_record_error(b, d, topic, "invalid-value", "Publish '%s' '%s' to '%s' failed: '%s'", type,
+                                            e->key, d->friendly_name, e->message);
                 else
-                        bridge_record_error(b, d, "Invalid message to '%s' (%s): %s", d->friendly_name, type, e->message);
+                        bridge_record_error(b, d, topic, "invalid-payload", "Invalid message to '%s' (%s): %s",
+                                            d->friendly_name, type, e->message);
                 (void) snprintf(msg, sizeof(msg), "%s%s%s", e->key, e->key[0] ? ": " : "", e->message);
                 bridge_call_error(b, call, e->error == -ENOENT || e->error == -EACCES ? "bad-argument" : "bad-value", msg);
         }
@@ -576,18 +617,20 @@ void bridge_set_get(Bridge *b, Device *d, BridgePlug *p, bool is_get, const char
                 start_action(b, p, d, &req.actions[i], is_get, req.actions[i].property->name, call);
 }
 
-static void handle_set_get(Bridge *b, const char *name, bool is_get, const char *key, const char *payload, size_t len) {
+static void handle_set_get(Bridge *b, const char *topic, const char *name, bool is_get, const char *key,
+                           const char *payload, size_t len) {
         BridgePlug *p;
         Device *d;
 
         d = bridge_resolve_device(b, name);
         if (!d) {
-                bridge_record_error(b, NULL, "Entity '%s' is unknown", name);
+                bridge_record_error(b, NULL, topic, "unknown-entity", "Entity '%s' is unknown", name);
                 return;
         }
         p = bridge_find_plug(b, d->ieee);
         if (!p) {
-                bridge_record_error(b, d, "Cannot publish to unsupported device '%s'", d->friendly_name);
+                bridge_record_error(b, d, topic, "unsupported-device", "Cannot publish to unsupported device '%s'",
+                                    d->friendly_name);
                 return;
         }
         bridge_set_get(b, d, p, is_get, key, payload, len, 0);
@@ -611,9 +654,14 @@ static void read_state(Bridge *b, BridgePlug *p) {
                 start_action(b, p, d, &req.actions[0], true, "state", 0);
 }
 
-static void action_failed(Bridge *b, BridgePlug *p, Device *d, const Pending *pd, const char *code, const char *reason) {
-        bridge_record_error(b, d, "Publish '%s' '%s' to '%s' failed: '%s'", pd->is_get ? "get" : "set", pd->key,
-                     d->friendly_name, reason);
+/* kind: the journal's LUMIPLUGD_ERROR; code: the control client's error code. */
+static void action_failed(Bridge *b, BridgePlug *p, Device *d, const Pending *pd, const char *kind, const char *code,
+                          const char *reason) {
+        char topic[BRIDGE_TOPIC_MAX];
+
+        bridge_command_topic(b, d, pd->is_get, topic, sizeof(topic));
+        bridge_record_error(b, d, topic, kind, "Publish '%s' '%s' to '%s' failed: '%s'", pd->is_get ? "get" : "set",
+                            pd->key, d->friendly_name, reason);
         bridge_call_release(b, pd->call, code, reason);
 }
 
@@ -629,27 +677,28 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
                 return;
         }
         if (error < 0) {
-                action_failed(b, p, d, pd, error == -ETIMEDOUT || error == -EHOSTUNREACH ? "timeout" :
-                                           error == -ENOBUFS ? "busy" : "failed", bridge_error_text(error));
+                action_failed(b, p, d, pd, bridge_error_kind(error),
+                              error == -ETIMEDOUT || error == -EHOSTUNREACH ? "timeout" :
+                              error == -ENOBUFS ? "busy" : "failed", bridge_error_text(error));
                 /* commands that do not reach the plug make it unavailable until it talks again */
                 if (error == -ETIMEDOUT || error == -EHOSTUNREACH)
                         (void) bridge_publish_availability(b, p, AVAILABILITY_OFFLINE, false);
                 return;
         }
         if (!zcl) {
-                action_failed(b, p, d, pd, "timeout", "no answer from the plug");
+                action_failed(b, p, d, pd, "no-answer", "timeout", "no answer from the plug");
                 return;
         }
         r = plug_action_response_status(&pd->action, zcl, len, &status);
         if (r < 0) {
-                action_failed(b, p, d, pd, "failed", r == -ENOMSG ? "the plug's answer does not match the request" :
-                                                                    "the plug's answer is malformed");
+                action_failed(b, p, d, pd, "bad-answer", "failed",
+                              r == -ENOMSG ? "the plug's answer does not match the request" : "the plug's answer is malformed");
                 return;
         }
         bridge_plug_seen(b, p);        /* it answered */
         if (status != ZCL_STATUS_SUCCESS) {
                 snprintf(reason, sizeof(reason), "Status '%s' (0x%02x)", zcl_status_name(status), status);
-                action_failed(b, p, d, pd, status == ZCL_STATUS_INVALID_VALUE ? "bad-value" : "failed", reason);
+                action_failed(b, p, d, pd, "zcl-status", status == ZCL_STATUS_INVALID_VALUE ? "bad-value" : "failed", reason);
                 return;
         }
 
@@ -675,7 +724,7 @@ static void complete_action(Bridge *b, Pending *pd, int error, const uint8_t *zc
         }
         r = plug_state_apply_confirmed(&p->state, p->model, &pd->action);
         if (r < 0) {
-                action_failed(b, p, d, pd, "internal", "confirmed value cannot be stored");
+                action_failed(b, p, d, pd, "store-failed", "internal", "confirmed value cannot be stored");
                 return;
         }
         (void) bridge_publish_state(b, p, NULL);
@@ -712,10 +761,12 @@ static bool parse_set_get_topic(const char *rest, char **ret_name, bool *ret_get
  * "offline") changes nothing. */
 static void on_ha_status(Bridge *b, const char *text) {
         if (strcasecmp(text, "online") != 0) {
-                log_debug("Home Assistant status '%.64s' is not 'online', ignoring", text);
+                log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = b->cfg.ha_status_topic }),
+                           "Home Assistant status '%.64s' is not 'online', ignoring", text);
                 return;
         }
-        log_info("Home Assistant is online, republishing its discovery configs");
+        log_fields(LOG_INFO, 0, &((LogFields) { .topic = b->cfg.ha_status_topic }),
+                   "Home Assistant is online, republishing its discovery configs");
         /* during the wait for retained configs at start, its end publishes everything anyway */
         if (b->connected && !b->discovery_due) {
                 _cleanup_(disc_messages_done) DiscMessages msgs = {};
@@ -733,6 +784,7 @@ static void on_ha_status(Bridge *b, const char *text) {
 int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, size_t len) {
         _cleanup_free_ char *text = NULL, *name = NULL, *key = NULL;
         size_t blen = strlen(b->cfg.base_topic), dlen = strlen(b->cfg.discovery_prefix);
+        const char *full_topic = topic;
         bool is_get;
 
         if (!topic)
@@ -762,7 +814,7 @@ int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, si
         if (strncmp(topic, "bridge/request/", 15) == 0 && topic[15])
                 return bridge_handle_request(b, topic + 15, text, len) == -ENOMEM ? -ENOMEM : 0;
         if (parse_set_get_topic(topic, &name, &is_get, &key))
-                handle_set_get(b, name, is_get, key, text, len);
+                handle_set_get(b, full_topic, name, is_get, key, text, len);
         return 0;
 }
 
@@ -787,7 +839,8 @@ int bridge_on_zcl(Bridge *b, uint64_t ieee, uint8_t endpoint, uint16_t cluster, 
         if (r < 0) {
                 char s[19];
                 bridge_format_ieee(ieee, s);
-                log_fields(LOG_DEBUG, r, &((LogFields) { .device = s }),
+                log_fields(LOG_DEBUG, r, &((LogFields) { .device = s, .name = d ? d->friendly_name : NULL,
+                                                         .error = "malformed-zcl" }),
                            "Malformed ZCL frame from '%s' (cluster 0x%04x), ignoring what follows the bad record: %m",
                            d ? d->friendly_name : s, cluster);
         }
@@ -810,8 +863,9 @@ static int apply_device_config(Bridge *b, Device *d) {
         if (c->friendly_name && strcmp(d->friendly_name, def) == 0 && strcmp(c->friendly_name, def) != 0) {
                 r = devdb_rename(b->db, d, c->friendly_name);
                 if (r < 0)
-                        log_warning_errno(r, "Cannot name %s '%s' as the configuration says, ignoring: %m", def,
-                                          c->friendly_name);
+                        log_fields(LOG_WARNING, r, &((LogFields) { .device = def, .name = c->friendly_name,
+                                                                   .error = "rename-failed" }),
+                                   "Cannot name %s '%s' as the configuration says, ignoring: %m", def, c->friendly_name);
         }
         if (json_object_is_type(c->options, json_type_object)) {
                 json_object *merged = NULL;
@@ -886,7 +940,9 @@ int bridge_on_device_left(Bridge *b, uint64_t ieee) {
 
         if (!d)
                 return 0;       /* herdsman: a leave of an unknown or already deleted device is not reported */
-        log_notice("Device '%s' left the network", d->friendly_name);
+        char s[19];
+
+        log_fields(LOG_NOTICE, 0, bridge_device_fields(d, s, NULL), "Device '%s' left the network", d->friendly_name);
         data = event_data(d, ieee);
         if (!data)
                 return -ENOMEM;
@@ -977,7 +1033,10 @@ int bridge_on_interview_done(Bridge *b, const InterviewResult *res) {
         } else {
                 d->interview = DEV_INTERVIEW_FAILED;
                 devdb_mark_dirty(b->db);
-                log_warning("Interview of '%s' failed: %s", d->friendly_name, res->reason);
+                char s[19];
+
+                log_fields(LOG_WARNING, 0, bridge_device_fields(d, s, "interview-failed"), "Interview of '%s' failed: %s",
+                           d->friendly_name, res->reason);
         }
         bridge_devdb_changed(b, true);
         (void) bridge_publish_devices(b);

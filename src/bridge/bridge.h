@@ -79,6 +79,7 @@ typedef struct BridgeOwnerOps {
         uint64_t (*now)(void *userdata);                /* CLOCK_REALTIME, usec */
         void (*restart)(void *userdata);                /* bridge/request/restart, after the response */
         void (*devdb_changed)(void *userdata, bool urgent);     /* urgent: rename, remove, interview */
+        void (*plugs_changed)(void *userdata);  /* a plug was added or dropped, or went online/offline; may be NULL */
 } BridgeOwnerOps;
 
 /* A plug named or configured in the INI ([device 0x...]). The name is given when the device joins
@@ -160,6 +161,9 @@ void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, s
 /* Timers: availability checks, the discovery wait, delayed republishes. */
 void bridge_tick(Bridge *b);
 uint64_t bridge_next_wakeup(const Bridge *b);   /* realtime usec, UINT64_MAX: nothing due */
+
+/* How many plugs there are and how many of them are online (as availability last said). */
+void bridge_count_plugs(const Bridge *b, unsigned *ret_plugs, unsigned *ret_online);
 
 /* Reasons of rejected input, most recent last (also logged). */
 const char *bridge_last_error(const Bridge *b);

@@ -316,8 +316,9 @@ static void mqtt_send_pending(Mqtt *m) {
         }
         m->n_pending = 0;
         if (m->dropped > 0)
-                log_warning("%u MQTT messages were dropped while the broker was unreachable (queue limit %d)",
-                            m->dropped, MQTT_PENDING_MAX);
+                log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-queue-overflow" }),
+                           "%u MQTT messages were dropped while the broker was unreachable (queue limit %d)",
+                           m->dropped, MQTT_PENDING_MAX);
         m->dropped = 0;
 }
 
@@ -476,8 +477,9 @@ int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
                  * (libmosquitto checks the host name unless told it is insecure; we never do). */
                 r = mosquitto_tls_set(m->mosq, config->ca_file, NULL, config->cert_file, config->key_file, NULL);
                 if (r != MOSQ_ERR_SUCCESS)
-                        return log_error_errno(-EINVAL, "Cannot use the TLS files of [mqtt]: %s",
-                                               mosquitto_strerror(r));
+                        return log_full_errno_fields(LOG_ERR, -EINVAL, &((LogFields) { .error = "tls-config" }),
+                                                     "Cannot use the TLS files of [mqtt]: %s",
+                                                     mosquitto_strerror(r));
                 r = mosquitto_tls_opts_set(m->mosq, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
                 if (r != MOSQ_ERR_SUCCESS)
                         return log_error_errno(-EINVAL, "Cannot set TLS options: %s", mosquitto_strerror(r));
@@ -650,7 +652,8 @@ static int mqtt_queue(Mqtt *m, const char *topic, const void *payload, size_t le
                                 break;
                         }
                 if (m->dropped++ == 0)
-                        log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->pending[victim].topic }),
+                        log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->pending[victim].topic,
+                                                               .error = "mqtt-queue-overflow" }),
                                    "MQTT broker unreachable and %d messages queued: dropping the oldest "
                                    "(%s) and more as needed", MQTT_PENDING_MAX, m->pending[victim].topic);
                 pending_remove(m, victim);

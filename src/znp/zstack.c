@@ -202,12 +202,19 @@ struct Zstack {
 
         ZstackInfo info;
         char error[256];
+        const char *cmd;                /* the MT command the start-up is at (a static name), NULL none */
+        const char *areq_cmd;           /* the indication expect_areq() waits for */
+        const char *error_cmd;          /* cmd when the start-up failed */
 };
 
 static void step(Zstack *z);
 
 const char *zstack_error_message(const Zstack *z) {
         return z->error[0] ? z->error : "no error";
+}
+
+const char *zstack_error_command(const Zstack *z) {
+        return z->error[0] ? z->error_cmd : NULL;
 }
 
 static void cancel_pending(Zstack *z) {
@@ -226,6 +233,7 @@ static void fail(Zstack *z, int error, const char *fmt, ...) {
         va_start(ap, fmt);
         (void) vsnprintf(z->error, sizeof(z->error), fmt, ap);
         va_end(ap);
+        z->error_cmd = z->cmd;
 
         cancel_pending(z);
         z->step = S_DONE;
@@ -245,10 +253,11 @@ static void on_srsp(Znp *znp, int error, const MtFrame *f, void *userdata) {
 
         z->req_id = 0;
         if (error < 0) {
-                if (f && mt_frame_is(f, MT_CMD0(MT_SRSP, MT_SUBSYS_RPC_ERROR), 0x00) && f->len >= 3)
+                if (f && mt_frame_is(f, MT_CMD0(MT_SRSP, MT_SUBSYS_RPC_ERROR), 0x00) && f->len >= 3) {
+                        z->cmd = mt_command_name(f->data[1] & 0x1F, f->data[2]) ?: z->cmd;
                         fail(z, error, "Coordinator rejected %s: %s", mt_command_name(f->data[1] & 0x1F, f->data[2]) ?: "a command",
                              mt_rpc_error_string(f->data[0]));
-                else
+                } else
                         fail(z, error, "No answer from the coordinator during start-up: %s", strerror(-error));
                 return;
         }
@@ -262,6 +271,7 @@ static void request(Zstack *z, uint8_t subsystem, uint8_t cmd1, const void *data
         int r;
 
         r = mt_frame_init(&f, MT_SREQ, subsystem, cmd1, data, len);
+        z->cmd = mt_command_name(subsystem, cmd1);
         if (r >= 0)
                 r = znp_request(z->znp, &f, timeout, on_srsp, z, &z->req_id);
         if (r < 0)
@@ -271,6 +281,7 @@ static void request(Zstack *z, uint8_t subsystem, uint8_t cmd1, const void *data
 
 static void areq_arrived(Zstack *z) {
         if (z->srsp_seen && z->areq_seen) {
+                z->cmd = z->areq_cmd;
                 z->step = z->after_areq;
                 z->last = z->areq;
                 step(z);
@@ -282,6 +293,7 @@ static void on_areq(Znp *znp, int error, const MtFrame *f, void *userdata) {
 
         z->wait_id = 0;
         if (error < 0) {
+                z->cmd = z->areq_cmd;
                 if (error == -ETIMEDOUT)
                         fail(z, error, "%s", z->areq_timeout_message);
                 else
@@ -301,6 +313,7 @@ static int expect_areq(Zstack *z, uint8_t subsystem, uint8_t cmd1, ZnpMatchFn ma
         z->srsp_seen = z->areq_seen = false;
         z->after_areq = after;
         z->areq_timeout_message = timeout_message;
+        z->areq_cmd = mt_command_name(subsystem, cmd1);
         r = znp_wait_for(z->znp, MT_CMD0(MT_AREQ, subsystem), cmd1, match, timeout, on_areq, z, &z->wait_id);
         if (r < 0)
                 fail(z, r, "Failed to wait for an indication: %s", strerror(-r));
@@ -1063,6 +1076,7 @@ int zstack_start(Zstack *z, const ZstackConfig *cfg, ZstackStartFn cb, void *use
         z->userdata = userdata;
         z->info = (ZstackInfo) {};
         z->error[0] = 0;
+        z->cmd = z->error_cmd = NULL;
         z->aligned_known = false;
         z->step = S_IDLE;
         request(z, MT_SUBSYS_SYS, SYS_VERSION, NULL, 0, 0, S_GOT_VERSION);

@@ -82,6 +82,8 @@ int zstack_start(Zstack *z, const ZstackConfig *cfg, ZstackStartFn cb, void *use
 
 /* Why the last start-up failed, one line, no secrets. */
 const char *zstack_error_message(const Zstack *z);
+/* The MT command it failed at ("ZDO_STARTUP_FROM_APP"), or NULL when none applies. */
+const char *zstack_error_command(const Zstack *z);
 
 /* Decoders, exposed for tests and for the manager's logs. -EBADMSG on a short or invalid input. */
 int zstack_parse_version(const MtFrame *srsp, ZstackVersion *ret);

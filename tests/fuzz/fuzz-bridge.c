@@ -104,7 +104,7 @@ static void on_devdb_changed(void *u, bool urgent) {
 
 static const BridgeMqttOps mqtt_ops = { on_publish, on_subscribe, on_subscribe };
 static const BridgeZigbeeOps zigbee_ops = { on_send_action, on_ping, on_permit_join, on_remove_device };
-static const BridgeOwnerOps owner_ops = { on_now, on_restart, on_devdb_changed };
+static const BridgeOwnerOps owner_ops = { on_now, on_restart, on_devdb_changed, NULL };
 
 static void pair_plug(Bridge *b) {
         static const char rename[] = "{\"from\":\"0x00158d0004a1b2c3\",\"to\":\"kitchen\"}";

@@ -3,7 +3,15 @@
 where /run/systemd/journal/socket is this test's own datagram socket, and the test parses the
 journal's native protocol (KEY=VALUE lines, or KEY\\n<le64 size><data>\\n). Covers target=journal,
 target=auto with JOURNAL_STREAM matching stderr (journal) and not matching (stderr), the
-structured LUMIPLUGD_* fields, and that no secret is ever sent. Needs root (mount namespace)."""
+structured LUMIPLUGD_* fields, and that no secret is ever sent. Needs root (mount namespace).
+
+Then a whole scenario with the simulator (pairing, a rename, a set, a bad payload, a failed bridge
+request, a plug going offline so that AF_DATA_REQUEST fails, a coordinator reset, a plug leaving),
+after which every captured entry whose MESSAGE names a plug's IEEE address, a friendly name, a topic
+under the base topic or an MT command must carry the matching LUMIPLUGD_DEVICE=, LUMIPLUGD_NAME=,
+LUMIPLUGD_TOPIC= or LUMIPLUGD_ZNP_CMD= field: a new log line without them fails here."""
+import json
+import re
 import errno
 import os
 import signal
@@ -14,8 +22,9 @@ import tempfile
 import threading
 import time
 
-from broker import Mosquitto
+from broker import Client, Mosquitto
 from daemon import Daemon, mqtt_ini, skip
+from sim import Sim, ieee_of
 
 IEEE = "0x00158d0001a2b3c4"
 SECRET = "hunter2-do-not-log"
@@ -132,7 +141,7 @@ def main():
 
                 # A reload with a broken file: one error entry per bad line, then one with ERRNO=.
                 good_ini = open(d.ini_path).read()
-                d.write_ini(good_ini + "[mqtt]\nqos = 5\n")
+                d.write_ini(good_ini + "[mqtt]\nqos = 5\n[device 0x00158D00000000AA]\nbogus = 1\n")
                 d.send_signal(signal.SIGHUP)
                 e = js.wait_for(lambda e: e.get("MESSAGE", "").startswith("Reload failed"), what="Reload failed")
                 assert e["PRIORITY"] == "3" and e["ERRNO"] == str(errno.EINVAL), e
@@ -140,6 +149,10 @@ def main():
                 e = js.wait_for(lambda e: e.get("MESSAGE", "").endswith("[mqtt] qos = '5': expected 0, 1 or 2"),
                                 what="the bad line")
                 assert e["PRIORITY"] == "3" and "ERRNO" not in e, e
+                assert e["LUMIPLUGD_ERROR"] == "bad-configuration" and "LUMIPLUGD_DEVICE" not in e, e
+                e = js.wait_for(lambda e: "[device 0x00158D00000000AA] bogus: unknown key" in e.get("MESSAGE", ""),
+                                what="the bad device line")
+                assert e["LUMIPLUGD_DEVICE"] == "0x00158d00000000aa" and e["PRIORITY"] == "3", e
                 d.write_ini(good_ini)
 
                 # A lost broker: a warning with LUMIPLUGD_ERROR.
@@ -183,9 +196,129 @@ def main():
                 time.sleep(0.2)
                 assert js.entries == [], js.entries
                 assert SECRET not in d.log()
+        js.clear()
+        scenario(js)
     finally:
         js.close()
     print("ok")
+
+
+IEEE_RE = re.compile(r"(?<!extended PAN ID )\b0x[0-9a-f]{16}\b")
+MT_RE = re.compile(r"\b(?:SYS|AF|ZDO|UTIL|APP_CNF|ZB|RPC|MAC|APP|DEBUG)_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def check_fields(entries, names, base):
+    """Every entry naming a device, a name, a topic or an MT command carries the field; returns how
+    many entries each rule checked."""
+    checked = {"device": 0, "name": 0, "topic": 0, "znp_cmd": 0}
+    bad = []
+    for e in entries:
+        msg = e.get("MESSAGE", "")
+        ieees = set(IEEE_RE.findall(msg))
+        if ieees:
+            checked["device"] += 1
+            if e.get("LUMIPLUGD_DEVICE") not in ieees:
+                bad.append(("LUMIPLUGD_DEVICE", msg, e.get("LUMIPLUGD_DEVICE")))
+        named = {n for n in names if re.search(rf"(?<![\w/]){re.escape(n)}(?![\w])", msg)}
+        if named:
+            checked["name"] += 1
+            # a failed bridge request is about the device of its request, which the text may not name
+            # ("friendly_name 'kitchen' is already in use" when renaming lamp)
+            about_request = e.get("LUMIPLUGD_TOPIC", "").startswith(f"{base}/bridge/request/")
+            if e.get("LUMIPLUGD_NAME") not in (names if about_request else named):
+                bad.append(("LUMIPLUGD_NAME", msg, e.get("LUMIPLUGD_NAME")))
+        topics = re.findall(rf"(?<![\w/]){re.escape(base)}/[^\s',)]+", msg)
+        if topics:
+            checked["topic"] += 1
+            if e.get("LUMIPLUGD_TOPIC") not in topics:
+                bad.append(("LUMIPLUGD_TOPIC", msg, e.get("LUMIPLUGD_TOPIC")))
+        cmds = set(MT_RE.findall(msg))
+        if cmds:
+            checked["znp_cmd"] += 1
+            if e.get("LUMIPLUGD_ZNP_CMD") not in cmds:
+                bad.append(("LUMIPLUGD_ZNP_CMD", msg, e.get("LUMIPLUGD_ZNP_CMD")))
+    assert not bad, "log lines without their journal fields:\n" + "\n".join(map(repr, bad))
+    return checked
+
+
+def scenario(js):
+    base = "js"
+    p1, p2 = ieee_of(1), ieee_of(2)
+    sim = Sim(plugs=2, fast=True).start()
+    try:
+        with Mosquitto() as broker:
+            device = f"[device {p1}]\nfriendly_name = lamp\n"
+            ini = mqtt_ini(broker.port, base_topic=base, level="debug", target="journal", extra=device,
+                           serial_port=sim.port)
+            watcher = Client(broker.port)
+            watcher.subscribe(f"{base}/#")
+            try:
+                with Daemon(ini, prefix=namespace_prefix(js.path)) as d:
+                    def wait_msg(topic, pred, timeout=60):
+                        return watcher.wait_for(topic, lambda p: pred(json.loads(p.decode() or "null")),
+                                                timeout=timeout, start=0)
+
+                    def request(name, payload):
+                        m = watcher.mark()
+                        watcher.publish(f"{base}/bridge/request/{name}", json.dumps(payload))
+                        _, p, _ = watcher.wait_for(f"{base}/bridge/response/{name}", timeout=30, start=m)
+                        return json.loads(p.decode())
+
+                    wait_msg(f"{base}/bridge/info", lambda v: (v.get("coordinator") or {}).get("ieee_address"))
+                    assert request("permit_join", {"time": 60})["status"] == "ok"
+                    for n in (1, 2):
+                        sim.command(f"press {n}")
+                        wait_msg(f"{base}/bridge/event", lambda v, n=n: v.get("type") == "device_interview" and
+                                 v["data"].get("ieee_address") == ieee_of(n) and v["data"]["status"] == "successful")
+                    # rename, a working set, a bad payload, an unknown name, a refused request
+                    assert request("device/rename", {"from": p2, "to": "kitchen"})["status"] == "ok"
+                    watcher.publish(f"{base}/kitchen/set", json.dumps({"state": "ON"}))
+                    wait_msg(f"{base}/kitchen", lambda v: v and v.get("state") == "ON")
+                    watcher.publish(f"{base}/kitchen/set", "{not json")
+                    js.wait_for(lambda e: e.get("LUMIPLUGD_ERROR") == "invalid-payload", what="invalid-payload")
+                    watcher.publish(f"{base}/kitchen/set", json.dumps({"state": "MAYBE"}))
+                    watcher.publish(f"{base}/nosuchplug/set", json.dumps({"state": "ON"}))
+                    r = request("device/rename", {"from": "lamp", "to": "kitchen"})
+                    assert r["status"] == "error", r
+                    # plug 1 away: AF_DATA_REQUEST fails, the set fails, the plug goes offline
+                    sim.command("offline 1")
+                    watcher.publish(f"{base}/lamp/set", json.dumps({"state": "ON"}))
+                    wait_msg(f"{base}/lamp/availability", lambda v: v == {"state": "offline"}, timeout=120)
+                    # plug 2 leaves; then the coordinator resets by itself and is started again
+                    sim.command("leave 2")
+                    js.wait_for(lambda e: e.get("MESSAGE") == "Device 'kitchen' left the network", what="leave")
+                    sim.command("reset")
+                    js.wait_for(lambda e: e.get("LUMIPLUGD_ZNP_CMD") == "SYS_RESET_IND", what="SYS_RESET_IND")
+                    js.wait_for(lambda e: e.get("MESSAGE") == "The coordinator is back", what="coordinator back")
+                    assert d.stop() == 0
+            finally:
+                watcher.close()
+    finally:
+        sim.stop()
+
+    with js.lock:
+        entries = list(js.entries)
+    find = lambda pred: [e for e in entries if pred(e)]
+    # the events of the scenario are there, with their fields
+    assert find(lambda e: e.get("MESSAGE", "").startswith(f"Device {p1} joined") and
+                e.get("LUMIPLUGD_DEVICE") == p1 and e.get("LUMIPLUGD_NAME") == "lamp")
+    assert find(lambda e: e.get("MESSAGE") == f"Renamed '{p2}' to 'kitchen'" and e.get("LUMIPLUGD_DEVICE") == p2 and
+                e.get("LUMIPLUGD_NAME") == "kitchen")
+    assert find(lambda e: e.get("LUMIPLUGD_ERROR") == "invalid-payload" and e.get("LUMIPLUGD_NAME") == "kitchen" and
+                e.get("LUMIPLUGD_TOPIC") == f"{base}/kitchen/set" and e.get("PRIORITY") == "3")
+    assert find(lambda e: e.get("LUMIPLUGD_ERROR") == "unknown-entity" and
+                e.get("LUMIPLUGD_TOPIC") == f"{base}/nosuchplug/set")
+    assert find(lambda e: e.get("LUMIPLUGD_ERROR") == "request-failed" and e.get("LUMIPLUGD_NAME") == "lamp" and
+                e.get("LUMIPLUGD_TOPIC") == f"{base}/bridge/request/device/rename")
+    assert find(lambda e: e.get("LUMIPLUGD_ZNP_CMD") == "AF_DATA_REQUEST" and e.get("LUMIPLUGD_DEVICE") == p1 and
+                e.get("LUMIPLUGD_ERROR") == "af-status")
+    assert find(lambda e: e.get("LUMIPLUGD_DEVICE") == p1 and e.get("LUMIPLUGD_TOPIC") == f"{base}/lamp/set" and
+                e.get("LUMIPLUGD_ERROR") in ("delivery-failed", "timeout", "no-route"))
+    assert find(lambda e: e.get("LUMIPLUGD_ZNP_CMD") == "SYS_RESET_IND" and e.get("LUMIPLUGD_ERROR") == "coordinator-reset")
+    assert find(lambda e: e.get("LUMIPLUGD_ZNP_CMD") == "ZDO_STARTUP_FROM_APP" and e.get("MESSAGE", "").startswith("MT "))
+    # and no entry names a device, a name, a topic or an MT command without the field
+    checked = check_fields(entries, {"lamp", "kitchen"}, base)
+    assert all(n > 0 for n in checked.values()), checked
 
 
 if __name__ == "__main__":

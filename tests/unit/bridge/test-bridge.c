@@ -47,7 +47,7 @@ static struct {
         unsigned pj_seconds;
         uint64_t rm_token, rm_ieee;
         uint64_t now;
-        int restarts, saves;
+        int restarts, saves, plugs_changed;
         uint64_t forgotten;
         char dir[64];
         DevDb *db;
@@ -120,13 +120,24 @@ static void fake_devdb_changed(void *u, bool urgent) {
         E.saves++;
 }
 
+static void fake_plugs_changed(void *u) {
+        E.plugs_changed++;
+}
+
 static void fake_forgotten(void *u, uint64_t ieee) {
         E.forgotten = ieee;
 }
 
 static const BridgeMqttOps mqtt_ops = { fake_publish, fake_subscribe, fake_unsubscribe };
 static const BridgeZigbeeOps zigbee_ops = { fake_send_action, fake_ping, fake_permit_join, fake_remove };
-static const BridgeOwnerOps owner_ops = { fake_now, fake_restart, fake_devdb_changed };
+static const BridgeOwnerOps owner_ops = { fake_now, fake_restart, fake_devdb_changed, fake_plugs_changed };
+
+static void check_plugs(unsigned plugs, unsigned online) {
+        unsigned n, o;
+
+        bridge_count_plugs(E.b, &n, &o);
+        assert(n == plugs && o == online);
+}
 
 /* helpers */
 
@@ -952,6 +963,7 @@ static void test_remove_clears_everything(void) {
         assert(m && m->retain && m->payload[0] == 0);
         assert(!devdb_find_by_ieee(E.db, PLUG1));
         assert(E.forgotten == PLUG1);
+        check_plugs(1, 1);        /* plug2 is left */
         assert(!strstr(last(BASE "/bridge/devices"), PLUG1_S));
         mqtt(BASE "/plug1/set", "{\"state\":\"ON\"}");
         check_error("Entity 'plug1' is unknown");
@@ -969,9 +981,13 @@ static void test_remove_clears_everything(void) {
 
 static void test_availability_goes_offline_and_back(void) {
         env_new(true, false);
+        check_plugs(0, 0);
         pair(PLUG1, 23878, "plug1");
         check_payload(BASE "/plug1/availability", "{\"state\":\"online\"}");
         assert(last_msg(BASE "/plug1/availability")->retain && last_msg(BASE "/plug1/availability")->qos == 1);
+        check_plugs(1, 1);
+        assert(E.plugs_changed >= 2);   /* added, then online */
+        int changes = E.plugs_changed;
 
         /* heard within the timeout: no check */
         E.now += 9 * MINUTE;
@@ -991,8 +1007,12 @@ static void test_availability_goes_offline_and_back(void) {
         E.now += 3 * SEC;
         bridge_tick(E.b);
         assert(E.n_pings == 2);
+        assert(E.plugs_changed == changes);     /* nothing changed yet: no news for the owner */
+        check_plugs(1, 1);
         bridge_complete(E.b, E.pings[1], -ETIMEDOUT, NULL, 0);
         check_payload(BASE "/plug1/availability", "{\"state\":\"offline\"}");
+        check_plugs(1, 0);
+        assert(E.plugs_changed == changes + 1);
         /* backoff: the next check is later than the timeout */
         E.now += 10 * MINUTE + 2 * SEC;
         bridge_tick(E.b);
@@ -1026,6 +1046,7 @@ static void test_availability_goes_offline_and_back(void) {
         size_t pings = E.n_pings;
         bridge_on_coordinator_lost(E.b);
         check_payload(BASE "/plug1/availability", "{\"state\":\"offline\"}");
+        check_plugs(1, 0);
         bridge_on_coordinator_restored(E.b);
         bridge_tick(E.b);
         assert(E.n_pings == pings + 1);
