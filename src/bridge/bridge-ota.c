@@ -315,11 +315,18 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                 if (!p)
                         return;
                 set_state(p, "updating");
+                if (ev->have_current) {         /* the start: what is installed, what comes */
+                        p->ota.installed = ev->current_version;
+                        p->ota.latest = ev->latest_version;
+                        snprintf(p->ota.source, sizeof(p->ota.source), "%s", ev->source ? ev->source : "");
+                }
                 p->ota.have_progress = true;
                 p->ota.progress = ev->progress;
                 p->ota.remaining = ev->remaining > 0 ? round(ev->remaining) : 0;     /* Math.round */
                 log_info("OTA update of '%s' at %.2f%%, %.0f seconds remaining", name, ev->progress, p->ota.remaining);
                 publish(b, p);
+                if (ev->have_current)
+                        bridge_devdb_changed(b, true);  /* on disk now: a restart must know it was updating */
                 return;
 
         case OTA_EVENT_CHECKED:

@@ -332,8 +332,9 @@ void ota_dir_index_done(OtaDirIndex *idx) {
 bool ota_header_matches(const OtaHeader *h, const OtaQuery *q, uint64_t ieee) {
         if (h->manufacturer_code != q->manufacturer_code || h->image_type != q->image_type)
                 return false;
-        if ((h->field_control & OTA_FC_HARDWARE_VERSIONS) && q->has_hw_version &&
-            (q->hw_version < h->min_hw_version || q->hw_version > h->max_hw_version))
+        /* a client that does not say its hardware version gets no image limited to some (herdsman) */
+        if ((h->field_control & OTA_FC_HARDWARE_VERSIONS) &&
+            (!q->has_hw_version || q->hw_version < h->min_hw_version || q->hw_version > h->max_hw_version))
                 return false;
         if ((h->field_control & OTA_FC_DEVICE_SPECIFIC) && h->destination != ieee)
                 return false;

@@ -95,7 +95,8 @@ typedef struct OtaQuery {
 } OtaQuery;
 
 /* Whether a valid image suits the client: same manufacturer and image type, the hardware range
- * (if any) includes its hardware version, and the destination (if any) is its address. */
+ * (if any) includes its hardware version (a client that sends none gets no such image, as in
+ * zigbee-herdsman), and the destination (if any) is its address. */
 bool ota_header_matches(const OtaHeader *h, const OtaQuery *q, uint64_t ieee);
 
 /* The valid entry with the highest file version that suits the client (any version: compare with

@@ -391,7 +391,7 @@ static void answer_query(OtaServer *s, Session *se, uint64_t ieee, uint8_t endpo
                                     q->manufacturer_code, q->image_type, rejects);
         }
 
-        if (se && se->update) {
+        if (se && se->update && se->phase == PHASE_NOTIFY) {
                 OtaImage *img = NULL;
                 char err[OTA_ERROR_MAX];
 
@@ -430,7 +430,9 @@ static void answer_query(OtaServer *s, Session *se, uint64_t ieee, uint8_t endpo
                         double per_sec = s->cfg.block_response_delay_ms > 0 ?
                                          round(1000.0 / s->cfg.block_response_delay_ms * 100.0) / 100.0 : 20.0;
                         OtaEvent pe = { .kind = OTA_EVENT_PROGRESS, .update = true, .progress = 0,
-                                        .remaining = blocks / per_sec };
+                                        .remaining = blocks / per_sec, .have_current = true,
+                                        .current_version = q->file_version,
+                                        .latest_version = img->header.file_version, .source = img->path };
 
                         buf[n++] = OTA_STATUS_SUCCESS;
                         put16(buf + n, img->header.manufacturer_code);

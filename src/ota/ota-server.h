@@ -83,8 +83,9 @@ typedef struct OtaEvent {
         uint32_t current_version;       /* what the plug runs (its query), when known */
         bool have_current;
         bool available;                 /* CHECKED: a newer image exists */
-        uint32_t latest_version;        /* CHECKED: best image's version (current if none) */
-        const char *source;             /* CHECKED/INSTALLED: the image file, or NULL */
+        uint32_t latest_version;        /* CHECKED: best image's version (current if none);
+                                         * the first PROGRESS (have_current): the image's */
+        const char *source;             /* CHECKED/INSTALLED/first PROGRESS: the image file, or NULL */
         double progress;                /* PROGRESS: percent, 2 decimals */
         double remaining;               /* PROGRESS: seconds */
         uint32_t from_version, to_version;      /* INSTALLED */
