@@ -16,6 +16,7 @@
 #include "bridge/bridge.h"
 #include "host/host.h"
 #include "manager.h"
+#include "ota/ota-server.h"
 #include "store/devdb.h"
 #include "util/log.h"
 #include "zigbee/zcl.h"
@@ -80,6 +81,8 @@ struct ZigbeeService {
         char *subscriptions[SUBSCRIPTIONS_MAX];        /* the bridge's filters, dropped at free */
 
         ZigbeeCounters closed_links;    /* counters of the links closed so far */
+        OtaServer *ota;
+        char *ota_directory;
 
         Op ops[OPS_MAX];
         struct {
@@ -396,6 +399,7 @@ static void on_bridge_forget(void *userdata, uint64_t ieee) {
                 host_interview_cancel(z->host, ieee);
                 host_device_remove(z->host, ieee);
         }
+        ota_server_cancel(z->ota, ieee, "the device left the network");
 }
 
 /* As Zigbee2MQTT, which connects to MQTT only after the adapter started: the bridge goes on MQTT
@@ -482,6 +486,7 @@ static void on_device_announced(Host *h, uint64_t ieee, uint16_t nwk, uint16_t o
         ZigbeeService *z = userdata;
 
         (void) bridge_on_device_announced(z->bridge, ieee, nwk);
+        ota_server_on_announce(z->ota, ieee);   /* back after an update's reboot */
         interview(z, ieee, nwk);
 }
 
@@ -509,6 +514,8 @@ static void on_zcl_received(Host *h, const HostZclMessage *msg, void *userdata) 
 
         if (msg->ieee == 0 || msg->group != 0)
                 return;
+        if (msg->cluster == OTA_CLUSTER)
+                ota_server_on_frame(z->ota, msg->ieee, msg->src_endpoint, msg->frame, msg->frame_len);
         (void) bridge_on_zcl(z->bridge, msg->ieee, msg->src_endpoint, msg->cluster, msg->frame, msg->frame_len,
                              msg->lqi);
 }
@@ -1031,6 +1038,87 @@ static int make_state_dir(const char *path) {
         return 0;
 }
 
+/*
+ * OTA server <-> Host, Bridge
+ */
+
+static void on_ota_sent(Host *h, int error, uint8_t af_status, const HostZclMessage *response, void *userdata) {
+        if (error < 0)
+                log_debug_errno(error, "OTA frame not delivered: %m");
+}
+
+static int ota_send(void *userdata, uint64_t ieee, uint8_t endpoint, uint16_t cluster, const uint8_t *frame, size_t len) {
+        ZigbeeService *z = userdata;
+        const Device *d = devdb_find_by_ieee(z->db, ieee);
+
+        if (!host_usable(z))
+                return -ENETDOWN;
+        if (!d || d->nwk == DEVDB_NWK_UNKNOWN)
+                return -EHOSTUNREACH;
+        return host_zcl_request(z->host, d->nwk, endpoint, cluster, frame, len, on_ota_sent, NULL, NULL);
+}
+
+static uint8_t ota_next_tsn(void *userdata) {
+        ZigbeeService *z = userdata;
+
+        return z->host ? host_next_tsn(z->host) : 0;
+}
+
+/* After an update, as Zigbee2MQTT: interview the device again (new firmware, new Basic
+ * attributes, maybe new endpoints). */
+static void reinterview(ZigbeeService *z, uint64_t ieee) {
+        const Device *d = devdb_find_by_ieee(z->db, ieee);
+        int r;
+
+        if (!d || !z->host || d->nwk == DEVDB_NWK_UNKNOWN || host_interview_running(z->host, ieee))
+                return;
+        r = host_interview_start(z->host, ieee, d->nwk);
+        if (r < 0) {
+                log_warning_errno(r, "Cannot interview '%s' again after its update, ignoring: %m", d->friendly_name);
+                return;
+        }
+        (void) bridge_on_interview_started(z->bridge, ieee, d->nwk);
+}
+
+static void ota_event(void *userdata, uint64_t ieee, const OtaEvent *ev) {
+        ZigbeeService *z = userdata;
+
+        if (z->bridge)
+                bridge_on_ota_event(z->bridge, ieee, ev);
+        if (ev->kind == OTA_EVENT_INSTALLED)
+                reinterview(z, ieee);
+}
+
+static int ota_setup(ZigbeeService *z) {
+        static const OtaServerOps ops = {
+                .send = ota_send,
+                .next_tsn = ota_next_tsn,
+                .event = ota_event,
+        };
+        const Config *c = z->m->config;
+        OtaServerConfig oc;
+        int r;
+
+        if (c->ota.directory)
+                z->ota_directory = strdup(c->ota.directory);
+        else if (asprintf(&z->ota_directory, "%s/ota", c->state.directory) < 0)
+                z->ota_directory = NULL;
+        if (!z->ota_directory)
+                return -ENOMEM;
+        oc = (OtaServerConfig) {
+                .directory = z->ota_directory,
+                .block_response_delay_ms = c->ota.image_block_response_delay,
+                .max_data_size = c->ota.default_maximum_data_size,
+                .request_timeout_ms = c->ota.image_block_request_timeout,
+        };
+        r = ota_server_new(&z->ota, z->event, &oc, &ops, z);
+        if (r < 0)
+                return r;
+        bridge_set_ota_server(z->bridge, z->ota);
+        log_debug("OTA images are looked for in %s", z->ota_directory);
+        return 0;
+}
+
 int zigbee_service_new(ZigbeeService **ret, Manager *m) {
         static const BridgeMqttOps mqtt_ops = {
                 .publish = op_publish,
@@ -1113,6 +1201,9 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
                 return log_error_errno(r, "Cannot set up the MQTT bridge: %m");
         bridge_set_forget_callback(z->bridge, on_bridge_forget);
         op_plugs_changed(z);
+        r = ota_setup(z);
+        if (r < 0)
+                return log_error_errno(r, "Cannot set up the OTA server: %m");
 
         r = mqtt_add_connect_hook(m->mqtt, on_mqtt_connected, z);
         if (r < 0)
@@ -1151,7 +1242,9 @@ ZigbeeService *zigbee_service_free(ZigbeeService *z) {
                         (void) mqtt_unsubscribe(z->m->mqtt, z->subscriptions[i], on_mqtt_message, z);
                         free(z->subscriptions[i]);
                 }
+        z->ota = ota_server_free(z->ota);
         z->bridge = bridge_free(z->bridge);
+        free(z->ota_directory);
         (void) zigbee_service_save(z);
         z->db = devdb_free(z->db);
         for (size_t i = 0; i < z->n_devcfg; i++) {

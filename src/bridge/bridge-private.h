@@ -46,6 +46,16 @@ typedef enum Availability {
         AVAILABILITY_OFFLINE,
 } Availability;
 
+/* The plug's "update" state object (bridge-ota.c). */
+typedef struct BridgePlugOta {
+        bool known;                     /* published once a check, query or update said something */
+        char state[12];                 /* "available", "updating", "idle" */
+        int64_t installed, latest;      /* file versions, -1 unknown */
+        char source[256];               /* latest_source: the image file, "" none */
+        bool have_progress;
+        double progress, remaining;
+} BridgePlugOta;
+
 typedef struct BridgePlug {
         uint64_t ieee;
         const PlugModel *model;
@@ -63,6 +73,7 @@ typedef struct BridgePlug {
 
         uint64_t rediscover_at;         /* delayed discovery after a homeassistant_rename; 0 none */
         uint64_t retrieve_at;           /* read the state (after a reconnect or an announce); 0 none */
+        BridgePlugOta ota;
 } BridgePlug;
 
 struct Bridge {
@@ -98,6 +109,7 @@ struct Bridge {
         unsigned n_errors;
 
         struct BridgeCalls *calls;      /* control socket calls in flight (bridge-control.c) */
+        struct BridgeOta *ota;          /* bridge-ota.c */
 };
 
 uint64_t bridge_now(const Bridge *b);
@@ -159,6 +171,13 @@ void bridge_call_release(Bridge *b, uint64_t call, const char *code, const char 
 void bridge_call_error(Bridge *b, uint64_t call, const char *code, const char *message);
 void bridge_call_on_response(Bridge *b, const char *suffix, json_object *response);
 void bridge_calls_free(Bridge *b);
+int bridge_respond(Bridge *b, const char *name, json_object *request, json_object *data, const char *error);
+
+/* bridge-ota.c */
+int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req);
+int bridge_ota_decorate_state(const BridgePlug *p, json_object *o, bool for_database);
+void bridge_ota_load(BridgePlug *p, const Device *d);
+void bridge_ota_free(Bridge *b);
 
 /* bridge-json.c */
 json_object *bridge_devices_json(Bridge *b);

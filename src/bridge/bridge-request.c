@@ -1,6 +1,7 @@
 /*
  * bridge/request/<name> -> bridge/response/<name>, as Zigbee2MQTT's bridge extension answers them:
- * permit_join, device/rename, device/remove, device/options, health_check, restart.
+ * permit_join, device/rename, device/remove, device/options, health_check, restart (and
+ * device/ota_update/..., bridge-ota.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -57,6 +58,10 @@ static int respond(Bridge *b, const char *name, json_object *request, json_objec
         if (asprintf(&suffix, "bridge/response/%s", name) < 0)
                 return -ENOMEM;
         return bridge_publish_json(b, suffix, o, false, 0);
+}
+
+int bridge_respond(Bridge *b, const char *name, json_object *request, json_object *data, const char *error) {
+        return respond(b, name, request, data, error);
 }
 
 static int respondf(Bridge *b, const char *name, json_object *request, const char *fmt, ...) _printf_(4, 5);
@@ -526,6 +531,8 @@ int bridge_handle_request(Bridge *b, const char *name, const char *payload, size
                 return request_remove(b, name, req);
         if (strcmp(lower, "device/options") == 0)
                 return request_options(b, name, req);
+        if (strncmp(lower, "device/ota_update/", 18) == 0)
+                return bridge_handle_ota_request(b, name, req);
         if (strcmp(lower, "health_check") == 0) {
                 json_object *data = json_object_new_object();
                 if (!data)

@@ -203,6 +203,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
                         p->have_state = p->have_state || p->state.known[i];
         if (!p->last_seen)
                 p->last_seen = d->last_seen_usec;
+        bridge_ota_load(p, d);
         if (ret)
                 *ret = p;
         return 1;
@@ -283,7 +284,7 @@ int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
                 return 0;
         /* the database keeps what is known; the topic gets Zigbee2MQTT's nulls with discovery on */
         o = plug_state_to_json(&p->state, p->model, false, NULL);
-        if (!o)
+        if (!o || bridge_ota_decorate_state(p, o, true) < 0)
                 return -ENOMEM;
         r = devdb_set_state(b->db, d, TAKE_PTR(o));
         if (r < 0)
@@ -292,6 +293,8 @@ int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
         p->have_state = true;
 
         o = plug_state_to_json(&p->state, p->model, b->cfg.homeassistant, u);
+        if (!o || bridge_ota_decorate_state(p, o, false) < 0)
+                return -ENOMEM;
         return bridge_publish_json(b, d->friendly_name, o,
                             device_option_bool(d, "retain", b->cfg.retain_state),
                             device_option_int(d, "qos", b->cfg.state_qos));
@@ -304,7 +307,9 @@ char *bridge_state_payload(Bridge *b, uint64_t ieee) {
         if (!p)
                 return NULL;
         o = plug_state_to_json(&p->state, p->model, b->cfg.homeassistant, NULL);
-        return o ? disc_json_sorted(o) : NULL;
+        if (!o || bridge_ota_decorate_state(p, o, false) < 0)
+                return NULL;
+        return disc_json_sorted(o);
 }
 
 /*
@@ -1230,6 +1235,7 @@ Bridge *bridge_free(Bridge *b) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 free(b->plugs[i]);
         free(b->plugs);
+        bridge_ota_free(b);
         free(b);
         return NULL;
 }

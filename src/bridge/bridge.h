@@ -158,6 +158,13 @@ void bridge_on_permit_join_changed(Bridge *b, unsigned seconds);
 /* End of the work started with `token` (zcl: the answer of a send_action, else NULL). */
 void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, size_t len);
 
+/* OTA (bridge-ota.c): the server that bridge/request/device/ota_update/{check,update} start,
+ * and its events (the owner routes them here). */
+typedef struct OtaServer OtaServer;
+typedef struct OtaEvent OtaEvent;
+void bridge_set_ota_server(Bridge *b, OtaServer *s);
+void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev);
+
 /* Timers: availability checks, the discovery wait, delayed republishes. */
 void bridge_tick(Bridge *b);
 uint64_t bridge_next_wakeup(const Bridge *b);   /* realtime usec, UINT64_MAX: nothing due */

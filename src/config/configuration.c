@@ -627,6 +627,8 @@ static const ConfigKey global_keys[] = {
           .min = 0, .max = 60000, .restart = true, .expect = "a number of milliseconds from 0 to 60000"),
         G("ota", "default_maximum_data_size", parse_uint, ota.default_maximum_data_size,
           .min = 10, .max = 100, .restart = true, .expect = "a number of bytes from 10 to 100"),
+        G("ota", "image_block_request_timeout", parse_uint, ota.image_block_request_timeout,
+          .min = 1000, .max = 3600000, .restart = true, .expect = "a number of milliseconds from 1000 to 3600000"),
 };
 
 /*
@@ -759,6 +761,7 @@ int config_new(Config **ret) {
         c->log.target = LOG_TARGET_AUTO;
         c->ota.image_block_response_delay = 250;
         c->ota.default_maximum_data_size = 50;
+        c->ota.image_block_request_timeout = 150000;
 
         if (!(c->mqtt.host = strdup("localhost")) ||
             !(c->mqtt.base_topic = strdup("zigbee2mqtt")) ||

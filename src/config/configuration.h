@@ -99,6 +99,7 @@ typedef struct OtaConfig {
         char *directory;                /* NULL: <[state] directory>/ota */
         unsigned image_block_response_delay;    /* ms between image blocks, Zigbee2MQTT's default 250 */
         unsigned default_maximum_data_size;     /* bytes per image block at most, Zigbee2MQTT's 50 */
+        unsigned image_block_request_timeout;   /* ms without a request before an update fails, 150000 */
 } OtaConfig;
 
 /* [device 0x00158d0001a2b3c4]: per-plug options, named as Zigbee2MQTT's device options. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "sim-coordinator.h"
+#include "sim-ota.h"
 #include "sim-nv.h"
 #include "sim-plug.h"
 
@@ -693,6 +694,8 @@ static const Endpoint *find_endpoint(const SimCoordinator *c, uint8_t ep) {
         return NULL;
 }
 
+static void announce(SimCoordinator *c, int i, double after);
+
 /* A frame the plug puts on the air for the coordinator. */
 static void plug_send(SimPlug *p, uint16_t cluster, uint8_t src_ep, uint8_t dst_ep,
                       const uint8_t *zcl, size_t len, void *userdata) {
@@ -726,8 +729,18 @@ static void plug_send(SimPlug *p, uint16_t cluster, uint8_t src_ep, uint8_t dst_
         areq(c, SIM_MT_AF, 0x81, &w, delay(c, D_AIR));
 }
 
+/* The plug restarted after an OTA update: a router announces itself again. */
+static void plug_reboot(SimPlug *p, void *userdata) {
+        SimCoordinator *c = userdata;
+        int i = node_by_plug(c, p);
+
+        if (node_reachable(c, i) && c->dev_state == DEV_ZB_COORD)
+                announce(c, i, delay(c, D_ANNOUNCE));
+}
+
 static const SimPlugOps plug_ops = {
         .send = plug_send,
+        .reboot = plug_reboot,
 };
 
 /*
@@ -2388,6 +2401,30 @@ int sim_coordinator_control(SimCoordinator *c, const char *line, char *out, size
                 if (node_reachable(c, i) && c->dev_state == DEV_ZB_COORD)
                         announce(c, i, delay(c, D_ANNOUNCE));
                 snprintf(out, size, "ok");
+        } else if (strcmp(cmd, "ota") == 0) {
+                /* ota N: the OTA client's state; ota N KEY VALUE: a setting (sim-ota.h) */
+                int i = plug_arg(c, arg, out, size);
+                if (i < 0)
+                        return -EINVAL;
+                SimOta *o = sim_plug_ota(c->nodes[i].plug);
+                const char *kv = strchr(arg, ' ');
+                while (kv && *kv == ' ')
+                        kv++;
+                if (kv && *kv) {
+                        char key[32];
+                        double v;
+                        if (sscanf(kv, "%31s %lf", key, &v) != 2 || sim_ota_set(o, key, v) < 0) {
+                                snprintf(out, size, "error ota needs: ota N [max_data_size 1..255 | request_delay SEC | "
+                                         "page_size BYTES | timeout SEC | stall 0|1]");
+                                return -EINVAL;
+                        }
+                }
+                char json[1024];
+                if (sim_ota_state_json(o, json, sizeof(json)) < 0) {
+                        snprintf(out, size, "error state does not fit");
+                        return -ENOBUFS;
+                }
+                snprintf(out, size, "ok %s", json);
         } else if (strcmp(cmd, "autooff") == 0) {
                 int i = plug_arg(c, arg, out, size);
                 if (i < 0)

@@ -22,10 +22,12 @@
 #include <string.h>
 
 #include "sim-lumi-tlv.h"
+#include "sim-ota.h"
 #include "sim-plug.h"
 #include "sim-zcl.h"
 
 #define LUMI_MFR 0x115f
+#define LUMI_OTA_IMAGE_TYPE 0x4018      /* zigbee-OTA index, lumi.plug.mmeu01 */
 #define COORD_EP 1
 
 #define CL_BASIC 0x0000
@@ -212,6 +214,8 @@ struct SimPlug {
         /* Basic modelId / manufacturerName: "lumi.plug.mmeu01" / "LUMI" unless a test makes this
          * device another product (sim_plug_set_identity). */
         char model[33], manufacturer[33];
+
+        SimOta *ota;                    /* its OTA Upgrade client (sim-ota.c) */
 };
 
 /* ---- small helpers ---------------------------------------------------------------------- */
@@ -984,21 +988,6 @@ static void groups_command(SimPlug *p, Request *r) {
         }
 }
 
-static void ota_query_next_image(SimPlug *p) {
-        uint8_t buf[16];
-        ZclWriter w;
-
-        /* Client -> server, cluster specific, default response disabled: the answer is
-         * Query Next Image Response. Manufacturer 0x115F, image type 0x4018 (zigbee-OTA). */
-        zw_init(&w, buf, sizeof buf);
-        own_header(p, &w, ZFC_CLUSTER_SPECIFIC | ZFC_DISABLE_DEFAULT_RSP, 0, 0x01);
-        zw_u8(&w, 0x00);
-        zw_u16(&w, LUMI_MFR);
-        zw_u16(&w, 0x4018);
-        zw_u32(&w, p->cfg.app_version);
-        send_frame(p, CL_OTA, EP_MAIN, &w);
-}
-
 /* Commands to a cluster the plug is a client of (server -> client direction). */
 static void client_cluster_command(SimPlug *p, Request *r) {
         if (!(r->fc & ZFC_CLUSTER_SPECIFIC)) {
@@ -1010,13 +999,6 @@ static void client_cluster_command(SimPlug *p, Request *r) {
         }
         if (r->mfr)
                 return default_response(p, r, ZS_UNSUP_MANUF_CLUSTER_COMMAND);
-        if (r->cluster == CL_OTA && r->cmd == 0x00) {
-                /* Image Notify: ask for the next image with our current version. */
-                ota_query_next_image(p);
-                return;
-        }
-        if (r->cluster == CL_OTA && r->cmd == 0x02)
-                return;         /* Query Next Image Response: nothing to download here */
         if (r->cluster == CL_GREEN_POWER && r->cmd == 0x02)
                 return default_response(p, r, ZS_SUCCESS);     /* proxy commissioning mode */
         default_response(p, r, ZS_UNSUP_COMMAND);
@@ -1060,6 +1042,12 @@ void sim_plug_receive(SimPlug *p, uint16_t cluster, uint8_t src_ep, uint8_t dst_
                                                 ZS_UNSUP_MANUF_GENERAL_COMMAND);
         }
 
+        if (!to_server && cluster == CL_OTA &&
+            ((r.fc & ZFC_CLUSTER_SPECIFIC) || r.cmd == 0x0b) && !(r.fc & ZFC_MANUFACTURER)) {
+                /* the OTA client's business: Image Notify, the responses, Default Responses */
+                sim_ota_receive(p->ota, zcl, len, p->now);
+                return;
+        }
         if (!to_server)
                 return client_cluster_command(p, &r);
 
@@ -1080,6 +1068,36 @@ void sim_plug_receive(SimPlug *p, uint16_t cluster, uint8_t src_ep, uint8_t dst_
                 /* Basic reset, Scenes, Lumi cluster commands: not implemented by this plug. */
                 return default_response(p, &r, ZS_UNSUP_COMMAND);
         }
+}
+
+/* ---- OTA client glue ---------------------------------------------------------------------- */
+
+static void ota_send(const uint8_t *zcl, size_t len, void *userdata) {
+        SimPlug *p = userdata;
+
+        if (p->ops.send)
+                p->ops.send(p, CL_OTA, EP_MAIN, COORD_EP, zcl, len, p->userdata);
+}
+
+static uint8_t ota_next_tsn(void *userdata) {
+        SimPlug *p = userdata;
+
+        return p->tsn++;
+}
+
+/* The new firmware runs: Basic appVersion follows the file version (fw 22 -> 0x16 in both), the
+ * relay restarts as after a power cut, and the network side hears about the reboot. */
+static void ota_reboot(uint32_t version, void *userdata) {
+        SimPlug *p = userdata;
+
+        p->cfg.app_version = version > 0xff ? 0xff : version;
+        sim_plug_power_cycle(p);
+        if (p->ops.reboot)
+                p->ops.reboot(p, p->userdata);
+}
+
+SimOta *sim_plug_ota(SimPlug *p) {
+        return p->ota;
 }
 
 /* ---- public API ------------------------------------------------------------------------- */
@@ -1109,6 +1127,12 @@ SimPlug *sim_plug_new(const SimPlugConfig *cfg, const SimPlugOps *ops, void *use
         p->next_tlv_at = -1;
         strcpy(p->model, "lumi.plug.mmeu01");
         strcpy(p->manufacturer, "LUMI");
+        p->ota = sim_ota_new(LUMI_MFR, LUMI_OTA_IMAGE_TYPE, p->cfg.app_version,
+                             &(SimOtaOps) { .send = ota_send, .reboot = ota_reboot, .next_tsn = ota_next_tsn }, p);
+        if (!p->ota) {
+                free(p);
+                return NULL;
+        }
         for (size_t i = 0; i < _A_MAX; i++)
                 p->slots[i].last_value = numeric_value(p, (AttrId) i);
         return p;
@@ -1140,6 +1164,8 @@ const char *sim_plug_model(const SimPlug *p) {
 }
 
 SimPlug *sim_plug_free(SimPlug *p) {
+        if (p)
+                sim_ota_free(p->ota);
         free(p);
         return NULL;
 }
@@ -1219,6 +1245,7 @@ void sim_plug_tick(SimPlug *p, double now_s, bool joined) {
 
         advance(p, now_s);
         p->joined = joined;
+        sim_ota_tick(p->ota, p->now);
 
         /* identify counts down once per second */
         while (p->identify_s > 0 && p->now - p->identify_tick >= 1.0) {

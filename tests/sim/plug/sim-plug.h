@@ -21,6 +21,8 @@ typedef struct SimPlugOps {
         /* The plug transmits a ZCL frame to the coordinator (network address 0x0000). */
         void (*send)(SimPlug *p, uint16_t cluster, uint8_t src_ep, uint8_t dst_ep,
                      const uint8_t *zcl, size_t len, void *userdata);
+        /* It restarted by itself (after an OTA update); may be NULL. */
+        void (*reboot)(SimPlug *p, void *userdata);
 } SimPlugOps;
 
 typedef struct SimPlugConfig {
@@ -94,3 +96,9 @@ double sim_plug_power(const SimPlug *p);               /* W actually drawn (0 wh
  * ASCII characters without '"' or '\\'; -EINVAL otherwise, nothing changed. */
 int sim_plug_set_identity(SimPlug *p, const char *model, const char *manufacturer);
 const char *sim_plug_model(const SimPlug *p);
+
+/* Its OTA Upgrade client (sim-ota.h): settings and state for the control socket's "ota". After
+ * an update it reboots into the new file version (Basic appVersion follows, capped at 255) and
+ * SimPlugOps.reboot is called. */
+typedef struct SimOta SimOta;
+SimOta *sim_plug_ota(SimPlug *p);
