@@ -540,7 +540,7 @@ static int property_payload(json_object *p, const PlugProperty *prop, const char
 }
 
 static int device_entities(const DiscConfig *cfg, const PlugModel *m, const DiscDevice *dev, DiscMessages *out,
-                           bool clear) {
+                           bool clear, bool extras_only) {
         _cleanup_json_ json_object *device = NULL;
         _cleanup_str_ char *state_topic = NULL, *set_topic = NULL, *avail_topic = NULL;
         int r;
@@ -562,7 +562,13 @@ static int device_entities(const DiscConfig *cfg, const PlugModel *m, const Disc
                 const PlugProperty *prop = &m->properties[i];
                 _cleanup_json_ json_object *p = NULL;
 
-                if (!plug_property_is_exposed(prop) || !prop->ha.component)
+                if (!prop->ha.component)
+                        continue;
+                if (prop->ha.extra) {
+                        /* beyond Zigbee2MQTT: only when enabled for this device */
+                        if (i >= 32 || !(dev->extras & (UINT32_C(1) << i)))
+                                continue;
+                } else if (!plug_property_is_exposed(prop) || extras_only)
                         continue;
                 if (!valid_topic_id(prop->ha.object_id))
                         return -EINVAL;
@@ -577,13 +583,27 @@ static int device_entities(const DiscConfig *cfg, const PlugModel *m, const Disc
                                           device, state_topic, true, dev->availability, avail_topic, false, dev->disabled);
                         if (r < 0)
                                 return r;
+                        if (prop->ha.extra) {
+                                /* Zigbee2MQTT's unique_ids are <ieee>_<object_id>_<base_topic>; ours end in
+                                 * "_lumiplugd", which no Zigbee2MQTT base topic plus object id can */
+                                json_object *u;
+                                _cleanup_str_ char *uid = NULL;
+
+                                if (!json_object_object_get_ex(p, "unique_id", &u))
+                                        return -EINVAL;
+                                uid = strprintf("%s_lumiplugd", json_object_get_string(u));
+                                if (!uid)
+                                        return -ENOMEM;
+                                if ((r = add_str(p, "unique_id", uid)) < 0)
+                                        return r;
+                        }
                 }
                 r = emit(out, cfg, prop->ha.component, dev->ieee, prop->ha.object_id, p);
                 if (r < 0)
                         return r;
         }
 
-        if (m->ota) {
+        if (m->ota && !extras_only) {
                 _cleanup_json_ json_object *p = NULL;
 
                 if (!clear) {
@@ -614,12 +634,18 @@ static int device_entities(const DiscConfig *cfg, const PlugModel *m, const Disc
 }
 
 int disc_device_messages(const DiscConfig *cfg, const PlugModel *m, const DiscDevice *dev, DiscMessages *out) {
-        return device_entities(cfg, m, dev, out, false);
+        return device_entities(cfg, m, dev, out, false, false);
 }
 
 int disc_device_clear_messages(const DiscConfig *cfg, const PlugModel *m, const char *ieee, DiscMessages *out) {
         DiscDevice dev = { .ieee = ieee, .hw_version = -1 };
-        return device_entities(cfg, m, &dev, out, true);
+        return device_entities(cfg, m, &dev, out, true, false);
+}
+
+int disc_device_clear_extra_messages(const DiscConfig *cfg, const PlugModel *m, const char *ieee, uint32_t extras,
+                                     DiscMessages *out) {
+        DiscDevice dev = { .ieee = ieee, .hw_version = -1, .extras = extras };
+        return device_entities(cfg, m, &dev, out, true, true);
 }
 
 typedef struct BridgeEntity {

@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "devices/property.h"
 
@@ -33,6 +34,8 @@ typedef struct DiscDevice {
         int hw_version;                         /* Basic hwVersion; < 0: omitted */
         bool availability;                      /* availability feature enabled for this device */
         bool disabled;                          /* Zigbee2MQTT's "disabled": always unavailable */
+        uint32_t extras;                        /* bit per row index: rows with ha.extra to discover
+                                                 * (beyond Zigbee2MQTT; 0: exactly Zigbee2MQTT's set) */
 } DiscDevice;
 
 typedef struct DiscMessage {
@@ -66,6 +69,9 @@ int disc_bridge_messages(const DiscConfig *cfg, unsigned mask, DiscMessages *out
 /* Append empty payloads for every config topic of a plug (removal). Topics depend only on the
  * IEEE, so a rename republishes on the same topics. */
 int disc_device_clear_messages(const DiscConfig *cfg, const PlugModel *m, const char *ieee, DiscMessages *out);
+/* Empty payloads for the extra rows (ha.extra) selected by the extras bits. */
+int disc_device_clear_extra_messages(const DiscConfig *cfg, const PlugModel *m, const char *ieee, uint32_t extras,
+                                     DiscMessages *out);
 int disc_bridge_clear_messages(const DiscConfig *cfg, unsigned mask, DiscMessages *out);
 
 /* Whether a retained config found under the prefix belongs to us (Zigbee2MQTT's rule: its first

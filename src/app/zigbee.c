@@ -913,6 +913,15 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
  * Timers, set-up
  */
 
+/* Every second, or sooner when the bridge has something due (power polls are spread finer). */
+static uint64_t tick_delay(ZigbeeService *z) {
+        uint64_t wake = bridge_next_wakeup(z->bridge), now = op_now(z);
+
+        if (wake <= now)
+                return 1000;            /* 1 ms: due now, after the other events */
+        return MIN(wake - now, USEC_PER_SEC);
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         ZigbeeService *z = userdata;
         int r;
@@ -924,7 +933,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
                 z->dirty_ticks = 0;
                 (void) zigbee_service_save(z);
         }
-        r = sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        r = sd_event_source_set_time_relative(s, tick_delay(z));
         if (r >= 0)
                 r = sd_event_source_set_enabled(s, SD_EVENT_ON);
         if (r < 0)
@@ -1008,6 +1017,19 @@ static json_object *device_options_json(const DeviceConfig *d) {
         if (d->state_action.set)
                 (void) json_object_object_add(o, "state_action", json_object_new_boolean(d->state_action.value));
         return o;
+}
+
+/* Issue 12's keys (bridge-energy.c, bridge-poll.c, bridge-settings.c). */
+static void device_extras_from(BridgeDeviceConfig *b, const DeviceConfig *d) {
+        const ConfigOptBool *flags[] = { &d->led_disabled_night, &d->power_outage_memory, &d->auto_off };
+
+        b->energy_monotonic = d->energy_monotonic.set && d->energy_monotonic.value;
+        b->power_poll_interval = d->power_poll_interval;
+        b->enforce_settings = d->enforce_settings.set && d->enforce_settings.value;
+        for (size_t i = 0; i < ELEMENTSOF(flags); i++)
+                b->settings[i] = (BridgeSettingValue) { .set = flags[i]->set, .value = flags[i]->value };
+        b->settings[3] = (BridgeSettingValue) { .set = d->overload_protection.set,
+                                                .value = d->overload_protection.value };
 }
 
 static const char *log_level_name(int level) {
@@ -1178,6 +1200,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
                                                                              : NULL,
                                 .options = device_options_json(&c->devices[i]),
                         };
+                        device_extras_from(&z->devcfg[i], &c->devices[i]);
                         z->n_devcfg++;
                         if (!z->devcfg[i].options || (c->devices[i].friendly_name && !z->devcfg[i].friendly_name))
                                 return -ENOMEM;
@@ -1211,6 +1234,9 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
         z->connect_hook = true;
 
         r = sd_event_add_time_relative(z->event, &z->tick, CLOCK_MONOTONIC, USEC_PER_SEC, 0, on_tick, z);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_time_accuracy(z->tick, 1000);       /* spread background reads to the ms */
         if (r < 0)
                 return r;
         manager_require_component(m, MANAGER_COMPONENT_ZIGBEE);

@@ -7,6 +7,7 @@
 #include <json-c/json.h>
 
 #include "bridge/bridge.h"
+#include "devices/energy.h"
 #include "discovery/ha-discovery.h"
 #include "util/log.h"
 
@@ -21,6 +22,8 @@ typedef enum PendingKind {
         PENDING_PING,
         PENDING_PERMIT_JOIN,
         PENDING_REMOVE,
+        PENDING_POLL,           /* power poll (bridge-poll.c) */
+        PENDING_SETTINGS,       /* settings read-back / write-back (bridge-settings.c) */
 } PendingKind;
 
 typedef struct Pending {
@@ -74,6 +77,18 @@ typedef struct BridgePlug {
         uint64_t rediscover_at;         /* delayed discovery after a homeassistant_rename; 0 none */
         uint64_t retrieve_at;           /* read the state (after a reconnect or an announce); 0 none */
         BridgePlugOta ota;
+
+        /* Beyond Zigbee2MQTT (issue 12) */
+        const BridgeDeviceConfig *config;       /* its [device] section, NULL: none */
+        EnergyTracker energy;                   /* energy_monotonic (bridge-energy.c) */
+        bool save_before_publish;               /* the database holds what the next publish says */
+        uint64_t poll_due;                      /* next power poll; 0: not scheduled (bridge-poll.c) */
+        bool poll_unsupported;                  /* no Analog Input endpoint: never polled */
+        bool settings_needed;                   /* read-back due (bridge-settings.c) */
+        uint64_t settings_due;
+        unsigned settings_step;                 /* reads 0..BRIDGE_SETTINGS_MAX-1, then writes */
+        bool settings_busy;                     /* a read or write is in flight */
+        unsigned settings_failures;
 } BridgePlug;
 
 struct Bridge {
@@ -102,6 +117,7 @@ struct Bridge {
         Pending pending[BRIDGE_PENDING_MAX];
         uint64_t next_token;
 
+        uint64_t background_next;       /* earliest next background read (poll, settings) */
         uint64_t discovery_due;         /* end of the wait for retained configs; 0 none */
         uint64_t ha_online_due;         /* republish after HA's birth; 0 none */
 
@@ -178,6 +194,24 @@ int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req);
 int bridge_ota_decorate_state(const BridgePlug *p, json_object *o, bool for_database);
 void bridge_ota_load(BridgePlug *p, const Device *d);
 void bridge_ota_free(Bridge *b);
+/* bridge-energy.c */
+void bridge_energy_plug_added(Bridge *b, BridgePlug *p, const Device *d);
+void bridge_energy_apply(Bridge *b, BridgePlug *p, PlugUpdate *u);
+uint32_t bridge_energy_discovery_extras(const Bridge *b, const BridgePlug *p);
+
+/* bridge-poll.c: power polls and the background-read limiter shared with the settings read-back */
+bool bridge_plug_available(const Bridge *b, const BridgePlug *p);
+bool bridge_background_may_send(const Bridge *b, uint64_t now);
+void bridge_background_sent(Bridge *b, uint64_t now);
+void bridge_poll_tick(Bridge *b, uint64_t now);
+uint64_t bridge_poll_next_wakeup(const Bridge *b);
+void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl, size_t len);
+
+/* bridge-settings.c */
+void bridge_settings_request(Bridge *b, BridgePlug *p, uint64_t delay_usec);
+void bridge_settings_tick(Bridge *b, uint64_t now);
+uint64_t bridge_settings_next_wakeup(const Bridge *b);
+void bridge_complete_settings(Bridge *b, Pending *pd, int error, const uint8_t *zcl, size_t len);
 
 /* bridge-json.c */
 json_object *bridge_devices_json(Bridge *b);

@@ -201,6 +201,11 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
         if (d->state && plug_state_from_json(&p->state, m, d->state) >= 0)
                 for (size_t i = 0; i < m->n_properties; i++)
                         p->have_state = p->have_state || p->state.known[i];
+        for (size_t i = 0; i < b->cfg.n_devices; i++)
+                if (b->cfg.devices[i].ieee == d->ieee)
+                        p->config = &b->cfg.devices[i];
+        bridge_energy_plug_added(b, p, d);
+        bridge_settings_request(b, p, 0);       /* read back once the coordinator is up and it is available */
         if (!p->last_seen)
                 p->last_seen = d->last_seen_usec;
         bridge_ota_load(p, d);
@@ -221,7 +226,8 @@ void bridge_plug_drop(Bridge *b, uint64_t ieee) {
         /* completions still on their way are ignored from now on */
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
                 if (b->pending[i].token && b->pending[i].ieee == ieee &&
-                    (b->pending[i].kind == PENDING_ACTION || b->pending[i].kind == PENDING_PING))
+                    (b->pending[i].kind == PENDING_ACTION || b->pending[i].kind == PENDING_PING ||
+                     b->pending[i].kind == PENDING_POLL || b->pending[i].kind == PENDING_SETTINGS))
                         b->pending[i] = (Pending) {};
 }
 
@@ -289,7 +295,9 @@ int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
         r = devdb_set_state(b->db, d, TAKE_PTR(o));
         if (r < 0)
                 return r;
-        bridge_devdb_changed(b, false);
+        /* urgent: saved now, before the publish (energy_monotonic's crash safety, bridge-energy.c) */
+        bridge_devdb_changed(b, p->save_before_publish);
+        p->save_before_publish = false;
         p->have_state = true;
 
         o = plug_state_to_json(&p->state, p->model, b->cfg.homeassistant, u);
@@ -339,6 +347,7 @@ static int plug_disc_messages(Bridge *b, const BridgePlug *p, const Device *d, D
                 .sw_version = d->basic.sw_build_id,
                 .hw_version = d->basic.hw_version,
                 .availability = b->cfg.availability,
+                .extras = bridge_energy_discovery_extras(b, p),
         };
         return disc_device_messages(&cfg, p->model, &dev, out);
 }
@@ -368,7 +377,8 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p) {
 }
 
 void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee) {
-        _cleanup_(disc_messages_done) DiscMessages msgs = {};
+        _cleanup_(disc_messages_done) DiscMessages msgs = {}, extra = {};
+        const BridgePlug *p = bridge_find_plug(b, ieee);
         DiscConfig cfg = bridge_disc_config(b);
         char s[19];
 
@@ -377,6 +387,8 @@ void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee) {
         bridge_format_ieee(ieee, s);
         if (disc_device_clear_messages(&cfg, m, s, &msgs) >= 0)
                 publish_messages(b, &msgs);
+        if (p && disc_device_clear_extra_messages(&cfg, m, s, bridge_energy_discovery_extras(b, p), &extra) >= 0)
+                publish_messages(b, &extra);
 }
 
 static void discover_all(Bridge *b) {
@@ -841,6 +853,7 @@ int bridge_on_zcl(Bridge *b, uint64_t ieee, uint8_t endpoint, uint16_t cluster, 
         }
         bridge_plug_seen(b, p);
         r = plug_state_apply_frame(&p->state, p->model, &p->options, endpoint, cluster, zcl, len, lqi, &u);
+        bridge_energy_apply(b, p, &u);
         if (r < 0) {
                 char s[19];
                 bridge_format_ieee(ieee, s);
@@ -934,6 +947,8 @@ int bridge_on_device_announced(Bridge *b, uint64_t ieee, uint16_t nwk) {
         if (p) {
                 bridge_plug_seen(b, p);
                 bridge_retrieve_state(b, p);
+                /* back from a power cycle or a rejoin: it may have lost its settings */
+                bridge_settings_request(b, p, BRIDGE_RETRIEVE_DEBOUNCE_USEC);
         }
         (void) bridge_publish_devices(b);
         return publish_event(b, "device_announce", event_data(d, ieee));
@@ -1102,6 +1117,12 @@ void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, s
         case PENDING_REMOVE:
                 bridge_complete_remove(b, &copy, error);
                 break;
+        case PENDING_POLL:
+                bridge_complete_poll(b, &copy, error, zcl, len);
+                break;
+        case PENDING_SETTINGS:
+                bridge_complete_settings(b, &copy, error, zcl, len);
+                break;
         default:
                 break;
         }
@@ -1147,6 +1168,8 @@ void bridge_tick(Bridge *b) {
                 if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
                         bridge_start_ping(b, p);
         }
+        bridge_settings_tick(b, now);
+        bridge_poll_tick(b, now);
 }
 
 uint64_t bridge_next_wakeup(const Bridge *b) {
@@ -1166,6 +1189,8 @@ uint64_t bridge_next_wakeup(const Bridge *b) {
                 if (b->cfg.availability && !p->ping_pending && p->next_check)
                         t = MIN(t, p->next_check);
         }
+        t = MIN(t, bridge_settings_next_wakeup(b));
+        t = MIN(t, bridge_poll_next_wakeup(b));
         return t;
 }
 

@@ -54,6 +54,9 @@ typedef struct Bridge Bridge;
 #define BRIDGE_HA_ONLINE_DELAY_USEC (30ull * 1000000)              /* HA birth -> states (configs at once) */
 #define BRIDGE_HA_RENAME_DELAY_USEC (2ull * 1000000)               /* cleared configs before the new ones */
 #define BRIDGE_RETRIEVE_DEBOUNCE_USEC (2ull * 1000000)             /* state read after reconnect/announce */
+#define BRIDGE_BACKGROUND_GAP_USEC (50ull * 1000)                  /* background reads (power polls, settings
+                                                                    * read-back): at most 20 per second */
+#define BRIDGE_POLLS_IN_FLIGHT_MAX 8u                               /* power polls waiting for an answer */
 
 typedef struct BridgeMqttOps {
         /* 0 or -errno; the bridge logs a failure and carries on (MQTT reconnects republish all). */
@@ -85,10 +88,25 @@ typedef struct BridgeOwnerOps {
 /* A plug named or configured in the INI ([device 0x...]). The name is given when the device joins
  * and at start while it still has its default name (a rename over MQTT wins and persists); the
  * options override the stored ones of the same key at start and at join. */
+/* The plug settings lumiplugd reads back (and, with enforce_settings, writes back): property names,
+ * in the order of BridgeDeviceConfig.settings. */
+#define BRIDGE_SETTINGS_MAX 4u
+extern const char *const bridge_setting_names[BRIDGE_SETTINGS_MAX];
+
+typedef struct BridgeSettingValue {
+        bool set;
+        double value;                           /* 0/1 for the switches, watts for overload_protection */
+} BridgeSettingValue;
+
 typedef struct BridgeDeviceConfig {
         uint64_t ieee;
         const char *friendly_name;              /* NULL: none */
         json_object *options;                   /* Zigbee2MQTT device options, or NULL; borrowed */
+        /* Beyond Zigbee2MQTT (issue 12; bridge-energy.c, bridge-poll.c, bridge-settings.c) */
+        bool energy_monotonic;                  /* energy = counter + offset kept across counter drops */
+        unsigned power_poll_interval;           /* seconds between power reads; 0: none */
+        bool enforce_settings;                  /* write settings[] back when the plug lost them */
+        BridgeSettingValue settings[BRIDGE_SETTINGS_MAX];
 } BridgeDeviceConfig;
 
 typedef struct BridgeConfig {

@@ -470,10 +470,19 @@ static int convert_value(const PlugProperty *p, const PlugOptionValue *ov, const
 }
 
 static void store(PlugState *s, size_t i, double v, PlugUpdate *u) {
+        s->raw[i] = v;
         s->value[i] = v;
         s->known[i] = true;
         if (u)
                 u->converted |= (uint32_t) 1 << i;
+}
+
+/* The received value itself (store() put the converted one there, right for non-numeric kinds). */
+static void store_raw(PlugState *s, size_t i, const ZclValue *v) {
+        double d;
+
+        if (zcl_value_to_double(v, &d) >= 0)
+                s->raw[i] = d;
 }
 
 static const PlugOptionValue *option_of(const PlugOptions *o, size_t i) {
@@ -509,6 +518,7 @@ int plug_state_apply_tlv(PlugState *s, const PlugModel *m, const PlugOptions *o,
                         if (convert_value(p, option_of(o, i), &tlv[k].value, &v) < 0)
                                 continue;
                         store(s, i, v, u);
+                        store_raw(s, i, &tlv[k].value);
                         /* fz.on_off's state_action only applies to On/Off cluster reports */
                 }
         }
@@ -544,6 +554,7 @@ int plug_state_apply_attribute(PlugState *s, const PlugModel *m, const PlugOptio
                 if (convert_value(p, option_of(o, i), &rec->value, &v) < 0)
                         continue;
                 store(s, i, v, u);
+                store_raw(s, i, &rec->value);
                 if (cluster == ZCL_CLUSTER_ON_OFF)
                         note_state_action(m, o, i, v, u);
         }
@@ -596,6 +607,20 @@ int plug_state_apply_frame(PlugState *s, const PlugModel *m, const PlugOptions *
         if (ret)
                 *ret = u;
         return r;
+}
+
+int plug_property_convert(const PlugModel *m, const PlugOptions *o, size_t index, double raw, double *ret) {
+        const PlugProperty *p;
+        ZclValue v;
+
+        if (!m || !ret || index >= m->n_properties || !isfinite(raw))
+                return -EINVAL;
+        p = &m->properties[index];
+        if (p->kind != PROP_KIND_NUMERIC)
+                return -EINVAL;
+        v = zcl_value_single((float) raw);
+        v.f = raw;              /* the double itself, not its float32 rounding */
+        return convert_value(p, option_of(o, index), &v, ret);
 }
 
 int plug_state_apply_confirmed(PlugState *s, const PlugModel *m, const PlugAction *a) {

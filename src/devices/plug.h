@@ -49,6 +49,8 @@ int plug_options_set_string(PlugOptions *o, const PlugModel *m, const char *key,
 typedef struct PlugState {
         double value[PLUG_PROPERTIES_MAX];
         bool known[PLUG_PROPERTIES_MAX];
+        double raw[PLUG_PROPERTIES_MAX];        /* numeric rows: the value as received, before scale,
+                                                 * calibration and rounding (valid where known) */
 } PlugState;
 
 /* What one incoming frame converted (Zigbee2MQTT publishes when anything was converted). */
@@ -70,6 +72,10 @@ int plug_state_apply_attribute(PlugState *s, const PlugModel *m, const PlugOptio
 /* Apply a Lumi TLV blob (0x00F7 flavour if ff01 is false). */
 int plug_state_apply_tlv(PlugState *s, const PlugModel *m, const PlugOptions *o,
                          const uint8_t *blob, size_t len, bool ff01, PlugUpdate *u);
+
+/* The published value of row index for a received value raw (scale, offset, calibration and
+ * precision of that row and its options), as a report carrying raw would be converted. */
+int plug_property_convert(const PlugModel *m, const PlugOptions *o, size_t index, double raw, double *ret);
 
 /* State JSON with Zigbee2MQTT's keys and types. fill_nulls: what Zigbee2MQTT publishes when Home
  * Assistant discovery is on: exposed rows not known are null and, for OTA models, "update" is

@@ -29,6 +29,7 @@ typedef enum PropSource {
         PROP_SOURCE_ATTRIBUTE,          /* (cluster, attribute) reports/read responses; tlv_tag too if >= 0 */
         PROP_SOURCE_TLV,                /* only the Lumi TLV blob (tlv_tag) */
         PROP_SOURCE_LQI,                /* link quality of every received frame */
+        PROP_SOURCE_DERIVED,            /* computed by the bridge (energy_device), never from Zigbee */
 } PropSource;
 
 /* Which Zigbee2MQTT option pair applies (zhc src/lib/utils.ts calibrateAndPrecisionRoundOptions). */
@@ -50,6 +51,8 @@ typedef struct PropHa {
         bool name_null;                 /* name is JSON null (the device's main feature) */
         const char *device_class, *state_class, *entity_category, *icon;
         int enabled_by_default;         /* -1 absent, 0 false, 1 true */
+        bool extra;                     /* beyond Zigbee2MQTT: discovered only when the device enables
+                                         * it, with a unique_id suffixed "_lumiplugd" */
 } PropHa;
 
 typedef struct PlugProperty {

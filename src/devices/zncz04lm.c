@@ -7,7 +7,9 @@
  * zigbee2mqtt lib/extension/homeassistant.ts (discovery lookups). Rows are in Zigbee2MQTT's
  * expose order, then linkquality (added by Zigbee2MQTT), then the keys it publishes without an
  * expose: consumption (the deprecated copy of energy, still set in numericAttributes2Payload,
- * never rounded) and power_outage_count (TLV tag 5 minus one).
+ * never rounded) and power_outage_count (TLV tag 5 minus one). Last, lumiplugd's own keys beyond
+ * Zigbee2MQTT, never published unless enabled: energy_device (the plug's raw energy counter while
+ * [device] energy_monotonic makes energy the total that survives counter resets).
  */
 #include "devices/plug.h"
 #include "util/macro.h"
@@ -152,6 +154,18 @@ static const PlugProperty zncz04lm_properties[] = {
                 .access = 0, .kind = PROP_KIND_NUMERIC, .source = PROP_SOURCE_TLV,
                 .zcl_type = ZCL_TYPE_UINT16, .tlv_tag = 0x05,
                 .scale = 1, .offset = -1, .precision = PROP_NO_ROUNDING,
+        },
+        {
+                /* Set by the bridge (src/bridge/bridge-energy.c) with energy_monotonic only, converted
+                 * with energy's calibration and precision: what Zigbee2MQTT would publish as energy. */
+                .name = "energy_device", .label = "Energy (device counter)",
+                .description = "The plug's own energy counter, which may drop to zero", .category = "diagnostic",
+                .access = 0, .kind = PROP_KIND_NUMERIC, .source = PROP_SOURCE_DERIVED,
+                .tlv_tag = PROP_NO_TLV,
+                .scale = 1, .unit = "kWh", .precision = 2,
+                .ha = { .component = "sensor", .object_id = "energy_device", .name = "Energy device counter",
+                        .device_class = "energy", .state_class = "total_increasing",
+                        .entity_category = "diagnostic", .enabled_by_default = 1, .extra = true },
         },
 };
 

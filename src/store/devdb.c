@@ -4,6 +4,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -446,6 +447,18 @@ int devdb_set_state(DevDb *db, Device *d, json_object *state) {
         return set_object(db, &d->state, state);
 }
 
+int devdb_set_energy(DevDb *db, Device *d, double offset, double last_device) {
+        if (!db || !d || !isfinite(offset) || offset < 0 || !isfinite(last_device) || last_device < 0)
+                return -EINVAL;
+        if (d->energy_known && d->energy_offset == offset && d->energy_last_device == last_device)
+                return 0;
+        d->energy_known = true;
+        d->energy_offset = offset;
+        d->energy_last_device = last_device;
+        devdb_mark_dirty(db);
+        return 1;
+}
+
 int devdb_set_options(DevDb *db, Device *d, json_object *options) {
         return set_object(db, &d->options, options);
 }
@@ -570,6 +583,17 @@ static int device_to_json(const Device *d, json_object **ret) {
                 r = json_add(o, "state", json_object_get(d->state));
         if (r >= 0)
                 r = json_add(o, "last_seen", json_object_new_int64((int64_t) (d->last_seen_usec / 1000)));
+        if (r >= 0 && d->energy_known) {
+                _cleanup_json_ json_object *e = json_object_new_object();
+
+                if (!e)
+                        return -ENOMEM;
+                r = json_add(e, "offset", json_object_new_double(d->energy_offset));
+                if (r >= 0)
+                        r = json_add(e, "last_device", json_object_new_double(d->energy_last_device));
+                if (r >= 0)
+                        r = json_add(o, "energy_counter", TAKE_PTR(e));
+        }
         if (r < 0)
                 return r;
 
@@ -935,6 +959,38 @@ static int get_object_ref(LoadCtx *c, json_object *o, const char *what, const ch
         return 0;
 }
 
+static int get_kwh(LoadCtx *c, json_object *o, const char *what, const char *key, double *ret) {
+        json_object *v;
+        double x;
+
+        if (!json_object_object_get_ex(o, key, &v) ||
+            !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
+                return bad(c, "%s: 'energy_counter.%s' is missing or not a number", what, key);
+        x = json_object_get_double(v);
+        if (!isfinite(x) || x < 0)
+                return bad(c, "%s: 'energy_counter.%s' is not a finite number >= 0", what, key);
+        *ret = x;
+        return 0;
+}
+
+/* Optional: {"offset": kWh, "last_device": kWh}. */
+static int get_energy(LoadCtx *c, json_object *o, const char *what, Device *d) {
+        json_object *e;
+        int r;
+
+        if (!json_object_object_get_ex(o, "energy_counter", &e) || json_object_is_type(e, json_type_null))
+                return 0;
+        if (!json_object_is_type(e, json_type_object))
+                return bad(c, "%s: 'energy_counter' is not an object", what);
+        r = get_kwh(c, e, what, "offset", &d->energy_offset);
+        if (r >= 0)
+                r = get_kwh(c, e, what, "last_device", &d->energy_last_device);
+        if (r < 0)
+                return r;
+        d->energy_known = true;
+        return 0;
+}
+
 static int device_from_json(LoadCtx *c, json_object *o, size_t index, Device **ret) {
         _cleanup_(device_freep) Device *d = NULL;
         char what[64];
@@ -998,6 +1054,10 @@ static int device_from_json(LoadCtx *c, json_object *o, size_t index, Device **r
                 return r;
         if (r > 0)
                 d->last_seen_usec = (uint64_t) x * 1000;
+
+        r = get_energy(c, o, what, d);
+        if (r < 0)
+                return r;
 
         json_object_put(d->options);
         d->options = NULL;

@@ -99,6 +99,10 @@ typedef struct Device {
         json_object *options;           /* JSON object, owned by the upper layers' meaning */
         json_object *state;             /* JSON object: last known state */
         uint64_t last_seen_usec;        /* CLOCK_REALTIME, 0 = never */
+        /* [device] energy_monotonic (src/devices/energy.h): kWh counted before the plug's counter
+         * dropped, and the highest counter value since. Stored as "energy_counter" when known. */
+        bool energy_known;
+        double energy_offset, energy_last_device;
 } Device;
 
 typedef struct DevNetwork {
@@ -155,6 +159,8 @@ int devdb_set_string(DevDb *db, char **field, const char *value);      /* NULL c
 int devdb_set_state(DevDb *db, Device *d, json_object *state);
 int devdb_set_options(DevDb *db, Device *d, json_object *options);
 void devdb_touch(DevDb *db, Device *d, uint64_t realtime_usec);        /* last seen; dirty */
+/* -EINVAL unless both are finite and >= 0; marks dirty when something changed (returns 1). */
+int devdb_set_energy(DevDb *db, Device *d, double offset, double last_device);
 
 const DevNetwork *devdb_get_network(const DevDb *db);
 void devdb_set_network(DevDb *db, const DevNetwork *net);

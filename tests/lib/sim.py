@@ -125,6 +125,19 @@ class Sim:
     def frames(self):
         return json.loads(self.command("frames"))
 
+    def reset_energy(self, n):
+        """Plug n's energy counter restarts from 0 (as after a firmware update)."""
+        return self.command(f"energyreset {n}")
+
+    def set_energy(self, n, kwh):
+        """Plug n's energy counter reads kwh from now on."""
+        return self.command(f"energyset {n} {kwh}")
+
+    def powercycle(self, n, lose_settings=False):
+        """Mains off and on for plug n (it announces again); lose_settings: it boots with its
+        factory settings (power_outage_memory, auto_off, led_disabled_night false, 2300 W)."""
+        return self.command(f"powercycle {n}" + (" lose-settings" if lose_settings else ""))
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

@@ -2393,9 +2393,20 @@ int sim_coordinator_control(SimCoordinator *c, const char *line, char *out, size
                 sim_plug_report_now(c->nodes[i].plug);
                 snprintf(out, size, "ok");
         } else if (strcmp(cmd, "powercycle") == 0) {
+                /* powercycle N [lose-settings]: mains off and on; with lose-settings the plug boots
+                 * with its factory settings (as after a firmware update that wiped them) */
                 int i = plug_arg(c, arg, out, size);
                 if (i < 0)
                         return -EINVAL;
+                const char *opt = strchr(arg, ' ');
+                while (opt && *opt == ' ')
+                        opt++;
+                if (opt && *opt && strcmp(opt, "lose-settings") != 0) {
+                        snprintf(out, size, "error powercycle needs: powercycle N [lose-settings]");
+                        return -EINVAL;
+                }
+                if (opt && *opt)
+                        sim_plug_forget_settings(c->nodes[i].plug);
                 sim_plug_power_cycle(c->nodes[i].plug);
                 /* A router that comes back announces itself again. */
                 if (node_reachable(c, i) && c->dev_state == DEV_ZB_COORD)
@@ -2425,6 +2436,25 @@ int sim_coordinator_control(SimCoordinator *c, const char *line, char *out, size
                         return -ENOBUFS;
                 }
                 snprintf(out, size, "ok %s", json);
+        } else if (strcmp(cmd, "energyreset") == 0 || strcmp(cmd, "energyset") == 0) {
+                /* energyreset N: the plug's energy counter restarts from 0 (what users see after a
+                 * firmware update); energyset N KWH: the counter reads KWH (a plug that has counted
+                 * for years). The next TLV report carries the new value. */
+                int i = plug_arg(c, arg, out, size);
+                if (i < 0)
+                        return -EINVAL;
+                if (cmd[6] == 's') {
+                        const char *w = strchr(arg, ' ');
+                        char *end;
+                        double kwh = w ? strtod(w, &end) : NAN;
+                        if (!w || end == w || !isfinite(kwh) || kwh < 0 || kwh > 1e6) {
+                                snprintf(out, size, "error energyset needs kWh 0..1000000");
+                                return -EINVAL;
+                        }
+                        sim_plug_set_energy(c->nodes[i].plug, kwh);
+                } else
+                        sim_plug_reset_energy(c->nodes[i].plug);
+                snprintf(out, size, "ok");
         } else if (strcmp(cmd, "autooff") == 0) {
                 int i = plug_arg(c, arg, out, size);
                 if (i < 0)

@@ -1328,6 +1328,19 @@ void sim_plug_reset_energy(SimPlug *p) {
         p->energy_kwh = 0;
 }
 
+void sim_plug_set_energy(SimPlug *p, double kwh) {
+        if (isfinite(kwh) && kwh >= 0)
+                p->energy_kwh = kwh;
+}
+
+void sim_plug_forget_settings(SimPlug *p) {
+        p->outage_memory = false;
+        p->auto_off = false;
+        p->led_night = false;
+        p->overload_w = OVERLOAD_DEFAULT_W;
+        p->low_since = -1;
+}
+
 void sim_plug_set_auto_off_delay(SimPlug *p, double seconds) {
         p->auto_off_delay_s = seconds > 0 ? seconds : AUTO_OFF_DELAY_S;
 }

@@ -58,6 +58,11 @@ void sim_plug_set_load(SimPlug *p, double watts);     /* what is plugged in draw
 void sim_plug_report_now(SimPlug *p);                 /* the full 0x00F7 TLV report, now */
 void sim_plug_power_cycle(SimPlug *p);                /* mains off and on: outage count, memory */
 void sim_plug_reset_energy(SimPlug *p);               /* device counter back to 0 (fw update) */
+void sim_plug_set_energy(SimPlug *p, double kwh);     /* the counter reads kwh (>= 0) from now on */
+/* The settings (power_outage_memory, auto_off, led_disabled_night, overload_protection) back to
+ * their factory values (false, false, false, 2300 W), as a plug that lost them (a firmware update,
+ * a reset, a fault) reads after it boots; combine with sim_plug_power_cycle(). */
+void sim_plug_forget_settings(SimPlug *p);
 
 /* The plug's internal state as one JSON object (NUL-terminated); returns length or -ENOBUFS. */
 int sim_plug_state_json(const SimPlug *p, char *buf, size_t size);

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -338,6 +339,37 @@ static void expect_set_aside(const char *content, const char *reason) {
         clean_dir();
 }
 
+/* energy_monotonic's record: absent until set, kept exactly, bad values refused. */
+static void test_energy_counter_round_trip(void) {
+        DevDb *db = open_db(0);
+        Device *d;
+        char *text;
+
+        assert(devdb_add(db, 0x00158d0004a1b2c3, 0x5a3e, &d) == 0);
+        assert(devdb_save(db) == 0);
+        text = read_text("devices.json");
+        assert(text && !strstr(text, "energy_counter"));
+        free(text);
+        assert(!d->energy_known);
+        assert(devdb_set_energy(db, d, NAN, 1) == -EINVAL && devdb_set_energy(db, d, 1, -1) == -EINVAL);
+        assert(!devdb_is_dirty(db) && !d->energy_known);
+        assert(devdb_set_energy(db, d, 13.4297, 0.1234567890123) == 1 && devdb_is_dirty(db));
+        assert(devdb_save(db) == 0);
+        assert(devdb_set_energy(db, d, 13.4297, 0.1234567890123) == 0 && !devdb_is_dirty(db));
+        devdb_free(db);
+
+        db = open_db(0);
+        d = devdb_find_by_ieee(db, 0x00158d0004a1b2c3);
+        assert(d && d->energy_known && d->energy_offset == 13.4297 && d->energy_last_device == 0.1234567890123);
+        devdb_free(db);
+        clean_dir();
+        expect_set_aside("{\"format\":\"lumiplugd-devices\",\"version\":1,\"devices\":[{\"ieee\":\"0x0000000000000001\","
+                         "\"nwk\":1,\"friendly_name\":\"a\",\"logical_type\":\"router\",\"node_power\":\"mains\","
+                         "\"interview\":\"successful\",\"manufacturer_code\":0,\"supported\":true,"
+                         "\"energy_counter\":{\"offset\":-1,\"last_device\":0}}]}",
+                         "device 0x0000000000000001: 'energy_counter.offset' is not a finite number >= 0");
+}
+
 static void test_corrupt_files_are_set_aside_with_the_reason(void) {
         expect_set_aside("{ \"format\": \"lumiplugd-devices\", \"version\": 1, \"devices\": [ { \"ieee\": ",
                          "not valid JSON: unexpected end of file");
@@ -514,6 +546,7 @@ int main(void) {
         test_address_change_on_reannounce_is_tracked();
         test_the_table_is_bounded();
         test_interrupted_save_never_replaces_the_file();
+        test_energy_counter_round_trip();
         test_corrupt_files_are_set_aside_with_the_reason();
         test_duplicate_entries_in_the_file_are_corruption();
         test_a_newer_format_is_refused_and_left_alone();
