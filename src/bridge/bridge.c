@@ -38,18 +38,37 @@ BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee) {
         return NULL;
 }
 
+/* Zigbee2MQTT publishes each log message that is not debug to bridge/logging as
+ * {"level","message","namespace"} (its stringify sorts keys), not retained, and skips a payload equal to the previous one; the
+ * errors recorded here (refused MQTT input, failed commands and requests) are those messages. */
+static void publish_logging(Bridge *b, const char *message) {
+        _cleanup_(bridge_json_putp) json_object *o = json_object_new_object();
+
+        if (!o || json_object_object_add(o, "message", json_object_new_string(message)) < 0 ||
+            json_object_object_add(o, "level", json_object_new_string("error")) < 0 ||
+            json_object_object_add(o, "namespace", json_object_new_string("z2m")) < 0)
+                return;
+        (void) bridge_publish_json(b, "bridge/logging", o, false, 0);
+}
+
 void bridge_record_error(Bridge *b, const Device *d, const char *fmt, ...) {
-        char ieee[19] = "";
+        char ieee[19] = "", text[sizeof(b->last_error)];
+        bool repeated;
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(b->last_error, sizeof(b->last_error), fmt, ap);
+        vsnprintf(text, sizeof(text), fmt, ap);
         va_end(ap);
+        repeated = b->last_error_logged && strcmp(text, b->last_error) == 0;
+        memcpy(b->last_error, text, sizeof(text));
         b->n_errors++;
         if (d)
                 bridge_format_ieee(d->ieee, ieee);
         log_fields(LOG_ERR, 0, &((LogFields) { .device = d ? ieee : NULL, .name = d ? d->friendly_name : NULL }),
                    "%s", b->last_error);
+        if (!repeated && b->connected)
+                publish_logging(b, b->last_error);
+        b->last_error_logged = b->connected;
 }
 
 const char *bridge_last_error(const Bridge *b) {
@@ -707,25 +726,30 @@ static void on_ha_status(Bridge *b, const char *text) {
 int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, size_t len) {
         _cleanup_free_ char *text = NULL, *name = NULL, *key = NULL;
         size_t blen = strlen(b->cfg.base_topic), dlen = strlen(b->cfg.discovery_prefix);
-        bool is_get;
+        bool is_get, oversized;
 
         if (!topic)
                 return 0;
         if (!payload)
                 len = 0;
-        text = malloc(len + 1);
-        if (!text)
-                return -ENOMEM;
-        if (len)
-                memcpy(text, payload, len);
-        text[len] = 0;
-
-        if (b->cfg.homeassistant && strcmp(topic, b->cfg.ha_status_topic) == 0) {
-                on_ha_status(b, text);
-                return 0;
+        oversized = len > BRIDGE_PAYLOAD_MAX;
+        if (!oversized) {
+                text = malloc(len + 1);
+                if (!text)
+                        return -ENOMEM;
+                if (len)
+                        memcpy(text, payload, len);
+                text[len] = 0;
         }
-        if (b->cfg.homeassistant && strncmp(topic, b->cfg.discovery_prefix, dlen) == 0 && topic[dlen] == '/') {
-                if (strlen(text) == len)
+
+        if (b->cfg.homeassistant && (strcmp(topic, b->cfg.ha_status_topic) == 0 ||
+                                     (strncmp(topic, b->cfg.discovery_prefix, dlen) == 0 && topic[dlen] == '/'))) {
+                if (oversized)
+                        log_warning("Ignoring a message of %zu bytes on '%s': larger than the %u-byte limit",
+                                    len, topic, BRIDGE_PAYLOAD_MAX);
+                else if (strcmp(topic, b->cfg.ha_status_topic) == 0)
+                        on_ha_status(b, text);
+                else if (strlen(text) == len)
                         on_discovery_message(b, topic, text);
                 return 0;
         }
@@ -733,10 +757,17 @@ int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, si
                 return 0;
         topic += blen + 1;
 
+        /* an oversized request is refused by the request handler before it reads the payload */
         if (strncmp(topic, "bridge/request/", 15) == 0 && topic[15])
-                return bridge_handle_request(b, topic + 15, text, len) == -ENOMEM ? -ENOMEM : 0;
-        if (parse_set_get_topic(topic, &name, &is_get, &key))
-                handle_set_get(b, name, is_get, key, text, len);
+                return bridge_handle_request(b, topic + 15, oversized ? payload : text, len) == -ENOMEM ? -ENOMEM : 0;
+        if (parse_set_get_topic(topic, &name, &is_get, &key)) {
+                if (oversized)
+                        bridge_record_error(b, NULL, "Invalid message to '%s' (%s): the payload of %zu bytes is larger "
+                                            "than the %u-byte limit", name, is_get ? "get" : "set", len,
+                                            BRIDGE_PAYLOAD_MAX);
+                else
+                        handle_set_get(b, name, is_get, key, text, len);
+        }
         return 0;
 }
 
