@@ -477,8 +477,11 @@ int bridge_republish_all(Bridge *b) {
         return 0;
 }
 
+static void rediscover_all(Bridge *b);
+
 int bridge_on_mqtt_connected(Bridge *b) {
         _cleanup_free_ char *all = NULL, *disc = NULL;
+        bool reconnect = b->subscribed;
         int r;
 
         b->connected = true;
@@ -504,7 +507,13 @@ int bridge_on_mqtt_connected(Bridge *b) {
                 }
                 b->subscribed = true;
         }
-        return bridge_republish_all(b);
+        r = bridge_republish_all(b);
+        /* A broker that restarted without persistence (mosquitto's default) lost every retained
+         * message: the discovery configs are sent again on a reconnect too (Zigbee2MQTT sends only
+         * bridge/state and waits for Home Assistant's birth); identical configs change nothing. */
+        if (reconnect)
+                rediscover_all(b);
+        return r;
 }
 
 void bridge_on_mqtt_disconnected(Bridge *b) {
@@ -703,23 +712,28 @@ static bool parse_set_get_topic(const char *rest, char **ret_name, bool *ret_get
  * retained copies and re-sends nothing but states). The states then follow as in Zigbee2MQTT:
  * bridge/state and every known plug state 30 s later (bridge_tick). Anything else (its last will
  * "offline") changes nothing. */
+/* Every config of the bridge and of the plugs, again (not during the wait for retained configs at
+ * start: its end publishes everything anyway). */
+static void rediscover_all(Bridge *b) {
+        _cleanup_(disc_messages_done) DiscMessages msgs = {};
+        DiscConfig cfg = bridge_disc_config(b);
+
+        if (!b->cfg.homeassistant || !b->connected || b->discovery_due)
+                return;
+        if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
+                publish_messages(b, &msgs);
+        for (size_t i = 0; i < b->n_plugs; i++)
+                if (!b->plugs[i]->rediscover_at)        /* a renamed plug's come at their time */
+                        bridge_discover_plug(b, b->plugs[i]);
+}
+
 static void on_ha_status(Bridge *b, const char *text) {
         if (strcasecmp(text, "online") != 0) {
                 log_debug("Home Assistant status '%.64s' is not 'online', ignoring", text);
                 return;
         }
         log_info("Home Assistant is online, republishing its discovery configs");
-        /* during the wait for retained configs at start, its end publishes everything anyway */
-        if (b->connected && !b->discovery_due) {
-                _cleanup_(disc_messages_done) DiscMessages msgs = {};
-                DiscConfig cfg = bridge_disc_config(b);
-
-                if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
-                        publish_messages(b, &msgs);
-                for (size_t i = 0; i < b->n_plugs; i++)
-                        if (!b->plugs[i]->rediscover_at)        /* a renamed plug's come at their time */
-                                bridge_discover_plug(b, b->plugs[i]);
-        }
+        rediscover_all(b);
         b->ha_online_due = bridge_now(b) + BRIDGE_HA_ONLINE_DELAY_USEC;
 }
 
