@@ -93,7 +93,6 @@ struct Bridge {
 
         char last_error[512];
         unsigned n_errors;
-        bool last_error_logged;         /* last_error went to bridge/logging (repeats are not sent) */
 };
 
 uint64_t bridge_now(const Bridge *b);

@@ -39,8 +39,10 @@ BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee) {
 }
 
 /* Zigbee2MQTT publishes each log message that is not debug to bridge/logging as
- * {"level","message","namespace"} (its stringify sorts keys), not retained, and skips a payload equal to the previous one; the
- * errors recorded here (refused MQTT input, failed commands and requests) are those messages. */
+ * {"level","message","namespace"} (its stringify sorts keys), not retained. The errors recorded here
+ * (refused MQTT input, failed commands and requests) go there, each one: Zigbee2MQTT skips a payload
+ * equal to the previous one, but with all its info lines in between that only drops immediate
+ * repeats, while among errors alone it would hide a command that failed twice the same way. */
 static void publish_logging(Bridge *b, const char *message) {
         _cleanup_(bridge_json_putp) json_object *o = json_object_new_object();
 
@@ -52,23 +54,18 @@ static void publish_logging(Bridge *b, const char *message) {
 }
 
 void bridge_record_error(Bridge *b, const Device *d, const char *fmt, ...) {
-        char ieee[19] = "", text[sizeof(b->last_error)];
-        bool repeated;
+        char ieee[19] = "";
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(text, sizeof(text), fmt, ap);
+        vsnprintf(b->last_error, sizeof(b->last_error), fmt, ap);
         va_end(ap);
-        repeated = b->last_error_logged && strcmp(text, b->last_error) == 0;
-        memcpy(b->last_error, text, sizeof(text));
         b->n_errors++;
         if (d)
                 bridge_format_ieee(d->ieee, ieee);
         log_fields(LOG_ERR, 0, &((LogFields) { .device = d ? ieee : NULL, .name = d ? d->friendly_name : NULL }),
                    "%s", b->last_error);
-        if (!repeated && b->connected)
-                publish_logging(b, b->last_error);
-        b->last_error_logged = b->connected;
+        publish_logging(b, b->last_error);
 }
 
 const char *bridge_last_error(const Bridge *b) {

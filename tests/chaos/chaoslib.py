@@ -35,13 +35,13 @@ def start_and_pair(e, extra=None):
     return d
 
 
-def switch(e, n, want, timeout=60.0):
-    """Sets plug n to want over MQTT; returns once the daemon published it and the simulated plug is in
-    that state (the command was obeyed by the plug itself)."""
-    ieee = ieee_of(n)
+def switch(e, n, want, timeout=60.0, name=None):
+    """Sets plug n (named name, else its IEEE address) to want over MQTT; returns once the daemon
+    published it and the simulated plug is in that state (the command was obeyed by the plug itself)."""
+    name = name or ieee_of(n)
     m = e.mark()
-    e.watcher.publish(f"{BASE}/{ieee}/set", json.dumps({"state": want}))
-    e.wait(f"{BASE}/{ieee}", lambda v: v.get("state") == want, start=m, timeout=timeout)
+    e.watcher.publish(f"{BASE}/{name}/set", json.dumps({"state": want}))
+    e.wait(f"{BASE}/{name}", lambda v: v.get("state") == want, start=m, timeout=timeout)
     wait_until(lambda: e.sim.state(n)["state"] == want, what=f"plug {n} {want} in the simulator", timeout=timeout)
 
 
