@@ -511,6 +511,9 @@ int bridge_handle_request(Bridge *b, const char *name, const char *payload, size
                 return -ENOMEM;
         for (char *c = lower; *c; c++)
                 *c = (char) tolower((unsigned char) *c);
+        if (len > BRIDGE_PAYLOAD_MAX)
+                return respondf(b, name, NULL, "The payload of %zu bytes is larger than the %u-byte limit", len,
+                                BRIDGE_PAYLOAD_MAX);
 
         /* utils.parseJSON(message, message): the JSON value, else the text itself */
         tok = json_tokener_new();

@@ -43,6 +43,21 @@ BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee) {
         return NULL;
 }
 
+/* Zigbee2MQTT publishes each log message that is not debug to bridge/logging as
+ * {"level","message","namespace"} (its stringify sorts keys), not retained. The errors recorded here
+ * (refused MQTT input, failed commands and requests) go there, each one: Zigbee2MQTT skips a payload
+ * equal to the previous one, but with all its info lines in between that only drops immediate
+ * repeats, while among errors alone it would hide a command that failed twice the same way. */
+static void publish_logging(Bridge *b, const char *message) {
+        _cleanup_(bridge_json_putp) json_object *o = json_object_new_object();
+
+        if (!o || json_object_object_add(o, "message", json_object_new_string(message)) < 0 ||
+            json_object_object_add(o, "level", json_object_new_string("error")) < 0 ||
+            json_object_object_add(o, "namespace", json_object_new_string("z2m")) < 0)
+                return;
+        (void) bridge_publish_json(b, "bridge/logging", o, false, 0);
+}
+
 void bridge_record_error(Bridge *b, const Device *d, const char *topic, const char *kind, const char *fmt, ...) {
         char ieee[19] = "";
         va_list ap;
@@ -56,6 +71,7 @@ void bridge_record_error(Bridge *b, const Device *d, const char *topic, const ch
         log_fields(LOG_ERR, 0, &((LogFields) { .device = d ? ieee : NULL, .name = d ? d->friendly_name : NULL,
                                                .topic = topic, .error = kind }),
                    "%s", b->last_error);
+        publish_logging(b, b->last_error);
 }
 
 /* The short LUMIPLUGD_ERROR= kind of an error a Zigbee op completed with. */
@@ -510,8 +526,11 @@ int bridge_republish_all(Bridge *b) {
         return 0;
 }
 
+static void rediscover_all(Bridge *b);
+
 int bridge_on_mqtt_connected(Bridge *b) {
         _cleanup_free_ char *all = NULL, *disc = NULL;
+        bool reconnect = b->subscribed;
         int r;
 
         b->connected = true;
@@ -537,7 +556,13 @@ int bridge_on_mqtt_connected(Bridge *b) {
                 }
                 b->subscribed = true;
         }
-        return bridge_republish_all(b);
+        r = bridge_republish_all(b);
+        /* A broker that restarted without persistence (mosquitto's default) lost every retained
+         * message: the discovery configs are sent again on a reconnect too (Zigbee2MQTT sends only
+         * bridge/state and waits for Home Assistant's birth); identical configs change nothing. */
+        if (reconnect)
+                rediscover_all(b);
+        return r;
 }
 
 void bridge_on_mqtt_disconnected(Bridge *b) {
@@ -776,6 +801,21 @@ static bool parse_set_get_topic(const char *rest, char **ret_name, bool *ret_get
  * retained copies and re-sends nothing but states). The states then follow as in Zigbee2MQTT:
  * bridge/state and every known plug state 30 s later (bridge_tick). Anything else (its last will
  * "offline") changes nothing. */
+/* Every config of the bridge and of the plugs, again (not during the wait for retained configs at
+ * start: its end publishes everything anyway). */
+static void rediscover_all(Bridge *b) {
+        _cleanup_(disc_messages_done) DiscMessages msgs = {};
+        DiscConfig cfg = bridge_disc_config(b);
+
+        if (!b->cfg.homeassistant || !b->connected || b->discovery_due)
+                return;
+        if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
+                publish_messages(b, &msgs);
+        for (size_t i = 0; i < b->n_plugs; i++)
+                if (!b->plugs[i]->rediscover_at)        /* a renamed plug's come at their time */
+                        bridge_discover_plug(b, b->plugs[i]);
+}
+
 static void on_ha_status(Bridge *b, const char *text) {
         if (strcasecmp(text, "online") != 0) {
                 log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = b->cfg.ha_status_topic }),
@@ -784,17 +824,7 @@ static void on_ha_status(Bridge *b, const char *text) {
         }
         log_fields(LOG_INFO, 0, &((LogFields) { .topic = b->cfg.ha_status_topic }),
                    "Home Assistant is online, republishing its discovery configs");
-        /* during the wait for retained configs at start, its end publishes everything anyway */
-        if (b->connected && !b->discovery_due) {
-                _cleanup_(disc_messages_done) DiscMessages msgs = {};
-                DiscConfig cfg = bridge_disc_config(b);
-
-                if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
-                        publish_messages(b, &msgs);
-                for (size_t i = 0; i < b->n_plugs; i++)
-                        if (!b->plugs[i]->rediscover_at)        /* a renamed plug's come at their time */
-                                bridge_discover_plug(b, b->plugs[i]);
-        }
+        rediscover_all(b);
         b->ha_online_due = bridge_now(b) + BRIDGE_HA_ONLINE_DELAY_USEC;
 }
 
@@ -802,25 +832,30 @@ int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, si
         _cleanup_free_ char *text = NULL, *name = NULL, *key = NULL;
         size_t blen = strlen(b->cfg.base_topic), dlen = strlen(b->cfg.discovery_prefix);
         const char *full_topic = topic;
-        bool is_get;
+        bool is_get, oversized;
 
         if (!topic)
                 return 0;
         if (!payload)
                 len = 0;
-        text = malloc(len + 1);
-        if (!text)
-                return -ENOMEM;
-        if (len)
-                memcpy(text, payload, len);
-        text[len] = 0;
-
-        if (b->cfg.homeassistant && strcmp(topic, b->cfg.ha_status_topic) == 0) {
-                on_ha_status(b, text);
-                return 0;
+        oversized = len > BRIDGE_PAYLOAD_MAX;
+        if (!oversized) {
+                text = malloc(len + 1);
+                if (!text)
+                        return -ENOMEM;
+                if (len)
+                        memcpy(text, payload, len);
+                text[len] = 0;
         }
-        if (b->cfg.homeassistant && strncmp(topic, b->cfg.discovery_prefix, dlen) == 0 && topic[dlen] == '/') {
-                if (strlen(text) == len)
+
+        if (b->cfg.homeassistant && (strcmp(topic, b->cfg.ha_status_topic) == 0 ||
+                                     (strncmp(topic, b->cfg.discovery_prefix, dlen) == 0 && topic[dlen] == '/'))) {
+                if (oversized)
+                        log_warning("Ignoring a message of %zu bytes on '%s': larger than the %u-byte limit",
+                                    len, topic, BRIDGE_PAYLOAD_MAX);
+                else if (strcmp(topic, b->cfg.ha_status_topic) == 0)
+                        on_ha_status(b, text);
+                else if (strlen(text) == len)
                         on_discovery_message(b, topic, text);
                 return 0;
         }
@@ -828,10 +863,18 @@ int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, si
                 return 0;
         topic += blen + 1;
 
+        /* an oversized request is refused by the request handler before it reads the payload */
         if (strncmp(topic, "bridge/request/", 15) == 0 && topic[15])
-                return bridge_handle_request(b, topic + 15, text, len) == -ENOMEM ? -ENOMEM : 0;
-        if (parse_set_get_topic(topic, &name, &is_get, &key))
-                handle_set_get(b, full_topic, name, is_get, key, text, len);
+                return bridge_handle_request(b, topic + 15, oversized ? payload : text, len) == -ENOMEM ? -ENOMEM : 0;
+        if (parse_set_get_topic(topic, &name, &is_get, &key)) {
+                if (oversized)
+                        bridge_record_error(b, NULL, full_topic, "payload-too-large",
+                                            "Invalid message to '%s' (%s): the payload of %zu bytes is larger "
+                                            "than the %u-byte limit", name, is_get ? "get" : "set", len,
+                                            BRIDGE_PAYLOAD_MAX);
+                else
+                        handle_set_get(b, full_topic, name, is_get, key, text, len);
+        }
         return 0;
 }
 

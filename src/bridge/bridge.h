@@ -48,6 +48,10 @@
 typedef struct Bridge Bridge;
 
 #define BRIDGE_PENDING_MAX 256u                 /* tokens in flight, all devices */
+/* Largest payload taken on a /set, /get or bridge/request topic. The biggest real one (every writable
+ * key of a plug, or a device/options request) is well under 1 KiB; json-c builds a tree many times
+ * the text's size, so a hostile publisher is stopped here (Zigbee2MQTT has no limit). */
+#define BRIDGE_PAYLOAD_MAX (64u * 1024u)
 #define BRIDGE_COORDINATOR_ENDPOINTS_MAX 16u
 #define BRIDGE_AVAILABILITY_TIMEOUT_USEC (10ull * 60 * 1000000)   /* Zigbee2MQTT's active timeout */
 #define BRIDGE_DISCOVERY_WAIT_USEC (5ull * 1000000)                /* retained configs are collected that long */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <mosquitto.h>
 
 #include "mqtt/mqtt.h"
@@ -60,6 +61,7 @@ struct Mqtt {
         char reason[160];
         uint64_t reconnect_delay;
         uint64_t connects;              /* accepted CONNACKs, for the metrics */
+        uint64_t outage_start;          /* CLOCK_MONOTONIC usec of the first failed try of this outage */
 
         sd_event_source *io;
         sd_event_source *misc_timer;
@@ -186,11 +188,24 @@ static int mqtt_on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
+/* Every second for the first reconnect_max seconds of an outage (a restarting broker is back within
+ * a second of its return, as with Zigbee2MQTT, which retries every second for ever), then doubling up
+ * to reconnect_max, so a broker that is gone for good is not hammered nor the journal flooded. A
+ * refused CONNECT (wrong password, ...) will not mend itself in a second: it backs off at once. */
 static void mqtt_arm_reconnect(Mqtt *m) {
+        struct timespec ts;
+        uint64_t now;
         int r;
 
-        m->reconnect_delay = m->reconnect_delay == 0 ? MQTT_RECONNECT_MIN_USEC :
-                             MIN(m->reconnect_delay * 2, m->reconnect_max_usec);
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        if (m->reconnect_delay == 0) {
+                m->outage_start = now;
+                m->reconnect_delay = MQTT_RECONNECT_MIN_USEC;
+        } else if (!m->refused && now - m->outage_start < m->reconnect_max_usec)
+                m->reconnect_delay = MQTT_RECONNECT_MIN_USEC;
+        else
+                m->reconnect_delay = MIN(m->reconnect_delay * 2, m->reconnect_max_usec);
         m->reconnect_delay = MIN(m->reconnect_delay, m->reconnect_max_usec);
 
         if (m->reconnect_timer) {
@@ -206,7 +221,9 @@ static void mqtt_arm_reconnect(Mqtt *m) {
 
 static void mqtt_connection_lost(Mqtt *m) {
         bool was_connected = m->state == MQTT_STATE_CONNECTED;
+        uint64_t previous_delay;
         unsigned secs;
+        int level;
 
         m->lost = false;
         mqtt_drop_io(m);
@@ -222,8 +239,12 @@ static void mqtt_connection_lost(Mqtt *m) {
                 return;
         }
 
+        previous_delay = m->reconnect_delay;
         mqtt_arm_reconnect(m);
         secs = (unsigned) ((m->reconnect_delay + USEC_PER_SEC / 2) / USEC_PER_SEC);
+        /* The first failure of an outage and every change of the delay are warnings; the repeats of
+         * the one-second phase are debug messages, so an outage does not write a line a second. */
+        level = previous_delay == 0 || previous_delay != m->reconnect_delay ? LOG_WARNING : LOG_DEBUG;
 
         if (m->refused)
                 log_fields(LOG_ERR, 0, &((LogFields) { .error = "mqtt-connack-refused" }),
@@ -235,7 +256,7 @@ static void mqtt_connection_lost(Mqtt *m) {
                            "Lost the connection to MQTT broker %s (%s); reconnecting in %us", m->describe,
                            m->reason, secs);
         else
-                log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-connect-failed" }),
+                log_fields(level, 0, &((LogFields) { .error = "mqtt-connect-failed" }),
                            "Cannot connect to MQTT broker %s (%s); retrying in %us", m->describe, m->reason,
                            secs);
 

@@ -1,6 +1,7 @@
 /*
  * MQTT client on sd-event: libmosquitto's non-threaded API driven by an io source on its socket and
- * a one-second timer, reconnecting with capped exponential backoff for as long as the daemon runs.
+ * a one-second timer, reconnecting for as long as the daemon runs: every second during the first
+ * reconnect_max seconds of an outage, then with a backoff doubling up to reconnect_max.
  * Owns <base_topic>/bridge/state (last will "offline", "online" on every connect), a registry of
  * subscriptions that is replayed on every reconnect, hooks that republish retained state after a
  * reconnect, and a bounded queue of what is published while the broker is away.

@@ -71,6 +71,13 @@ class Mosquitto:
                 self.proc.wait()
         self.proc = None
 
+    def kill(self):
+        """SIGKILL, as a crash or an OOM kill: no clean disconnect of the clients."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
     def restart(self):
         self.stop()
         return self.start()

@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""Issue 9 item 3d: a plug goes out of radio range (the simulator's `offline`) and comes back, 3 times,
+while three plugs report every second and reads flow. While it is away a command to it fails cleanly
+(reported on bridge/logging, the plug marked offline on <name>/availability, its state untouched) and
+the other plugs obey theirs; once it talks again it is online and obeys commands."""
+import json
+import os
+import time
+
+from chaoslib import BASE, Env, Traffic, ieee_of, start_and_pair, switch
+
+PLUGS = 3
+AWAY = 2
+CYCLES = int(os.environ.get("LUMI_CHAOS_RANGE_CYCLES", "3"))
+
+
+def main():
+    with Env(plugs=PLUGS, report_interval=1) as e:
+        d = start_and_pair(e)
+        ieee = ieee_of(AWAY)
+        traffic = Traffic(e.broker.port, [n for n in range(1, PLUGS + 1) if n != AWAY])
+        try:
+            for i in range(CYCLES):
+                e.sim.command(f"offline {AWAY}")
+                before = e.sim.state(AWAY)["state"]
+                want = "OFF" if before == "ON" else "ON"
+                m = e.mark()
+                t0 = time.monotonic()
+                e.watcher.publish(f"{BASE}/{ieee}/set", json.dumps({"state": want}))
+                # the others keep working meanwhile
+                for n in range(1, PLUGS + 1):
+                    if n != AWAY:
+                        switch(e, n, "OFF" if e.sim.state(n)["state"] == "ON" else "ON")
+                err = e.wait(f"{BASE}/bridge/logging",
+                             lambda v: f"Publish 'set' 'state' to '{ieee}' failed" in v.get("message", ""),
+                             start=m, timeout=120)
+                failed_after = time.monotonic() - t0
+                e.wait(f"{BASE}/{ieee}/availability", lambda v: v == {"state": "offline"}, start=m, timeout=120)
+                assert e.sim.state(AWAY)["state"] == before
+                assert not any(t == f"{BASE}/{ieee}" and json.loads(p).get("state") == want
+                               for t, p, _ in e.watcher.messages[m:]), "a failed command was published as done"
+                print(f"cycle {i + 1}: the command to the absent plug failed after {failed_after:.1f} s: "
+                      f"{err['message']}")
+
+                m = e.mark()
+                e.sim.command(f"online {AWAY}")
+                e.wait(f"{BASE}/{ieee}/availability", lambda v: v == {"state": "online"}, start=m, timeout=60)
+                switch(e, AWAY, want)
+                switch(e, AWAY, before)
+            assert d.running()
+        finally:
+            traffic.stop()
+        assert d.stop() == 0
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
