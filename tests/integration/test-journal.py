@@ -15,7 +15,7 @@ import threading
 import time
 
 from broker import Mosquitto
-from daemon import Daemon, mqtt_ini, skip
+from daemon import Daemon, mqtt_ini, scaled, skip
 
 IEEE = "0x00158d0001a2b3c4"
 SECRET = "hunter2-do-not-log"
@@ -71,7 +71,7 @@ class JournalSocket:
                 self.lock.notify_all()
 
     def wait_for(self, pred, timeout=15.0, what="entry"):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         with self.lock:
             while True:
                 for e in self.entries:

@@ -12,7 +12,7 @@ import threading
 import time
 
 from broker import Mosquitto, free_port
-from daemon import Daemon, mqtt_ini
+from daemon import Daemon, mqtt_ini, scaled
 from sim import Sim
 
 WATCHDOG_USEC = 1_000_000
@@ -53,7 +53,7 @@ class NotifySocket:
             return len(self.messages)
 
     def wait_for(self, pred, start=0, timeout=15.0, what="message"):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         with self.cond:
             i = start
             while True:

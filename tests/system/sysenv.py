@@ -10,7 +10,7 @@ import tempfile
 import time
 
 from broker import Client, Mosquitto
-from daemon import Daemon
+from daemon import Daemon, scaled
 from sim import Sim, ieee_of
 
 BASE = "zigbee2mqtt"
@@ -142,6 +142,7 @@ class Env:
 
 
 def wait_until(fn, timeout=30.0, what="condition", interval=0.1):
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
