@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "config/configuration.h"
+#include "config/secret-files.h"
 #include "manager.h"
 #include "store/z2m-import.h"
 #include "util/log.h"
@@ -99,7 +100,8 @@ static int parse_argv(int argc, char *argv[]) {
 
 int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        _cleanup_free_ char *errors = NULL;
+        _cleanup_free_ char *errors = NULL, *warnings = NULL;
+        char *line, *save = NULL;
         Config *config = NULL;
         sigset_t mask;
         int r;
@@ -116,13 +118,14 @@ int main(int argc, char *argv[]) {
                                 fprintf(stderr, "%s: %s\n", arg_config, strerror(-r));
                         return 1;
                 }
+                if (config_check_secret_files(config, &warnings) > 0)
+                        for (line = strtok_r(warnings, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                                fprintf(stderr, "warning: %s\n", line);
                 printf("%s: configuration OK\n", arg_config);
                 config_free(config);
                 return 0;
         }
         if (r < 0) {
-                char *line, *save = NULL;
-
                 log_set_max_level(LOG_INFO);
                 for (line = errors ? strtok_r(errors, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
                         log_error("%s", line);
@@ -130,6 +133,11 @@ int main(int argc, char *argv[]) {
                 (void) sd_notifyf(false, "STATUS=configuration error in %s", arg_config);
                 return 1;
         }
+
+        /* a secret others can read is worth a warning, not a refusal to start */
+        if (config_check_secret_files(config, &warnings) > 0)
+                for (line = strtok_r(warnings, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                        log_warning("%s", line);
 
         if (arg_import_z2m) {
                 r = z2m_import_command(config->state.directory, arg_import_z2m, stdout, stderr);
