@@ -82,7 +82,7 @@ ninja -C "$build" "${outputs[@]}" >"$build.ninja.log" 2>&1 || {
 }
 
 out=${LUMI_FUZZ_OUT:-$(mktemp -d /tmp/lumiplugd-fuzz-XXXXXX)}
-mkdir -p "$out"
+mkdir -p "$out" && out=$(cd "$out" && pwd)
 echo "fuzzing ${#targets[@]} target(s) for ${seconds}s each, $jobs at a time; results in $out"
 
 # Bigger inputs only where the parsed thing is a file
@@ -111,7 +111,8 @@ run_target() {
         local base
         base=$(mktemp -d "$dir/merge-XXXXXX")
         cp "$seeds"/* "$base"/ 2>/dev/null
-        "$bin" -merge=1 -timeout=20 -rss_limit_mb=2048 "$base" "$dir/corpus" >"$dir/merge.log" 2>&1
+        (cd "$dir" && "$bin" -merge=1 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$dir/crashes/" \
+                "$base" "$dir/corpus" >"$dir/merge.log" 2>&1)
         for f in "$base"/*; do
                 [ -e "$seeds/$(basename "$f")" ] || mv "$f" "$dir/new/"
         done
