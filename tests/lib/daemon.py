@@ -183,11 +183,21 @@ class Daemon:
         if self.proc is not None:
             self.returncode = self.proc.returncode
 
+    def finish(self):
+        """The end of a test: a clean stop if it still runs (so a checker such as valgrind gets to
+        its leak report), SIGKILL if that does not work. Never raises."""
+        if self.running():
+            try:
+                self.stop(timeout=10.0)
+            except Exception:       # noqa: BLE001 - stop() has killed it already
+                pass
+        self.kill()
+
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
-        self.kill()
+        self.finish()
         if getattr(self, "stderr", None):
             self.stderr.close()
         if exc[0] is not None:

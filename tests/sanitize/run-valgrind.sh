@@ -13,7 +13,8 @@
 # above 0, a definite leak, or an error reported by a process that was killed before its summary
 # fails the run, and the log is printed. Tests that trace the daemon's own system calls skip
 # themselves under a wrapper. Ends with one line
-#   "valgrind: N passed, N failed, N skipped; R runs under memcheck, E with errors, L with definite leaks".
+#   "valgrind: N passed, N failed, N skipped; R runs under memcheck (K killed before their leak
+#   report), E with errors, L with definite leaks".
 set -u -o pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=${LUMI_BUILD_DIR:-$top/build}
@@ -40,10 +41,11 @@ export LUMI_TIMEOUT_MULTIPLIER=$multiplier
 status=0
 meson test -C "$build" --print-errorlogs --timeout-multiplier "$multiplier" --logbase valgrind "$@" || status=$?
 
-runs=0 with_errors=0 with_leaks=0
+runs=0 killed=0 with_errors=0 with_leaks=0
 for f in "$logs"/*.log; do
         [ -e "$f" ] || continue
         runs=$((runs + 1))
+        grep -q '== ERROR SUMMARY:' "$f" || killed=$((killed + 1))      # kill -9 tests: no leak report
         bad=""
         if grep -qE '== ERROR SUMMARY: [1-9]' "$f"; then
                 bad="errors"
@@ -68,5 +70,5 @@ if [ $runs -eq 0 ]; then
         status=1
 fi
 summary=$(/usr/bin/python3 "$top/tests/lib/test-summary.py" "$build/meson-logs/valgrind.json")
-echo "valgrind: $summary; $runs runs under memcheck, $with_errors with errors, $with_leaks with definite leaks"
+echo "valgrind: $summary; $runs runs under memcheck ($killed killed before their leak report), $with_errors with errors, $with_leaks with definite leaks"
 exit $status

@@ -73,7 +73,7 @@ class Env:
 
     def __exit__(self, *exc):
         for d in self.daemons:
-            d.kill()
+            d.finish()
             if exc[0] is not None:
                 sys.stderr.write(f"--- lumiplugd log {d.stderr_path}:\n{d.log()[-20000:]}\n")
         if self.watcher:
