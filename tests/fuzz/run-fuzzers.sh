@@ -42,6 +42,8 @@ if [ ! -f "$build/build.ninja" ]; then
 else
         meson configure "$build" -Dfuzz=true >/dev/null || exit 2
 fi
+# reconfigure now if a meson.build changed (a new target), so that the listing below knows it
+ninja -C "$build" build.ninja >"$build.ninja.log" 2>&1 || { cat "$build.ninja.log" >&2; exit 2; }
 
 # name<TAB>path of every libFuzzer target meson knows in this build directory
 list_targets() {
@@ -96,15 +98,17 @@ max_len_of() {
 
 run_target() {
         local t=$1 bin=${binary_of[$1]} dir="$out/$1" seeds="$src/tests/fuzz/corpus/$1"
-        local dict=() options=() status
+        local dict=() options=() corpora=("$dir/corpus") status
 
         mkdir -p "$dir/corpus" "$dir/crashes" "$dir/new"
         [ -f "$src/tests/fuzz/$t.dict" ] && dict=("-dict=$src/tests/fuzz/$t.dict")
         # tests/fuzz/<target>.options: more libFuzzer flags, e.g. -max_len=4096 (they come last, so win)
         [ -f "$src/tests/fuzz/$t.options" ] && read -r -a options < <(grep -v '^#' "$src/tests/fuzz/$t.options" | tr '\n' ' ')
-        "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len="$(max_len_of "$t")" \
+        # a new target may have no seeds in the repository yet
+        [ -d "$seeds" ] && corpora+=("$seeds")
+        (cd "$dir" && "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len="$(max_len_of "$t")" \
                 -print_final_stats=1 -artifact_prefix="$dir/crashes/" "${dict[@]}" "${options[@]}" \
-                "$dir/corpus" "$seeds" >"$dir/fuzz.log" 2>&1
+                "${corpora[@]}" >"$dir/fuzz.log" 2>&1)
         status=$?
 
         # New coverage relative to the repository's corpus, minimised
@@ -114,6 +118,7 @@ run_target() {
         (cd "$dir" && "$bin" -merge=1 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$dir/crashes/" \
                 "$base" "$dir/corpus" >"$dir/merge.log" 2>&1)
         for f in "$base"/*; do
+                [ -e "$f" ] || continue
                 [ -e "$seeds/$(basename "$f")" ] || mv "$f" "$dir/new/"
         done
         rm -rf "$base"
