@@ -134,11 +134,6 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
-        /* a secret others can read is worth a warning, not a refusal to start */
-        if (config_check_secret_files(config, &warnings) > 0)
-                for (line = strtok_r(warnings, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-                        log_warning("%s", line);
-
         if (arg_import_z2m) {
                 r = z2m_import_command(config->state.directory, arg_import_z2m, stdout, stderr);
                 config_free(config);
@@ -160,6 +155,12 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Cannot set up: %m");
                 return 1;
         }
+
+        /* a secret others can read is worth a warning, not a refusal to start (logged where [log]
+         * says, now that the manager has applied it) */
+        if (config_check_secret_files(m->config, &warnings) > 0)
+                for (line = strtok_r(warnings, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                        log_warning("%s", line);
 
         m->reform = arg_reform;
         r = manager_start(m);
