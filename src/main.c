@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "config/configuration.h"
+#include "config/secret-files.h"
 #include "manager.h"
 #include "store/z2m-import.h"
 #include "util/log.h"
@@ -102,7 +103,8 @@ static int parse_argv(int argc, char *argv[]) {
 
 int main(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        _cleanup_free_ char *errors = NULL;
+        _cleanup_free_ char *errors = NULL, *warnings = NULL;
+        char *line, *save = NULL;
         Config *config = NULL;
         sigset_t mask;
         int r;
@@ -119,6 +121,9 @@ int main(int argc, char *argv[]) {
                                 fprintf(stderr, "%s: %s\n", arg_config, strerror(-r));
                         return 1;
                 }
+                if (config_check_secret_files(config, &warnings) > 0)
+                        for (line = strtok_r(warnings, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                                fprintf(stderr, "warning: %s\n", line);
                 printf("%s: configuration OK\n", arg_config);
                 config_free(config);
                 return 0;
@@ -158,6 +163,12 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Cannot install the debug hooks: %m"), 1;
 #endif
+        /* a secret others can read is worth a warning, not a refusal to start (logged where [log]
+         * says, now that the manager has applied it) */
+        if (config_check_secret_files(m->config, &warnings) > 0)
+                for (line = strtok_r(warnings, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                        log_warning("%s", line);
+
         m->reform = arg_reform;
         r = manager_start(m);
         if (r < 0) {

@@ -546,8 +546,10 @@ int bridge_on_mqtt_connected(Bridge *b) {
                         if (r < 0)
                                 return r;
                         /* at start, collect our retained configs for a while, then clear the stale ones
-                         * and discover (retained configs survive later reconnects on the broker) */
-                        if (asprintf(&disc, "%s/#", b->cfg.discovery_prefix) < 0)
+                         * and discover (retained configs survive later reconnects on the broker). Only
+                         * the shape of topic we publish, <prefix>/<component>/<node>/<object>/config,
+                         * and only for that wait: our subscriptions are our own topics plus this. */
+                        if (asprintf(&disc, "%s/+/+/+/config", b->cfg.discovery_prefix) < 0)
                                 return -ENOMEM;
                         r = b->mqtt.subscribe(b->userdata, disc);
                         if (r < 0)
@@ -1184,7 +1186,7 @@ void bridge_tick(Bridge *b) {
                 _cleanup_free_ char *disc = NULL;
 
                 b->discovery_due = 0;
-                if (b->mqtt.unsubscribe && asprintf(&disc, "%s/#", b->cfg.discovery_prefix) >= 0)
+                if (b->mqtt.unsubscribe && asprintf(&disc, "%s/+/+/+/config", b->cfg.discovery_prefix) >= 0)
                         (void) b->mqtt.unsubscribe(b->userdata, disc);
                 if (b->connected)
                         discover_all(b);

@@ -414,6 +414,25 @@ static bool parse_password(ConfigParser *p, const ConfigKey *k, const char *valu
         return parse_string(p, k, value, field);
 }
 
+static const char *const tls_verify_names[] = {
+        [MQTT_TLS_VERIFY_FULL] = "full",
+        [MQTT_TLS_VERIFY_NO_HOSTNAME] = "no-hostname",
+        [MQTT_TLS_VERIFY_NONE] = "none",
+};
+
+const char *config_tls_verify_to_string(int v) {
+        return v >= 0 && (size_t) v < ELEMENTSOF(tls_verify_names) ? tls_verify_names[v] : "?";
+}
+
+static bool parse_tls_verify(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+        for (size_t i = 0; i < ELEMENTSOF(tls_verify_names); i++)
+                if (strcmp(value, tls_verify_names[i]) == 0) {
+                        *(int *) field = (int) i;
+                        return true;
+                }
+        return false;
+}
+
 static bool parse_adapter(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (strcmp(value, "zstack") != 0)
                 return false;
@@ -570,6 +589,8 @@ static const ConfigKey global_keys[] = {
           .expect = "the absolute path of a readable PEM file"),
         G("mqtt", "key_file", parse_readable_file, mqtt.key_file, STR, .restart = true,
           .expect = "the absolute path of a readable PEM file"),
+        G("mqtt", "tls_verify", parse_tls_verify, mqtt.tls_verify, .restart = true,
+          .expect = "full, no-hostname or none"),
         G("mqtt", "keepalive", parse_uint, mqtt.keepalive, .min = 5, .max = 65535, .restart = true,
           .expect = "a number of seconds from 5 to 65535"),
         G("mqtt", "base_topic", parse_topic, mqtt.base_topic, STR, .restart = true,
@@ -1004,7 +1025,7 @@ static int config_handler(void *userdata, const char *section, const char *name,
 static void config_check(ConfigParser *p) {
         Config *c = p->config;
         const unsigned *l = c->key_lines;
-        size_t i_password = 0, i_password_file = 0, i_ca = 0, i_cert = 0, i_key = 0;
+        size_t i_password = 0, i_password_file = 0, i_ca = 0, i_cert = 0, i_key = 0, i_verify = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(global_keys); i++) {
                 const char *k = global_keys[i].key;
@@ -1021,6 +1042,8 @@ static void config_check(ConfigParser *p) {
                         i_cert = i;
                 else if (strcmp(k, "key_file") == 0)
                         i_key = i;
+                else if (strcmp(k, "tls_verify") == 0)
+                        i_verify = i;
         }
 
         if (l[i_password] && l[i_password_file]) {
@@ -1053,6 +1076,9 @@ static void config_check(ConfigParser *p) {
                                  "[mqtt] %s = '%s': ca_file is not set; expected ca_file for TLS",
                                  c->mqtt.cert_file ? "cert_file" : "key_file",
                                  c->mqtt.cert_file ?: c->mqtt.key_file);
+        if (l[i_verify] && !c->mqtt.ca_file && !l[i_ca])
+                config_add_error(p, l[i_verify], "[mqtt] tls_verify = '%s': ca_file is not set, so TLS is off; "
+                                 "expected ca_file for TLS", config_tls_verify_to_string(c->mqtt.tls_verify));
 
         for (size_t j = 0; j < c->n_devices; j++) {
                 const DeviceConfig *d = &c->devices[j];

@@ -40,6 +40,13 @@ typedef struct ConfigBytes16 {
         uint8_t bytes[16];
 } ConfigBytes16;
 
+/* How much of the broker's TLS certificate is checked ([mqtt] tls_verify). */
+typedef enum MqttTlsVerify {
+        MQTT_TLS_VERIFY_FULL,           /* chains to ca_file and names host: the default */
+        MQTT_TLS_VERIFY_NO_HOSTNAME,    /* chains to ca_file, any host name (insecure) */
+        MQTT_TLS_VERIFY_NONE,           /* nothing checked, like Zigbee2MQTT's reject_unauthorized: false */
+} MqttTlsVerify;
+
 typedef struct MqttConfig {
         char *host;
         unsigned port;
@@ -48,6 +55,7 @@ typedef struct MqttConfig {
         char *password;                 /* from password= or the contents of password_file= */
         char *password_file;
         char *ca_file, *cert_file, *key_file;   /* TLS is on iff ca_file is set */
+        int tls_verify;                 /* MqttTlsVerify */
         unsigned keepalive;             /* seconds */
         char *base_topic;
         bool retain;
@@ -138,6 +146,9 @@ typedef struct Config {
         size_t n_devices;
         unsigned key_lines[64];         /* line of each global key set, by table row; 0: not set */
 } Config;
+
+/* "full", "no-hostname", "none": the [mqtt] tls_verify values. */
+const char *config_tls_verify_to_string(int v);
 
 /* A configuration with every default. */
 int config_new(Config **ret);

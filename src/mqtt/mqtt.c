@@ -47,6 +47,7 @@ struct Mqtt {
         unsigned port;
         unsigned keepalive;
         bool tls;
+        const char *tls_insecure;       /* why the broker is not fully verified; NULL: it is */
         char *base_topic;
         char *state_topic;
         char describe[300];
@@ -359,7 +360,10 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
 
         m->reconnect_delay = 0;         /* the next outage starts over at the shortest delay */
         m->reason[0] = 0;
-        log_info("Connected to MQTT broker %s%s", m->describe, m->tls ? " (TLS)" : "");
+        if (m->tls_insecure)
+                log_warning("Connected to MQTT broker %s (TLS, %s)", m->describe, m->tls_insecure);
+        else
+                log_info("Connected to MQTT broker %s%s", m->describe, m->tls ? " (TLS)" : "");
 
         (void) mosquitto_publish(m->mosq, NULL, m->state_topic, (int) strlen(BRIDGE_ONLINE), BRIDGE_ONLINE, 1, true);
         log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = m->state_topic }), "Published %s to %s (retained)",
@@ -494,17 +498,33 @@ int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
         }
 
         if (config->ca_file) {
-                /* The broker's certificate must chain to ca_file and name the host we connect to
-                 * (libmosquitto checks the host name unless told it is insecure; we never do). */
+                bool check_chain = config->tls_verify != MQTT_TLS_VERIFY_NONE;
+                bool check_host = config->tls_verify == MQTT_TLS_VERIFY_FULL;
+
+                /* By default the broker's certificate must chain to ca_file and name the host we
+                 * connect to (libmosquitto checks the host name unless told it is insecure). Less
+                 * only when [mqtt] tls_verify says so, and then loudly, at every connection. */
                 r = mosquitto_tls_set(m->mosq, config->ca_file, NULL, config->cert_file, config->key_file, NULL);
                 if (r != MOSQ_ERR_SUCCESS)
                         return log_full_errno_fields(LOG_ERR, -EINVAL, &((LogFields) { .error = "tls-config" }),
                                                      "Cannot use the TLS files of [mqtt]: %s",
                                                      mosquitto_strerror(r));
-                r = mosquitto_tls_opts_set(m->mosq, 1 /* SSL_VERIFY_PEER */, NULL, NULL);
+                r = mosquitto_tls_opts_set(m->mosq, check_chain ? 1 /* SSL_VERIFY_PEER */ : 0 /* SSL_VERIFY_NONE */,
+                                           NULL, NULL);
+                if (r != MOSQ_ERR_SUCCESS)
+                        return log_error_errno(-EINVAL, "Cannot set TLS options: %s", mosquitto_strerror(r));
+                r = mosquitto_tls_insecure_set(m->mosq, !check_host);
                 if (r != MOSQ_ERR_SUCCESS)
                         return log_error_errno(-EINVAL, "Cannot set TLS options: %s", mosquitto_strerror(r));
                 m->tls = true;
+                if (!check_chain)
+                        m->tls_insecure = "INSECURE: the broker's certificate is not verified at all "
+                                          "([mqtt] tls_verify = none), anyone on the network path can pose as it";
+                else if (!check_host)
+                        m->tls_insecure = "INSECURE: the broker's host name is not verified "
+                                          "([mqtt] tls_verify = no-hostname), any certificate of the CA can pose as it";
+                if (m->tls_insecure)
+                        log_warning("MQTT TLS: %s", m->tls_insecure);
         }
 
         *ret = TAKE_PTR(m);

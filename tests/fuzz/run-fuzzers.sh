@@ -3,17 +3,25 @@
 # for SECONDS (default 60) over its seed corpus and dictionary.
 #
 #   tests/fuzz/run-fuzzers.sh [SECONDS [TARGET...]]
+#   LUMI_FUZZ_JOBS=2 tests/fuzz/run-fuzzers.sh 14400      # every target for 4 hours, two at a time
 #
 #   LUMI_FUZZ_BUILD  build directory        (default /tmp/lumiplugd-fuzz-build; created if missing)
 #   LUMI_FUZZ_OUT    scratch directory      (default a new /tmp/lumiplugd-fuzz-XXXXXX)
 #   LUMI_FUZZ_JOBS   targets run at once    (default 1)
 #
+# The targets are every libFuzzer executable of the build directory (meson's targets named fuzz-*,
+# except the fuzz-*-replay corpus replays): a target added to tests/fuzz/meson.build is run without
+# an edit here. TARGET names one (e.g. mt-frame) to run only those. Inputs are at most 512 bytes
+# (radio frames), more for file parsers; tests/fuzz/<target>.options may add libFuzzer flags
+# (e.g. -max_len=4096) and tests/fuzz/<target>.dict is its dictionary.
+#
 # Per target, under LUMI_FUZZ_OUT/<target>/: corpus/ (everything libFuzzer found; the repository's
 # corpus is only read), new/ (the inputs that add coverage over the repository's corpus, after a
 # merge: copy worthwhile ones into tests/fuzz/corpus/<target>/), crashes/ and fuzz.log.
-# Exits non-zero if any target crashed, leaked, timed out or ran out of memory, and prints the
-# path of each such input; reproduce one with BUILD/tests/fuzz/fuzz-<target> <input>, and after a
-# fix keep it as a regression test in tests/fuzz/corpus/<target>/.
+# Exits non-zero if any target crashed, leaked, timed out or ran out of memory, and prints each such
+# input (path, size, base64 and a hex dump) with the sanitizer's first lines, so it can be recreated
+# from a CI log alone: `base64 -d > input`, reproduce with BUILD/tests/fuzz/fuzz-<target> input, and
+# after a fix keep it as a regression test in tests/fuzz/corpus/<target>/ (replayed by the unit suite).
 set -u -o pipefail
 
 seconds=${1:-60}
@@ -26,17 +34,6 @@ case $seconds in
         ''|*[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 2 ;;
 esac
 
-if [ $# -gt 0 ]; then
-        targets=("$@")
-else
-        # the list in tests/fuzz/meson.build, in its order
-        mapfile -t targets < <(sed -n "/^fuzz_names = \[/,/^\]/s/^ *'\([a-z0-9-]*\)',.*/\1/p" "$src/tests/fuzz/meson.build")
-fi
-if [ ${#targets[@]} -eq 0 ]; then
-        echo "no fuzz targets found in $src/tests/fuzz/meson.build" >&2
-        exit 2
-fi
-
 if [ ! -f "$build/build.ninja" ]; then
         CC=clang meson setup "$build" "$src" -Dfuzz=true -Dbuildtype=debugoptimized >"$build.setup.log" 2>&1 || {
                 cat "$build.setup.log" >&2
@@ -45,13 +42,49 @@ if [ ! -f "$build/build.ninja" ]; then
 else
         meson configure "$build" -Dfuzz=true >/dev/null || exit 2
 fi
-ninja -C "$build" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}") >/dev/null || {
-        ninja -C "$build" $(printf 'tests/fuzz/fuzz-%s ' "${targets[@]}") >&2
+# reconfigure now if a meson.build changed (a new target), so that the listing below knows it
+ninja -C "$build" build.ninja >"$build.ninja.log" 2>&1 || { cat "$build.ninja.log" >&2; exit 2; }
+
+# name<TAB>path of every libFuzzer target meson knows in this build directory
+list_targets() {
+        meson introspect --targets "$build" | /usr/bin/python3 -c '
+import json, sys
+for t in json.load(sys.stdin):
+    name = t["name"]
+    if t["type"] == "executable" and name.startswith("fuzz-") and not name.endswith("-replay"):
+        print(name[len("fuzz-"):] + "\t" + t["filename"][0])'
+}
+declare -A binary_of=()
+while IFS=$'\t' read -r name path; do
+        binary_of[$name]=$path
+done < <(list_targets)
+if [ ${#binary_of[@]} -eq 0 ]; then
+        echo "no fuzz targets in $build (configured with -Dfuzz=true and clang?)" >&2
+        exit 2
+fi
+
+if [ $# -gt 0 ]; then
+        targets=("$@")
+else
+        mapfile -t targets < <(printf '%s\n' "${!binary_of[@]}" | sort)
+fi
+for t in "${targets[@]}"; do
+        if [ -z "${binary_of[$t]:-}" ]; then
+                echo "$t: no such fuzz target (there are: $(printf '%s\n' "${!binary_of[@]}" | sort | tr '\n' ' '))" >&2
+                exit 2
+        fi
+done
+outputs=()
+for t in "${targets[@]}"; do
+        outputs+=("$(realpath -m --relative-to="$build" "${binary_of[$t]}")")
+done
+ninja -C "$build" "${outputs[@]}" >"$build.ninja.log" 2>&1 || {
+        cat "$build.ninja.log" >&2
         exit 2
 }
 
 out=${LUMI_FUZZ_OUT:-$(mktemp -d /tmp/lumiplugd-fuzz-XXXXXX)}
-mkdir -p "$out"
+mkdir -p "$out" && out=$(cd "$out" && pwd)
 echo "fuzzing ${#targets[@]} target(s) for ${seconds}s each, $jobs at a time; results in $out"
 
 # Bigger inputs only where the parsed thing is a file
@@ -64,22 +97,28 @@ max_len_of() {
 }
 
 run_target() {
-        local t=$1 bin="$build/tests/fuzz/fuzz-$1" dir="$out/$1" seeds="$src/tests/fuzz/corpus/$1"
-        local dict=() status
+        local t=$1 bin=${binary_of[$1]} dir="$out/$1" seeds="$src/tests/fuzz/corpus/$1"
+        local dict=() options=() corpora=("$dir/corpus") status
 
         mkdir -p "$dir/corpus" "$dir/crashes" "$dir/new"
         [ -f "$src/tests/fuzz/$t.dict" ] && dict=("-dict=$src/tests/fuzz/$t.dict")
-        "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len="$(max_len_of "$t")" \
-                -print_final_stats=1 -artifact_prefix="$dir/crashes/" "${dict[@]}" \
-                "$dir/corpus" "$seeds" >"$dir/fuzz.log" 2>&1
+        # tests/fuzz/<target>.options: more libFuzzer flags, e.g. -max_len=4096 (they come last, so win)
+        [ -f "$src/tests/fuzz/$t.options" ] && read -r -a options < <(grep -v '^#' "$src/tests/fuzz/$t.options" | tr '\n' ' ')
+        # a new target may have no seeds in the repository yet
+        [ -d "$seeds" ] && corpora+=("$seeds")
+        (cd "$dir" && "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len="$(max_len_of "$t")" \
+                -print_final_stats=1 -artifact_prefix="$dir/crashes/" "${dict[@]}" "${options[@]}" \
+                "${corpora[@]}" >"$dir/fuzz.log" 2>&1)
         status=$?
 
         # New coverage relative to the repository's corpus, minimised
         local base
         base=$(mktemp -d "$dir/merge-XXXXXX")
         cp "$seeds"/* "$base"/ 2>/dev/null
-        "$bin" -merge=1 -timeout=20 -rss_limit_mb=2048 "$base" "$dir/corpus" >"$dir/merge.log" 2>&1
+        (cd "$dir" && "$bin" -merge=1 -timeout=20 -rss_limit_mb=2048 -artifact_prefix="$dir/crashes/" \
+                "$base" "$dir/corpus" >"$dir/merge.log" 2>&1)
         for f in "$base"/*; do
+                [ -e "$f" ] || continue
                 [ -e "$seeds/$(basename "$f")" ] || mv "$f" "$dir/new/"
         done
         rm -rf "$base"
@@ -97,11 +136,6 @@ run_target() {
 failed=0
 running=0
 for t in "${targets[@]}"; do
-        if [ ! -x "$build/tests/fuzz/fuzz-$t" ]; then
-                echo "$t: no such fuzz target" >&2
-                failed=1
-                continue
-        fi
         run_target "$t" &
         running=$((running + 1))
         if [ $running -ge "$jobs" ]; then
@@ -118,8 +152,15 @@ for t in "${targets[@]}"; do
         for f in "$out/$t/crashes"/*; do
                 [ -e "$f" ] || continue
                 failed=1
-                echo "FINDING $t: $f"
+                echo "FINDING $t: $f ($(stat -c %s "$f") bytes)"
                 grep -m1 -E 'ERROR: |runtime error|property broken|ERROR: libFuzzer' "$out/$t/fuzz.log" | sed 's/^/    /'
+                grep -m8 -E '^ *#[0-9]+ 0x' "$out/$t/fuzz.log" | sed 's/^/    /'
+                echo "    base64 (recreate with: base64 -d > input):"
+                base64 -w 76 "$f" | head -c 20000 | sed 's/^/    /'
+                echo
+                echo "    hex dump:"
+                od -A x -t x1z -v "$f" | head -n 256 | sed 's/^/    /'
+                echo "    reproduce: ${binary_of[$t]} <input>; after the fix: cp input tests/fuzz/corpus/$t/"
         done
 done
 [ $failed -eq 0 ] && echo "no findings" || echo "FINDINGS: see above and $out/<target>/fuzz.log"

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 
 from broker import Client, Mosquitto
-from daemon import Daemon, binary, check_config, mqtt_ini, source_root
+from daemon import Daemon, check_config, daemon_command, mqtt_ini, scaled, source_root
 
 
 def broker_client_sees_online(port):
@@ -20,7 +20,7 @@ def broker_client_sees_online(port):
 
 
 def run(*args):
-    return subprocess.run([binary(), *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run(daemon_command(*args), capture_output=True, text=True, timeout=scaled(30))
 
 
 def main():

@@ -23,7 +23,7 @@ import threading
 import time
 
 from broker import Client, Mosquitto
-from daemon import Daemon, mqtt_ini, skip
+from daemon import Daemon, mqtt_ini, scaled, skip
 from sim import Sim, ieee_of
 
 IEEE = "0x00158d0001a2b3c4"
@@ -80,7 +80,7 @@ class JournalSocket:
                 self.lock.notify_all()
 
     def wait_for(self, pred, timeout=15.0, what="entry"):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         with self.lock:
             while True:
                 for e in self.entries:

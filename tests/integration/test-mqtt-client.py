@@ -14,7 +14,7 @@ import threading
 import time
 
 from broker import Client, Mosquitto, free_port
-from daemon import build_root
+from daemon import build_root, scaled, wrapper
 
 BASE = "lumimc"
 PENDING_MAX = 256
@@ -25,7 +25,8 @@ class Driver:
         exe = os.path.join(build_root(), "tests", "integration", "mqtt-client")
         self.stderr_path = os.path.join(tempfile.mkdtemp(prefix="lumi-mqtt-client-"), "stderr.log")
         self.stderr = open(self.stderr_path, "wb")
-        self.p = subprocess.Popen([exe, str(port), BASE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        # behind LUMIPLUGD_WRAPPER too: it is src/mqtt under test
+        self.p = subprocess.Popen([*wrapper(), exe, str(port), BASE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.stderr, text=True, bufsize=1)
         self.lines = queue.Queue()
         self.seen = []
@@ -44,6 +45,7 @@ class Driver:
             if pred(line):
                 del self.seen[i]
                 return line
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -109,7 +111,7 @@ def main():
 
         def delivered(topic, payload):
             # Retry: the broker may see our publish before the driver's SUBSCRIBE after a reconnect.
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + scaled(15)
             while time.monotonic() < deadline:
                 watcher.publish(topic, payload)
                 try:
@@ -146,7 +148,7 @@ def main():
         mark = watcher.mark()
         drv.send("quit")
         drv.expect_line("stopped")
-        assert drv.p.wait(10) == 0
+        assert drv.p.wait(scaled(10)) == 0
         watcher.wait_for(f"{BASE}/bridge/state", lambda p: json.loads(p) == {"state": "offline"}, start=mark)
     except Exception:
         sys.stderr.write(f"--- driver stderr:\n{drv.log()}\n")

@@ -8,7 +8,7 @@ import signal
 import time
 
 from broker import Mosquitto, free_port
-from daemon import Daemon, mqtt_ini
+from daemon import Daemon, mqtt_ini, scaled
 from notify import NotifySocket, statuses
 from sim import Sim
 

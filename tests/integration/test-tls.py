@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 
 from broker import Client, Mosquitto, free_port
-from daemon import Daemon, mqtt_ini
+from daemon import Daemon, check_config, mqtt_ini
 
 
 def openssl(*args, cwd):
@@ -56,13 +56,15 @@ def main():
         watcher = Client(broker.port)           # the plain listener
         watcher.subscribe("#")
 
-        def good(case, port, mqtt_extra):
+        def good(case, port, mqtt_extra, connected=r"Connected to MQTT broker 127\.0\.0\.1:\d+ \(TLS\)"):
             base = f"tls{case}"
             ini = mqtt_ini(port, base_topic=base, mqtt_extra=mqtt_extra)
             with Daemon(ini) as dmn:
                 watcher.wait_for(f"{base}/bridge/state", lambda m: json.loads(m) == {"state": "online"},
                                  timeout=20)
-                dmn.wait_log(r"Connected to MQTT broker 127\.0\.0\.1:\d+ \(TLS\)")
+                dmn.wait_log(connected)
+                if "tls_verify" not in mqtt_extra:
+                    assert "INSECURE" not in dmn.log(), dmn.log()
                 assert dmn.stop() == 0, dmn.log()
                 watcher.wait_for(f"{base}/bridge/state", lambda m: json.loads(m) == {"state": "offline"})
 
@@ -86,6 +88,26 @@ def main():
         bad("unknownca", tls, f"ca_file = {p('otherca.crt')}\n", r"certificate verify failed")
         bad("wronghost", tls_wrong_host, f"ca_file = {p('ca.crt')}\n", r"host name verification failed")
         bad("nocert", tls_client_cert, f"ca_file = {p('ca.crt')}\n", r"MQTT broker 127\.0\.0\.1:\d+ \(")
+        good("fullverify", tls, f"ca_file = {p('ca.crt')}\ntls_verify = full\n")
+        bad("fullwronghost", tls_wrong_host, f"ca_file = {p('ca.crt')}\ntls_verify = full\n",
+            r"host name verification failed")
+
+        # Turning verification down is explicit and loud: a warning at start and at every connection.
+        good("nohostname", tls_wrong_host, f"ca_file = {p('ca.crt')}\ntls_verify = no-hostname\n",
+             r"warning: Connected to MQTT broker 127\.0\.0\.1:\d+ \(TLS, INSECURE: the broker's host name is "
+             r"not verified \(\[mqtt\] tls_verify = no-hostname\)")
+        bad("nohostnameunknownca", tls, f"ca_file = {p('otherca.crt')}\ntls_verify = no-hostname\n",
+            r"certificate verify failed")
+        good("none", tls_wrong_host, f"ca_file = {p('otherca.crt')}\ntls_verify = none\n",
+             r"warning: Connected to MQTT broker 127\.0\.0\.1:\d+ \(TLS, INSECURE: the broker's certificate is "
+             r"not verified at all \(\[mqtt\] tls_verify = none\)")
+
+        # tls_verify without TLS, and a value that does not exist, are configuration errors
+        rc, out, err = check_config(mqtt_ini(tls, mqtt_extra="tls_verify = none\n"))
+        assert rc == 1 and "[mqtt] tls_verify = 'none': ca_file is not set, so TLS is off; expected ca_file for TLS" \
+            in err, (rc, out, err)
+        rc, out, err = check_config(mqtt_ini(tls, mqtt_extra=f"ca_file = {p('ca.crt')}\ntls_verify = off\n"))
+        assert rc == 1 and "[mqtt] tls_verify = 'off': expected full, no-hostname or none" in err, (rc, out, err)
         watcher.close()
     print("ok")
 

@@ -13,6 +13,8 @@ import time
 
 import paho.mqtt.client as paho
 
+from daemon import scaled
+
 
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -124,6 +126,7 @@ class Client:
 
     def wait_for(self, topic, predicate=None, timeout=10.0, start=0):
         """First message on topic (from index start) whose payload satisfies predicate."""
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         with self.cond:
             i = start

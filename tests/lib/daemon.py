@@ -5,9 +5,15 @@ stops it (and kills it at the end whatever happens).
         d.wait_log(r"Connected to MQTT broker")
         ...
     rc = d.returncode
+
+Two environment variables run the whole suite under a checker (tests/sanitize/run-valgrind.sh):
+    LUMIPLUGD_WRAPPER            a command put in front of every lumiplugd the tests start, e.g.
+                                 "valgrind --error-exitcode=99 --leak-check=full ..." (split like a shell)
+    LUMI_TIMEOUT_MULTIPLIER      scales the tests' waits (wait_log, stop, Client.wait_for, ...), e.g. 10
 """
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -25,6 +31,25 @@ def source_root():
 
 def binary():
     return os.path.join(build_root(), "src", "lumiplugd")
+
+
+def wrapper():
+    """The checker command from LUMIPLUGD_WRAPPER (empty: none)."""
+    return shlex.split(os.environ.get("LUMIPLUGD_WRAPPER", ""))
+
+
+def daemon_command(*args):
+    """lumiplugd with args, behind LUMIPLUGD_WRAPPER when set."""
+    return [*wrapper(), binary(), *args]
+
+
+def scaled(seconds):
+    """A test's timeout, stretched by LUMI_TIMEOUT_MULTIPLIER (for valgrind and slow machines)."""
+    try:
+        factor = float(os.environ.get("LUMI_TIMEOUT_MULTIPLIER", "1"))
+    except ValueError:
+        factor = 1.0
+    return seconds * max(factor, 1.0)
 
 
 def skip(reason):
@@ -56,8 +81,8 @@ def check_config(ini_text=None, path=None, args=()):
         path = os.path.join(tmp, "lumiplugd.ini")
         with open(path, "w") as f:
             f.write(ini_text)
-    p = subprocess.run([binary(), "--check-config", "-c", path, *args], capture_output=True, text=True,
-                       timeout=30)
+    p = subprocess.run(daemon_command("--check-config", "-c", path, *args), capture_output=True, text=True,
+                       timeout=scaled(30))
     return p.returncode, p.stdout, p.stderr
 
 
@@ -80,7 +105,7 @@ class Daemon:
             f.write(text)
 
     def command(self):
-        return [*self.prefix, binary(), "-c", self.ini_path, *self.args]
+        return [*self.prefix, *daemon_command("-c", self.ini_path, *self.args)]
 
     def start(self):
         env = dict(os.environ)
@@ -114,6 +139,7 @@ class Daemon:
     def wait_log(self, pattern, timeout=15.0, count=1, start=0):
         """Waits until pattern (regex) has matched count times in stderr after offset start."""
         rx = re.compile(pattern)
+        timeout = scaled(timeout)
         deadline = time.monotonic() + timeout
         while True:
             text = self.log()[start:]
@@ -131,13 +157,14 @@ class Daemon:
         self.proc.send_signal(sig)
 
     def wait(self, timeout=15.0):
-        self.returncode = self.proc.wait(timeout)
+        self.returncode = self.proc.wait(scaled(timeout))
         return self.returncode
 
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
         """Sends sig and waits; returns the exit code (negative: killed by a signal)."""
         if self.proc is None:
             return self.returncode
+        timeout = scaled(timeout)
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -159,11 +186,21 @@ class Daemon:
         if self.proc is not None:
             self.returncode = self.proc.returncode
 
+    def finish(self):
+        """The end of a test: a clean stop if it still runs (so a checker such as valgrind gets to
+        its leak report), SIGKILL if that does not work. Never raises."""
+        if self.running():
+            try:
+                self.stop(timeout=10.0)
+            except Exception:       # noqa: BLE001 - stop() has killed it already
+                pass
+        self.kill()
+
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
-        self.kill()
+        self.finish()
         if getattr(self, "stderr", None):
             self.stderr.close()
         if exc[0] is not None:

@@ -6,6 +6,8 @@ import tempfile
 import threading
 import time
 
+from daemon import scaled
+
 
 class NotifySocket:
     def __init__(self):
@@ -40,7 +42,7 @@ class NotifySocket:
             return len(self.messages)
 
     def wait_for(self, pred, start=0, timeout=15.0, what="message"):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         with self.cond:
             i = start
             while True:

@@ -10,7 +10,7 @@ import tempfile
 import time
 
 from broker import Client, Mosquitto
-from daemon import Daemon
+from daemon import Daemon, scaled
 from sim import Sim, ieee_of
 
 BASE = "zigbee2mqtt"
@@ -73,7 +73,7 @@ class Env:
 
     def __exit__(self, *exc):
         for d in self.daemons:
-            d.kill()
+            d.finish()
             if exc[0] is not None:
                 sys.stderr.write(f"--- lumiplugd log {d.stderr_path}:\n{d.log()[-20000:]}\n")
         if self.watcher:
@@ -142,6 +142,7 @@ class Env:
 
 
 def wait_until(fn, timeout=30.0, what="condition", interval=0.1):
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:

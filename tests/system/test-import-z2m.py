@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 
-from daemon import binary, source_root
+from daemon import daemon_command, scaled, source_root
 from sim import ieee_of
 from sysenv import BASE, Env, wait_until
 
@@ -21,14 +21,15 @@ def main():
         ini = os.path.join(e.workdir, "import.ini")
         with open(ini, "w") as f:
             f.write(e.ini())
-        p = subprocess.run([binary(), "-c", ini, "--import-z2m", Z2M], capture_output=True, text=True, timeout=60)
+        p = subprocess.run(daemon_command("-c", ini, "--import-z2m", Z2M), capture_output=True, text=True,
+                           timeout=scaled(60))
         assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
         with open(os.path.join(e.state_dir, "devices.json")) as f:
             text = f.read()
         assert "plug1" in text and "plug2" in text, text[:1000]
 
-        p = subprocess.run([binary(), "-c", ini, "--import-z2m", os.path.join(e.workdir, "missing")],
-                           capture_output=True, text=True, timeout=60)
+        p = subprocess.run(daemon_command("-c", ini, "--import-z2m", os.path.join(e.workdir, "missing")),
+                           capture_output=True, text=True, timeout=scaled(60))
         assert p.returncode == 1 and p.stderr.strip(), (p.returncode, p.stdout, p.stderr)
 
         d = e.start_daemon()

@@ -156,6 +156,8 @@ def daemon_pid(tracer_pid, timeout=10.0):
 
 def main():
     unit = sys.argv[1]
+    if os.environ.get("LUMIPLUGD_WRAPPER"):
+        skip("LUMIPLUGD_WRAPPER is set: the syscalls traced would be the wrapper's, not lumiplugd's")
     for tool in ("strace", "systemd-analyze"):
         if not shutil.which(tool):
             skip(f"{tool} is not installed (Debian package {tool if tool == 'strace' else 'systemd'})")
