@@ -49,9 +49,16 @@ static double js_math_round(double x) {
 double plug_round(double v, int precision) {
         double factor;
 
+        /* Exact powers of ten; a table instead of pow() keeps libm out of the process (its pages
+         * cost ~300 KiB of RSS, see tests/bench/REPORT.md). Precisions are 0..3 in practice. */
+        static const double powers_of_ten[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+                                                1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+
         if (precision < 0)
                 return v;
-        factor = pow(10, precision);
+        if ((size_t) precision >= ELEMENTSOF(powers_of_ten))
+                return v;       /* beyond double's 15-16 significant digits: nothing to round */
+        factor = powers_of_ten[precision];
         return js_math_round(v * factor) / factor;
 }
 

@@ -150,21 +150,44 @@ const char *zcl_type_name(uint8_t type) {
         }
 }
 
+/* Half floats are converted with exact bit arithmetic on the double's representation, not
+ * ldexp/frexp/lrint: the daemon then needs nothing from libm, whose mapped pages cost ~300 KiB of
+ * RSS (tests/bench/REPORT.md). */
+static double power_of_two(int k) {
+        /* 2^k for -1022 <= k <= 1023 (normal doubles) */
+        uint64_t bits = (uint64_t) (k + 1023) << 52;
+        double v;
+
+        memcpy(&v, &bits, sizeof(v));
+        return v;
+}
+
+static long round_half_even(double x) {
+        /* 0 <= x < 2^31 */
+        long r = (long) x;
+        double f = x - (double) r;
+
+        if (f > 0.5 || (f == 0.5 && (r & 1)))
+                r++;
+        return r;
+}
+
 static double half_to_double(uint16_t h) {
         int sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
         double v;
 
         if (exp == 0)
-                v = ldexp(mant, -24);
+                v = mant * 0x1p-24;
         else if (exp == 31)
                 v = mant ? NAN : INFINITY;
         else
-                v = ldexp(mant | 0x400, exp - 25);
+                v = (mant | 0x400) * power_of_two(exp - 25);
         return sign ? -v : v;
 }
 
 static uint16_t double_to_half(double d) {
         uint16_t sign = signbit(d) ? 0x8000 : 0;
+        uint64_t bits;
         int e;
         double m;
 
@@ -173,12 +196,17 @@ static uint16_t double_to_half(double d) {
                 return 0x7E00;
         if (isinf(d) || d >= 65520.0)
                 return sign | 0x7C00;
-        if (d < ldexp(1, -14)) {
+        if (d < 0x1p-14) {
                 /* subnormal: units of 2^-24 */
-                return sign | (uint16_t) lrint(d * ldexp(1, 24));
+                return sign | (uint16_t) round_half_even(d * 0x1p24);
         }
-        m = frexp(d, &e);                       /* d = m * 2^e, 0.5 <= m < 1 */
-        long mant = lrint(m * 2048.0);          /* 11 significant bits */
+        /* d = m * 2^e with 0.5 <= m < 1: d is a normal double here, so read e from its exponent
+         * field and give m the exponent of 0.5 */
+        memcpy(&bits, &d, sizeof(bits));
+        e = (int) ((bits >> 52) & 0x7FF) - 1022;
+        bits = (bits & ~(UINT64_C(0x7FF) << 52)) | (UINT64_C(1022) << 52);
+        memcpy(&m, &bits, sizeof(m));
+        long mant = round_half_even(m * 2048.0);        /* 11 significant bits */
         if (mant == 2048) {
                 mant = 1024;
                 e++;
