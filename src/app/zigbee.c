@@ -548,6 +548,7 @@ static void on_zstack_started(Zstack *zs, int error, const ZstackInfo *info, voi
 
 static void coordinator_down(ZigbeeService *z) {
         manager_set_component_ready(z->m, MANAGER_COMPONENT_ZIGBEE, false);
+        manager_set_permit_join(z->m, 0);      /* a coordinator that starts again has it closed */
         if (z->was_up && z->link == LINK_UP)
                 bridge_on_coordinator_lost(z->bridge);
 }
@@ -1073,6 +1074,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
                 return log_error_errno(r, "Cannot set up the MQTT bridge: %m");
         bridge_set_forget_callback(z->bridge, on_bridge_forget);
         op_plugs_changed(z);
+        manager_set_permit_join(m, 0);         /* after a bridge/request/restart too */
 
         r = mqtt_add_connect_hook(m->mqtt, on_mqtt_connected, z);
         if (r < 0)
