@@ -2,7 +2,6 @@
  * The Zigbee service (see zigbee.h): coordinator link life cycle, Host <-> Bridge glue, saves.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
