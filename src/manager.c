@@ -36,7 +36,8 @@ void manager_log_config_errors(char *errors) {
                 char device[19];
                 int n = 0;
 
-                if (b && sscanf(b, "[device 0x%16llx]%n", &ieee, &n) == 1 && n == 27) {
+                if (b && strncmp(b, "[device 0x", 10) == 0 && strspn(b + 10, "0123456789abcdefABCDEF") == 16 &&
+                    sscanf(b, "[device 0x%16llx]%n", &ieee, &n) == 1 && n == 27) {
                         (void) snprintf(device, sizeof(device), "0x%016llx", ieee);
                         log_fields(LOG_ERR, 0, &((LogFields) { .device = device, .error = "bad-configuration" }),
                                    "%s", line);

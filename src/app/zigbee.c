@@ -2,7 +2,6 @@
  * The Zigbee service (see zigbee.h): coordinator link life cycle, Host <-> Bridge glue, saves.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -557,6 +556,7 @@ static void on_zstack_started(Zstack *zs, int error, const ZstackInfo *info, voi
 
 static void coordinator_down(ZigbeeService *z) {
         manager_set_component_ready(z->m, MANAGER_COMPONENT_ZIGBEE, false);
+        manager_set_permit_join(z->m, 0);      /* a coordinator that starts again has it closed */
         if (z->was_up && z->link == LINK_UP)
                 bridge_on_coordinator_lost(z->bridge);
 }
@@ -1227,6 +1227,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
         r = ota_setup(z);
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the OTA server: %m");
+        manager_set_permit_join(m, 0);         /* after a bridge/request/restart too */
 
         r = mqtt_add_connect_hook(m->mqtt, on_mqtt_connected, z);
         if (r < 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """STATUS= as systemd shows it, through a NOTIFY_SOCKET this test binds, along a plug's life: start,
 permit join, two plugs pairing, one going offline (the simulator's `offline`, then a command that
-does not reach it), the other leaving, the broker stopping and coming back. Each expected text must
+does not reach it), the other leaving, a coordinator reset, the broker stopping and coming back. Each expected text must
 appear, in this order, and STATUS= is only sent when its text changes (never twice the same in a
 row)."""
 import json
@@ -37,12 +37,12 @@ def main():
             ns.wait_for(lambda f: f.get("READY") == "1", timeout=60, what="READY=1")
             e.wait_network()
 
-            e.permit_join(60)
-            expect("0 plugs, mqtt connected, coordinator ready, permit join open for 60 s")
+            e.permit_join(254)
+            expect("0 plugs, mqtt connected, coordinator ready, permit join open for 254 s")
             e.pair(1)
-            expect("1 plug, 1 online, mqtt connected, coordinator ready, permit join open for 60 s")
+            expect("1 plug, 1 online, mqtt connected, coordinator ready, permit join open for 254 s")
             e.pair(2)
-            expect("2 plugs, 2 online, mqtt connected, coordinator ready, permit join open for 60 s")
+            expect("2 plugs, 2 online, mqtt connected, coordinator ready, permit join open for 254 s")
             e.permit_join(0)
             expect("2 plugs, 2 online, mqtt connected, coordinator ready")
 
@@ -55,6 +55,11 @@ def main():
             e.sim.command("leave 2")
             expect("1 plug, 0 online, mqtt connected, coordinator ready")
 
+            # the coordinator resets by itself and is started again
+            e.sim.command("reset")
+            expect("1 plug, 0 online, mqtt connected, coordinator reset, restarting it")
+            expect("1 plug, 0 online, mqtt connected, coordinator ready")
+
             # the broker goes away and comes back
             e.broker.stop()
             expect(r"1 plug, 0 online, mqtt disconnected( \([^)]*\))?, retry in \d+ s, coordinator ready", regex=True)
@@ -63,11 +68,13 @@ def main():
 
             seen = [m[1]["STATUS"] for m in ns.since(0) if "STATUS" in m[1]]
             order = ["0 plugs, mqtt connected, coordinator ready",
-                     "0 plugs, mqtt connected, coordinator ready, permit join open for 60 s",
-                     "1 plug, 1 online, mqtt connected, coordinator ready, permit join open for 60 s",
-                     "2 plugs, 2 online, mqtt connected, coordinator ready, permit join open for 60 s",
+                     "0 plugs, mqtt connected, coordinator ready, permit join open for 254 s",
+                     "1 plug, 1 online, mqtt connected, coordinator ready, permit join open for 254 s",
+                     "2 plugs, 2 online, mqtt connected, coordinator ready, permit join open for 254 s",
                      "2 plugs, 2 online, mqtt connected, coordinator ready",
                      "2 plugs, 1 online, mqtt connected, coordinator ready",
+                     "1 plug, 0 online, mqtt connected, coordinator ready",
+                     "1 plug, 0 online, mqtt connected, coordinator reset, restarting it",
                      "1 plug, 0 online, mqtt connected, coordinator ready",
                      "1 plug, 0 online, mqtt connected, coordinator ready"]     # after the broker's return
             pos = 0
