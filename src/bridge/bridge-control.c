@@ -30,7 +30,7 @@ struct BridgeCalls {
 };
 
 static BridgeCall *call_find(Bridge *b, uint64_t id) {
-        if (id == 0 || !b->calls)
+        if (!b || id == 0 || !b->calls)
                 return NULL;
         for (size_t i = 0; i < BRIDGE_CALLS_MAX; i++)
                 if (b->calls->calls[i].id == id)

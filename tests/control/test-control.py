@@ -7,6 +7,7 @@ oversized requests, a silent client, a client without permission."""
 import json
 import os
 import re
+import socket
 
 from ctlenv import BASE, Env, Raw, ctl, ctl_fails, ctl_json, ctl_ok, start_activated, wait_until
 from sim import ieee_of
@@ -134,6 +135,23 @@ def main():
         assert ctl_json(sock, "status")["plugs"] == 1      # others still served
         silent.close()
         half.close()
+
+        # a client that writes its request and shuts its sending side still gets the reply
+        hc = Raw(sock)
+        hc.send(b'{"command":"status","id":"half"}')      # not even a newline: EOF ends the line
+        hc.s.shutdown(socket.SHUT_WR)
+        assert hc.reply()["id"] == "half" and hc.closed()
+        hc.close()
+
+        # at most 16 clients: the 17th is told so and closed, the others keep working
+        many = [Raw(sock) for _ in range(16)]
+        extra = Raw(sock)
+        rep = extra.reply()
+        assert rep["ok"] is False and rep["error"]["code"] == "busy", rep
+        assert many[0].request({"command": "status"})["ok"] is True
+        for c in many + [extra]:
+            c.close()
+        wait_until(lambda: ctl(sock, "status")[0] == 0, what="a free client slot again")
 
         # --- permission: the socket 0660 root:root, a client running as nobody ---
         os.chmod(e.workdir, 0o711)     # nobody may reach the socket: only its own mode stops it
