@@ -595,6 +595,7 @@ int main(int argc, char *argv[]) {
         char *end;
         int c;
 
+        argv[0] = (char *) "lumiplugctl";     /* getopt's messages start with it */
         arg_socket = getenv("LUMIPLUGD_CONTROL_SOCKET");
         if (!arg_socket || !*arg_socket)
                 arg_socket = DEFAULT_SOCKET;

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import time
 
 from ctlenv import BASE, Env, Raw, ctl, ctl_fails, ctl_json, ctl_ok, start_activated, wait_until
 from sim import ieee_of
@@ -88,6 +89,17 @@ def main():
         power = float(ctl_ok(sock, "get", "kitchen", "power").strip())
         assert abs(power - 60) < 5, power
         e.wait(f"{BASE}/kitchen", lambda v: v.get("power") == power, start=m)
+
+        # --- a plug that does not answer: timeout (7) after the daemon's limit for the request ---
+        e.sim.command("offline 1")
+        err = ctl_fails(sock, "timeout", "--timeout", "1", "set", "kitchen", "state=OFF")
+        assert "No answer within 1 s" in err, err
+        e.sim.command("online 1")
+        # the OFF may still reach the plug on a retry; an ON queued behind it is what stays
+        t0 = time.monotonic()
+        assert ctl_json(sock, "set", "kitchen", "state=ON")["state"]["state"] == "ON"
+        print(f"set ON after the timeout took {time.monotonic() - t0:.1f}s")
+        wait_until(lambda: e.sim.state(1)["state"] == "ON", what="plug ON again")
 
         # --- errors with their exit codes ---
         err = ctl_fails(sock, "unknown-device", "set", "nosuch", "state=ON")
