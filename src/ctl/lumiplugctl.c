@@ -503,9 +503,12 @@ static int run(int argc, char **argv) {
                 if (argc == 3)
                         json_object_object_add(req, "key", json_object_new_string(argv[2]));
         } else if (strcmp(cmd, "set") == 0) {
-                json_object *values = json_object_new_object();
+                json_object *values;
 
                 NEED_ARGS(2, -1, "set NAME KEY=VALUE...");
+                values = json_object_new_object();
+                if (!values)
+                        return fail(EXIT_FAILURE_, "out of memory");
                 for (int i = 2; i < argc; i++)
                         if ((r = parse_assignment(argv[i], values)) != 0) {
                                 json_object_put(values);
