@@ -595,7 +595,8 @@ static void client_update(ControlClient *cl) {
                         client_free(cl);
                 return;
         }
-        if (!cl->busy && !cl->closing && !cl->eof)
+        /* a client that does not read its replies is not read from either (until the idle timeout) */
+        if (!cl->busy && !cl->closing && !cl->eof && cl->n_out < CONTROL_BACKLOG_MAX)
                 events |= EPOLLIN;
         if (cl->n_out > 0)
                 events |= EPOLLOUT;

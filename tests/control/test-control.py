@@ -148,6 +148,19 @@ def main():
         silent.close()
         half.close()
 
+        # a client that sends requests as fast as it can and never reads the replies
+        flood = Raw(sock)
+        flood.s.setblocking(False)
+        sent = 0
+        try:
+            for _ in range(2000):
+                sent += flood.s.send(b'{"command":"devices"}\n' * 64)
+        except BlockingIOError:
+            pass                        # the daemon stopped reading from it: its buffers are full
+        assert sent > 0
+        assert ctl_json(sock, "status")["plugs"] == 1      # others still served
+        flood.close()
+
         # a client that writes its request and shuts its sending side still gets the reply
         hc = Raw(sock)
         hc.send(b'{"command":"status","id":"half"}')      # not even a newline: EOF ends the line
