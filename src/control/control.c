@@ -421,6 +421,10 @@ static void run_request(ControlClient *cl) {
                                              payload_with("id", json_object_new_string(q->device), NULL, NULL));
                 break;
         case CONTROL_RELOAD:
+                if (c->m->stopping) {
+                        client_reply_error(cl, CONTROL_E_BUSY, "lumiplugd is stopping");
+                        break;
+                }
                 r = manager_reload(c->m);
                 if (r < 0)
                         client_reply_error(cl, CONTROL_E_FAILED, "Reload failed, the running configuration is kept: %s",

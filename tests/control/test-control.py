@@ -188,6 +188,12 @@ def main():
         m = len(e.daemon.log())
         assert ctl_ok(sock, "reload").strip() == "Configuration reloaded"
         e.daemon.wait_log(r"Reloaded ", start=m)
+        good = open(e.daemon.ini_path).read()
+        e.daemon.write_ini(good + "[mqtt]\nport = 70000\n")
+        err = ctl_fails(sock, "failure", "reload")
+        assert "Reload failed, the running configuration is kept" in err, err
+        e.daemon.write_ini(good)
+        assert ctl_json(sock, "status")["mqtt"]["connected"] is True
 
         # --- OTA: routed to the bridge's device/ota_update/* requests, answered whatever they say ---
         rc, out, err = ctl(sock, "--json", "ota", "check", "kitchen")
