@@ -443,7 +443,22 @@ static int parse_assignment(const char *arg, json_object *values) {
         key = strndup(arg, (size_t) (eq - arg));
         if (!key)
                 return fail(EXIT_FAILURE_, "out of memory");
-        v = *(eq + 1) ? json_tokener_parse(eq + 1) : NULL;
+        v = NULL;
+        if (*(eq + 1)) {
+                struct json_tokener *tok = json_tokener_new();
+
+                if (tok) {
+                        /* the whole text, not a prefix of it ("12abc" is text); the NUL is
+                         * passed too, so that a number at the very end is complete */
+                        v = json_tokener_parse_ex(tok, eq + 1, (int) strlen(eq + 1) + 1);
+                        if (json_tokener_get_error(tok) != json_tokener_success ||
+                            json_tokener_get_parse_end(tok) < strlen(eq + 1)) {
+                                json_object_put(v);
+                                v = NULL;
+                        }
+                        json_tokener_free(tok);
+                }
+        }
         if (!v || json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array)) {
                 json_object_put(v);
                 v = json_object_new_string(eq + 1);
