@@ -359,8 +359,8 @@ static void print_status(json_object *d) {
         printf("MQTT:         %s (%s, base topic %s)\n", str(mqtt, "state") ?: "?", str(mqtt, "broker") ?: "?",
                str(mqtt, "base_topic") ?: "?");
         printf("Coordinator:  %s (%s)\n", str(coord, "state") ?: "?", str(coord, "port") ?: "?");
-        printf("Plugs:        %s, %s online (%s devices)\n", str(d, "plugs") ?: "0", str(d, "online") ?: "0",
-               str(d, "devices") ?: "0");
+        printf("Plugs:        %s, %s online (%s device%s paired)\n", str(d, "plugs") ?: "0", str(d, "online") ?: "0",
+               str(d, "devices") ?: "0", strcmp(str(d, "devices") ?: "0", "1") == 0 ? "" : "s");
         if (remaining > 0)
                 printf("Permit join:  open, %llds left\n", remaining);
         else
