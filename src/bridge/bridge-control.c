@@ -2,8 +2,9 @@
  * Calls from the local control socket into the bridge (see bridge.h): set/get run the very code of
  * <name>/set and <name>/get (bridge_set_get) with a call id on every action they start; bridge
  * requests are dispatched as if they came over MQTT, with a "transaction" of our own that every
- * response echoes, so whatever answers on bridge/response/<name> -- now or when the Zigbee work
- * completes -- is recognised and handed to the caller too. Also the read-only device views.
+ * response echoes, so whatever publishes on bridge/response/<name> -- now or when the Zigbee work
+ * completes, and whichever request handler it is, also ones added later -- is recognised and
+ * handed to the caller too. Also the read-only device views.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -30,7 +31,7 @@ struct BridgeCalls {
 };
 
 static BridgeCall *call_find(Bridge *b, uint64_t id) {
-        if (id == 0 || !b->calls)
+        if (!b || id == 0 || !b->calls)
                 return NULL;
         for (size_t i = 0; i < BRIDGE_CALLS_MAX; i++)
                 if (b->calls->calls[i].id == id)
@@ -181,13 +182,25 @@ int bridge_call_request(Bridge *b, const char *name, json_object *payload, uint6
         return 0;
 }
 
-/* Every bridge response passes here before it is published. */
-void bridge_call_on_response(Bridge *b, const char *suffix, json_object *response) {
+/* Everything the bridge publishes passes here first (also while MQTT is down): a response on
+ * <base>/bridge/response/... that echoes a transaction of ours answers that call, whichever code
+ * published it. */
+void bridge_call_on_publish(Bridge *b, const char *topic, const char *payload) {
+        _cleanup_(bridge_json_putp) json_object *response = NULL;
+        size_t blen = strlen(b->cfg.base_topic);
         const char *transaction;
+        bool waiting = false;
         json_object *t;
 
-        if (!b->calls || strncmp(suffix, "bridge/response/", 16) != 0 ||
-            !json_object_object_get_ex(response, "transaction", &t) || !json_object_is_type(t, json_type_string))
+        if (!b->calls || strncmp(topic, b->cfg.base_topic, blen) != 0 ||
+            strncmp(topic + blen, "/bridge/response/", 17) != 0)
+                return;
+        for (size_t i = 0; i < BRIDGE_CALLS_MAX && !waiting; i++)
+                waiting = b->calls->calls[i].id && b->calls->calls[i].transaction[0];
+        if (!waiting)
+                return;
+        response = json_tokener_parse(payload);
+        if (!json_object_object_get_ex(response, "transaction", &t) || !json_object_is_type(t, json_type_string))
                 return;
         transaction = json_object_get_string(t);
         for (size_t i = 0; i < BRIDGE_CALLS_MAX; i++) {

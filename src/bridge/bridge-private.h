@@ -185,7 +185,7 @@ void bridge_set_get(Bridge *b, Device *d, BridgePlug *p, bool is_get, const char
 void bridge_call_hold(Bridge *b, uint64_t call);
 void bridge_call_release(Bridge *b, uint64_t call, const char *code, const char *message);
 void bridge_call_error(Bridge *b, uint64_t call, const char *code, const char *message);
-void bridge_call_on_response(Bridge *b, const char *suffix, json_object *response);
+void bridge_call_on_publish(Bridge *b, const char *topic, const char *payload);
 void bridge_calls_free(Bridge *b);
 int bridge_respond(Bridge *b, const char *name, json_object *request, json_object *data, const char *error);
 

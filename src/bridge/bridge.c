@@ -130,6 +130,7 @@ static const char *zcl_status_name(uint8_t s) {
 int bridge_publish(Bridge *b, const char *topic, const char *payload, bool retain, int qos) {
         int r;
 
+        bridge_call_on_publish(b, topic, payload);     /* a control socket client may wait for it too */
         if (!b->connected || !b->mqtt.publish)
                 return 0;
         r = b->mqtt.publish(b->userdata, topic, payload, strlen(payload), retain, qos);
@@ -152,7 +153,6 @@ int bridge_publish_json(Bridge *b, const char *suffix, json_object *o, bool reta
 
         if (!o)
                 return -ENOMEM;
-        bridge_call_on_response(b, suffix, o);  /* a control socket client may wait for it too */
         s = disc_json_sorted(o);
         if (!s)
                 return -ENOMEM;

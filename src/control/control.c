@@ -54,6 +54,8 @@ struct ControlClient {
         char *out;
         size_t n_out, out_size;
 
+        uid_t uid;                      /* the peer's credentials, for the log */
+        pid_t pid;
         bool eof;                       /* the peer will send nothing more */
         bool closing;                   /* close once the output is written */
         bool draining;                  /* reply written, write side shut: drop input until EOF */
@@ -356,7 +358,23 @@ static void run_request(ControlClient *cl) {
         ControlRequest *q = &cl->req;
         int r;
 
-        log_debug("Control socket: %s request", control_command_to_string(q->command));
+        /* what changes something is logged with who asked for it */
+        if (q->command == CONTROL_STATUS || q->command == CONTROL_DEVICES ||
+            (q->command == CONTROL_GET && !q->key))
+                log_debug("Control socket: %s request", control_command_to_string(q->command));
+        else {
+                char what[300] = "";
+
+                if (q->device)
+                        (void) snprintf(what, sizeof(what), " '%s'%s%s%s", q->device, q->name ? " to '" : "",
+                                        q->name ?: "", q->name ? "'" : "");
+                bool is_ieee = q->device && strlen(q->device) == 18 && strncmp(q->device, "0x", 2) == 0;
+
+                log_fields(LOG_INFO, 0, &((LogFields) { .device = is_ieee ? q->device : NULL,
+                                                        .name = is_ieee ? NULL : q->device }),
+                           "Control socket: %s%s (uid %u, pid %d)",
+                           control_command_to_string(q->command), what, (unsigned) cl->uid, (int) cl->pid);
+        }
         switch (q->command) {
         case CONTROL_STATUS:
                 client_send(cl, control_reply_ok(q->id, status_data(c)));
@@ -403,6 +421,10 @@ static void run_request(ControlClient *cl) {
                                              payload_with("id", json_object_new_string(q->device), NULL, NULL));
                 break;
         case CONTROL_RELOAD:
+                if (c->m->stopping) {
+                        client_reply_error(cl, CONTROL_E_BUSY, "lumiplugd is stopping");
+                        break;
+                }
                 r = manager_reload(c->m);
                 if (r < 0)
                         client_reply_error(cl, CONTROL_E_FAILED, "Reload failed, the running configuration is kept: %s",
@@ -595,7 +617,8 @@ static void client_update(ControlClient *cl) {
                         client_free(cl);
                 return;
         }
-        if (!cl->busy && !cl->closing && !cl->eof)
+        /* a client that does not read its replies is not read from either (until the idle timeout) */
+        if (!cl->busy && !cl->closing && !cl->eof && cl->n_out < CONTROL_BACKLOG_MAX)
                 events |= EPOLLIN;
         if (cl->n_out > 0)
                 events |= EPOLLOUT;
@@ -705,6 +728,15 @@ static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdat
         }
         cl->control = c;
         cl->fd = cfd;
+        {
+                struct ucred cred = {};
+                socklen_t len = sizeof(cred);
+
+                if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) >= 0) {
+                        cl->uid = cred.uid;
+                        cl->pid = cred.pid;
+                }
+        }
         cl->req.command = _CONTROL_COMMAND_INVALID;
         c->clients[slot] = cl;
         r = sd_event_add_io(sd_event_source_get_event(s), &cl->io, cfd, EPOLLIN, on_client_io, cl);

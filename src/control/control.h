@@ -13,6 +13,7 @@
 #define CONTROL_CLIENTS_MAX 16u
 #define CONTROL_IDLE_TIMEOUT_USEC (60ull * 1000000ull)  /* a client that neither sends nor reads */
 #define CONTROL_OUTPUT_MAX (8u << 20)                   /* queued reply bytes per client */
+#define CONTROL_BACKLOG_MAX (64u << 10)                 /* no more requests read while more is queued */
 
 typedef struct Manager Manager;
 typedef struct Control Control;

@@ -359,8 +359,8 @@ static void print_status(json_object *d) {
         printf("MQTT:         %s (%s, base topic %s)\n", str(mqtt, "state") ?: "?", str(mqtt, "broker") ?: "?",
                str(mqtt, "base_topic") ?: "?");
         printf("Coordinator:  %s (%s)\n", str(coord, "state") ?: "?", str(coord, "port") ?: "?");
-        printf("Plugs:        %s, %s online (%s devices)\n", str(d, "plugs") ?: "0", str(d, "online") ?: "0",
-               str(d, "devices") ?: "0");
+        printf("Plugs:        %s, %s online (%s device%s paired)\n", str(d, "plugs") ?: "0", str(d, "online") ?: "0",
+               str(d, "devices") ?: "0", strcmp(str(d, "devices") ?: "0", "1") == 0 ? "" : "s");
         if (remaining > 0)
                 printf("Permit join:  open, %llds left\n", remaining);
         else
@@ -443,7 +443,22 @@ static int parse_assignment(const char *arg, json_object *values) {
         key = strndup(arg, (size_t) (eq - arg));
         if (!key)
                 return fail(EXIT_FAILURE_, "out of memory");
-        v = *(eq + 1) ? json_tokener_parse(eq + 1) : NULL;
+        v = NULL;
+        if (*(eq + 1)) {
+                struct json_tokener *tok = json_tokener_new();
+
+                if (tok) {
+                        /* the whole text, not a prefix of it ("12abc" is text); the NUL is
+                         * passed too, so that a number at the very end is complete */
+                        v = json_tokener_parse_ex(tok, eq + 1, (int) strlen(eq + 1) + 1);
+                        if (json_tokener_get_error(tok) != json_tokener_success ||
+                            json_tokener_get_parse_end(tok) < strlen(eq + 1)) {
+                                json_object_put(v);
+                                v = NULL;
+                        }
+                        json_tokener_free(tok);
+                }
+        }
         if (!v || json_object_is_type(v, json_type_object) || json_object_is_type(v, json_type_array)) {
                 json_object_put(v);
                 v = json_object_new_string(eq + 1);
@@ -503,9 +518,12 @@ static int run(int argc, char **argv) {
                 if (argc == 3)
                         json_object_object_add(req, "key", json_object_new_string(argv[2]));
         } else if (strcmp(cmd, "set") == 0) {
-                json_object *values = json_object_new_object();
+                json_object *values;
 
                 NEED_ARGS(2, -1, "set NAME KEY=VALUE...");
+                values = json_object_new_object();
+                if (!values)
+                        return fail(EXIT_FAILURE_, "out of memory");
                 for (int i = 2; i < argc; i++)
                         if ((r = parse_assignment(argv[i], values)) != 0) {
                                 json_object_put(values);
@@ -595,6 +613,7 @@ int main(int argc, char *argv[]) {
         char *end;
         int c;
 
+        argv[0] = (char *) "lumiplugctl";     /* getopt's messages start with it */
         arg_socket = getenv("LUMIPLUGD_CONTROL_SOCKET");
         if (!arg_socket || !*arg_socket)
                 arg_socket = DEFAULT_SOCKET;

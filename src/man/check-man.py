@@ -7,9 +7,12 @@ Checks that the man pages say what the code does:
      key's range and each default set in config_new() appear in its entry.
   2. lumiplugd.8 documents every option src/main.c accepts (and, given the built binary, every
      option its --help lists), and no option the code does not accept.
-  3. man --warnings (as lintian runs it) and groff -ww print no warning for either page.
+  3. lumiplugctl.1 documents every option and command src/ctl/lumiplugctl.c accepts (and, given
+     the built binary, everything its --help lists), every exit status of its EXIT_* codes, and
+     the protocol of src/control/control-request.[ch]: every command and every error code.
+  4. man --warnings (as lintian runs it) and groff -ww print no warning for any page.
 
-usage: check-man.py SOURCE_ROOT [LUMIPLUGD_BINARY]
+usage: check-man.py SOURCE_ROOT [LUMIPLUGD_BINARY] [--lumiplugctl LUMIPLUGCTL_BINARY]
 """
 import os
 import re
@@ -243,11 +246,95 @@ def check_daemon_page(root, binary):
           % (len(longs), len(shorts), len(doc_longs), len(doc_shorts)))
 
 
+# ---------------------------------------------------------------- lumiplugctl.1
+
+def tp_tags(page, section):
+    """Plain text of the .TP tags of a section."""
+    sec = re.search(r"^\.SH " + re.escape(section) + r"\n(.*?)(?=^\.SH |\Z)", page, re.S | re.M)
+    if not sec:
+        fail("lumiplugctl.1: no %s section" % section)
+        return []
+    return [strip_troff(t) for t in re.findall(r"^\.TP\n(.*)$", sec.group(1), re.M)]
+
+
+def check_ctl_page(root, binary):
+    source = read(os.path.join(root, "src/ctl/lumiplugctl.c"))
+    page = read(os.path.join(root, "src/man/lumiplugctl.1"))
+    text = strip_troff(page)
+
+    # options
+    m = re.search(r"static const struct option options\[\] = \{(.*?)\n\s*\};", source, re.S)
+    longs = set(re.findall(r'\{\s*"([\w-]+)"\s*,', m.group(1))) if m else set()
+    m2 = re.search(r'getopt_long\(\s*argc\s*,\s*argv\s*,\s*"([^"]*)"', source)
+    shorts = set(re.sub(r"[:+-]", "", m2.group(1))) if m2 else set()
+    if not longs or not shorts:
+        fail("lumiplugctl.c: the getopt_long option table was not found")
+    # commands: the words run() compares the first argument with
+    run = re.search(r"\nstatic int run\(.*?\n\}", source, re.S)
+    commands = set(re.findall(r'strcmp\(cmd, "([\w-]+)"\) == 0', run.group(0))) if run else set()
+    if not commands:
+        fail("lumiplugctl.c: no commands found in run()")
+    if binary:
+        out = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, timeout=60)
+        if out.returncode != 0:
+            fail("%s --help exited %d" % (binary, out.returncode))
+        listed = set(re.findall(r"(?<![\w-])--([a-z][\w-]*)", out.stdout))
+        for o in sorted(listed - longs):
+            fail("lumiplugctl --help lists --%s, which its option table lacks" % o)
+        cmds = re.search(r"^Commands:\n(.*?)\n\n", out.stdout, re.S | re.M)
+        listed_cmds = set(re.findall(r"^  ([a-z][\w-]*)", cmds.group(1), re.M)) if cmds else set()
+        if listed_cmds != commands:
+            fail("lumiplugctl --help lists the commands %s, run() accepts %s"
+                 % (sorted(listed_cmds), sorted(commands)))
+
+    tags = " ".join(tp_tags(page, "OPTIONS"))
+    doc_longs = set(re.findall(r"(?<![\w-])--([a-z][\w-]*)", tags))
+    doc_shorts = set(re.findall(r"(?<![\w-])-([a-zA-Z])\b", tags))
+    for o in sorted(longs ^ doc_longs):
+        fail("lumiplugctl.1: option --%s is %s" % (o, "not documented in OPTIONS" if o in longs
+                                                   else "documented but not accepted"))
+    for o in sorted(shorts ^ doc_shorts):
+        fail("lumiplugctl.1: option -%s is %s" % (o, "not documented in OPTIONS" if o in shorts
+                                                  else "documented but not accepted"))
+    doc_cmds = {t.split()[0] for t in tp_tags(page, "COMMANDS") if t.split()}
+    for c in sorted(commands ^ doc_cmds):
+        fail("lumiplugctl.1: command %s is %s" % (c, "not documented in COMMANDS" if c in commands
+                                                  else "documented but not accepted"))
+
+    # exit codes
+    codes = {int(v) for v in re.findall(r"\bEXIT_\w+ = (\d+),", source)}
+    doc_codes = {int(t) for t in tp_tags(page, "EXIT STATUS") if t.strip().isdigit()}
+    if not codes or codes != doc_codes:
+        fail("lumiplugctl.1: EXIT STATUS documents %s, lumiplugctl.c has %s" % (sorted(doc_codes), sorted(codes)))
+
+    # protocol: every command name and error code of src/control
+    req_c = read(os.path.join(root, "src/control/control-request.c"))
+    req_h = read(os.path.join(root, "src/control/control-request.h"))
+    names = re.search(r"command_names\[[^]]*\] = \{(.*?)\};", req_c, re.S)
+    proto_cmds = set(re.findall(r'= "([\w-]+)"', names.group(1))) if names else set()
+    if not proto_cmds:
+        fail("control-request.c: command_names not found")
+    for c in sorted(proto_cmds):
+        if '"command":"%s"' % c not in text:
+            fail("lumiplugctl.1: PROTOCOL does not show the command %s" % c)
+    errors = set(re.findall(r'#define CONTROL_E_\w+ "([\w-]+)"', req_h))
+    doc_errors = {t.split()[0] for t in tp_tags(page, "PROTOCOL") if t.split()}
+    for e in sorted(errors ^ doc_errors):
+        fail("lumiplugctl.1: error code %s is %s" % (e, "not documented in PROTOCOL" if e in errors
+                                                     else "documented but not in control-request.h"))
+    limit = re.search(r"#define CONTROL_REQUEST_MAX \((\d+)u \* 1024u\)", req_h)
+    if not limit or str(int(limit.group(1)) * 1024) not in text:
+        fail("lumiplugctl.1: the request size limit of control-request.h is not stated")
+    print("lumiplugctl.1: %d options, %d commands, %d exit codes, %d protocol commands, %d error codes checked"
+          % (len(longs), len(commands), len(codes), len(proto_cmds), len(errors)))
+
+
 # ---------------------------------------------------------------- formatting
 
 def check_warnings(root):
     env = dict(os.environ, LC_ALL="C.UTF-8", MANROFFSEQ="", MANWIDTH="80")
-    for name in ("lumiplugd.8", "lumiplugd.ini.5"):
+    for name in ("lumiplugd.8", "lumiplugd.ini.5", "lumiplugctl.1"):
         path = os.path.join(root, "src/man", name)
         page = read(path)
         if not re.search(r"^\.SH NAME\n\S+ \\- \S", page, re.M):
@@ -276,13 +363,23 @@ def check_warnings(root):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    args = sys.argv[1:]
+    ctl = None
+    if "--lumiplugctl" in args:
+        i = args.index("--lumiplugctl")
+        if i + 1 >= len(args):
+            print(__doc__.strip())
+            return 2
+        ctl = args[i + 1]
+        del args[i:i + 2]
+    if len(args) not in (1, 2):
         print(__doc__.strip())
         return 2
-    root = sys.argv[1]
-    binary = sys.argv[2] if len(sys.argv) == 3 else None
+    root = args[0]
+    binary = args[1] if len(args) == 2 else None
     check_ini_page(root)
     check_daemon_page(root, binary)
+    check_ctl_page(root, ctl)
     check_warnings(root)
     if failures:
         print("%d problem(s)" % len(failures))

@@ -6,9 +6,10 @@ With systemd-socket-activate: a passed socket of an unknown name is closed with 
 import os
 import socket
 import stat
+import subprocess
 import tempfile
 
-from ctlenv import Env, ctl, ctl_fails, ctl_json, start_activated, wait_until
+from ctlenv import Env, ctl, ctl_binary, ctl_fails, ctl_json, start_activated, wait_until
 from daemon import Daemon
 
 
@@ -26,6 +27,19 @@ def main():
         st = os.lstat(sock)
         assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o660, oct(st.st_mode)
         assert ctl_json(sock, "status")["version"]
+        # the socket from the environment, --help, --version, usage errors
+        rc, out, err = ctl("/nonexistent", "--version")
+        assert rc == 0 and out.startswith("lumiplugctl "), (rc, out, err)
+        p = subprocess.run([ctl_binary(), "status"], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, LUMIPLUGD_CONTROL_SOCKET=sock))
+        assert p.returncode == 0 and "Version:" in p.stdout, p
+        rc, out, err = ctl(sock, "--help")
+        assert rc == 0 and "Exit status:" in out, (rc, out, err)
+        ctl_fails(sock, "usage", "--bogus")
+        ctl_fails(sock, "usage")
+        ctl_fails(sock, "usage", "--timeout", "0", "status")
+        ctl_fails(sock, "usage", "ota", "flash", "x")
+        ctl_fails(sock, "usage", "set", "x", "novalue")
 
         # a second daemon on the same socket: refused before it touches anything else
         d2 = Daemon(e.ini(extra=extra), workdir=tempfile.mkdtemp(prefix="daemon2-", dir=e.workdir))

@@ -7,6 +7,8 @@ oversized requests, a silent client, a client without permission."""
 import json
 import os
 import re
+import socket
+import time
 
 from ctlenv import BASE, Env, Raw, ctl, ctl_fails, ctl_json, ctl_ok, start_activated, wait_until
 from sim import ieee_of
@@ -88,6 +90,17 @@ def main():
         assert abs(power - 60) < 5, power
         e.wait(f"{BASE}/kitchen", lambda v: v.get("power") == power, start=m)
 
+        # --- a plug that does not answer: timeout (7) after the daemon's limit for the request ---
+        e.sim.command("offline 1")
+        err = ctl_fails(sock, "timeout", "--timeout", "1", "set", "kitchen", "state=OFF")
+        assert "No answer within 1 s" in err, err
+        e.sim.command("online 1")
+        # the OFF may still reach the plug on a retry; an ON queued behind it is what stays
+        t0 = time.monotonic()
+        assert ctl_json(sock, "set", "kitchen", "state=ON")["state"]["state"] == "ON"
+        print(f"set ON after the timeout took {time.monotonic() - t0:.1f}s")
+        wait_until(lambda: e.sim.state(1)["state"] == "ON", what="plug ON again")
+
         # --- errors with their exit codes ---
         err = ctl_fails(sock, "unknown-device", "set", "nosuch", "state=ON")
         assert "nosuch" in err, err
@@ -135,6 +148,36 @@ def main():
         silent.close()
         half.close()
 
+        # a client that sends requests as fast as it can and never reads the replies
+        flood = Raw(sock)
+        flood.s.setblocking(False)
+        sent = 0
+        try:
+            for _ in range(2000):
+                sent += flood.s.send(b'{"command":"devices"}\n' * 64)
+        except BlockingIOError:
+            pass                        # the daemon stopped reading from it: its buffers are full
+        assert sent > 0
+        assert ctl_json(sock, "status")["plugs"] == 1      # others still served
+        flood.close()
+
+        # a client that writes its request and shuts its sending side still gets the reply
+        hc = Raw(sock)
+        hc.send(b'{"command":"status","id":"half"}')      # not even a newline: EOF ends the line
+        hc.s.shutdown(socket.SHUT_WR)
+        assert hc.reply()["id"] == "half" and hc.closed()
+        hc.close()
+
+        # at most 16 clients: the 17th is told so and closed, the others keep working
+        many = [Raw(sock) for _ in range(16)]
+        extra = Raw(sock)
+        rep = extra.reply()
+        assert rep["ok"] is False and rep["error"]["code"] == "busy", rep
+        assert many[0].request({"command": "status"})["ok"] is True
+        for c in many + [extra]:
+            c.close()
+        wait_until(lambda: ctl(sock, "status")[0] == 0, what="a free client slot again")
+
         # --- permission: the socket 0660 root:root, a client running as nobody ---
         os.chmod(e.workdir, 0o711)     # nobody may reach the socket: only its own mode stops it
         os.chmod(sock, 0o660)
@@ -145,6 +188,12 @@ def main():
         m = len(e.daemon.log())
         assert ctl_ok(sock, "reload").strip() == "Configuration reloaded"
         e.daemon.wait_log(r"Reloaded ", start=m)
+        good = open(e.daemon.ini_path).read()
+        e.daemon.write_ini(good + "[mqtt]\nport = 70000\n")
+        err = ctl_fails(sock, "failure", "reload")
+        assert "Reload failed, the running configuration is kept" in err, err
+        e.daemon.write_ini(good)
+        assert ctl_json(sock, "status")["mqtt"]["connected"] is True
 
         # --- OTA: routed to the bridge's device/ota_update/* requests, answered whatever they say ---
         rc, out, err = ctl(sock, "--json", "ota", "check", "kitchen")

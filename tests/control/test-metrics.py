@@ -96,6 +96,14 @@ def main():
         assert samples[("lumiplugd_uptime_seconds", None, None)] >= 0
         assert typed["lumiplugd_znp_frames_sent_total"] == "counter"
 
+        # a plug out of range: its sends are retried, the counter shows it
+        retries = samples[("lumiplugd_znp_retries_total", None, None)]
+        e.sim.command("offline 1")
+        e.watcher.publish(f"{BASE}/{name}/set", '{"state": "OFF"}')
+        wait_until(lambda: parse(get(port)[2])[0][("lumiplugd_znp_retries_total", None, None)] > retries,
+                   timeout=60, what="a retry counted")
+        e.sim.command("online 1")
+
         # the broker goes away and comes back: one reconnect counted, the plug's values unchanged
         e.broker.restart()
 

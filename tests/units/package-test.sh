@@ -83,12 +83,18 @@ if ! dpkg -i "$deb" >"$work/install.log" 2>&1; then
         exit 1
 fi
 conf=/etc/lumiplugd/lumiplugd.ini
-for f in /usr/sbin/lumiplugd /lib/systemd/system/lumiplugd.service /lib/systemd/system/lumiplugd.socket \
-         /lib/systemd/system/lumiplugd@.service /lib/systemd/system/lumiplugd@.socket \
+for f in /usr/sbin/lumiplugd /usr/bin/lumiplugctl /usr/share/man/man1/lumiplugctl.1.gz \
+         /usr/share/man/man8/lumiplugd.8.gz /usr/share/man/man5/lumiplugd.ini.5.gz \
+         /lib/systemd/system/lumiplugd.service /lib/systemd/system/lumiplugd.socket \
+         /lib/systemd/system/lumiplugd-metrics.socket /lib/systemd/system/lumiplugd@.service /lib/systemd/system/lumiplugd@.socket \
          /usr/lib/sysusers.d/lumiplugd.conf /usr/lib/tmpfiles.d/lumiplugd.conf "$conf"; do
         check "package ships $f" sh -c "dpkg -L lumiplugd | grep -qx '$f' && test -e '$f'"
 done
 check "/usr/sbin/lumiplugd is executable" test -x /usr/sbin/lumiplugd
+is "lumiplugctl --version" "$(/usr/bin/lumiplugctl --version 2>&1)" "lumiplugctl $version"
+# nothing listens yet (the socket is not enabled): "not running", exit status 3
+/usr/bin/lumiplugctl --socket "$work/no-such-socket" status >/dev/null 2>&1
+is "lumiplugctl status without a daemon: exit status" "$?" 3
 check "$conf is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}\n' lumiplugd | grep -q ' $conf '"
 is "owner and mode of $conf" "$(stat -c '%U:%G %a' "$conf" 2>&1)" "root:_lumiplugd 640"
 check "user _lumiplugd exists" sh -c "getent passwd _lumiplugd >/dev/null"
@@ -98,7 +104,8 @@ is "login shell of _lumiplugd" "$(getent passwd _lumiplugd | cut -d: -f7)" "/usr
 check "_lumiplugd is in group dialout" sh -c "id -nG _lumiplugd | tr ' ' '\n' | grep -qx dialout"
 is "owner and mode of /var/lib/lumiplugd" "$(stat -c '%U:%G %a' /var/lib/lumiplugd 2>&1)" "_lumiplugd:_lumiplugd 750"
 for link in /etc/systemd/system/multi-user.target.wants/lumiplugd.service \
-            /etc/systemd/system/sockets.target.wants/lumiplugd.socket; do
+            /etc/systemd/system/sockets.target.wants/lumiplugd.socket \
+            /etc/systemd/system/sockets.target.wants/lumiplugd-metrics.socket; do
         check "not enabled on first install: no $link" test ! -e "$link" -a ! -L "$link"
 done
 
@@ -106,6 +113,7 @@ echo "--- systemd-analyze verify (installed units)"
 cp /lib/systemd/system/lumiplugd@.service "$work/lumiplugd@pkgtest.service"
 cp /lib/systemd/system/lumiplugd@.socket "$work/lumiplugd@pkgtest.socket"
 out=$(systemd-analyze verify /lib/systemd/system/lumiplugd.service /lib/systemd/system/lumiplugd.socket \
+        /lib/systemd/system/lumiplugd-metrics.socket \
         "$work/lumiplugd@pkgtest.service" "$work/lumiplugd@pkgtest.socket" 2>&1)
 rc=$?
 [ -z "$out" ] || echo "$out"
@@ -128,6 +136,7 @@ check "upgrade keeps the state" test -f /var/lib/lumiplugd/package-test
 # --- remove keeps config, state and user
 if dpkg -r lumiplugd >"$work/remove.log" 2>&1; then ok "dpkg -r"; else cat "$work/remove.log"; fail "dpkg -r"; fi
 check "remove takes /usr/sbin/lumiplugd" test ! -e /usr/sbin/lumiplugd
+check "remove takes /usr/bin/lumiplugctl" test ! -e /usr/bin/lumiplugctl
 check "remove takes the units" test ! -e /lib/systemd/system/lumiplugd.service
 check "remove keeps $conf" test -f "$conf"
 check "remove keeps the state" test -f /var/lib/lumiplugd/package-test

@@ -26,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "system"))
-from daemon import Daemon, binary, skip      # noqa: E402
+from daemon import Daemon, binary, build_root, skip      # noqa: E402
 from sim import ieee_of, sim_binary         # noqa: E402
 from sysenv import BASE, Env, wait_until     # noqa: E402
 
@@ -190,7 +190,10 @@ def main():
     threading.Thread(target=drain, daemon=True).start()
     try:
         with Env(plugs=1) as e:
-            env = {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000",
+            # RuntimeDirectory= of the unit: where the daemon makes its control socket
+            runtime_dir = os.path.join(e.workdir, "run")
+            os.makedirs(runtime_dir)
+            env = {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "1000000", "RUNTIME_DIRECTORY": runtime_dir,
                    # LeakSanitizer cannot run under ptrace (sanitizer builds)
                    "ASAN_OPTIONS": ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"), "detect_leaks=0"]))}
             d = Daemon(e.ini(), env=env, prefix=["strace", "-f", "-qq", "-C", "-o", summary],
@@ -208,6 +211,12 @@ def main():
             e.wait(f"{BASE}/{ieee}", lambda v: v.get("state") == "ON", start=m)
             wait_until(lambda: e.sim.state(1)["state"] == "ON", what="the plug switched on")
             time.sleep(2.5)             # a few watchdog pings
+            # the control socket: accept, read, write (lumiplugctl set goes through the bridge too)
+            ctl = os.path.join(build_root(), "src", "ctl", "lumiplugctl")
+            for args in (["status"], ["set", ieee, "state=OFF"]):
+                p = subprocess.run([ctl, "--socket", os.path.join(runtime_dir, "control"), *args],
+                                   capture_output=True, text=True, timeout=60)
+                assert p.returncode == 0, f"lumiplugctl {args}: {p.returncode} {p.stderr}"
             mark = len(d.log())
             os.kill(pid, signal.SIGHUP)
             d.wait_log(r"Reloaded ", start=mark, timeout=30)
@@ -233,7 +242,7 @@ def main():
             failed = True
         else:
             print("all inside RestrictAddressFamilies=")
-        inside = (os.path.realpath(state_dir) + os.sep, "/dev/")
+        inside = (os.path.realpath(state_dir) + os.sep, os.path.realpath(runtime_dir) + os.sep, "/dev/")
         outside = sorted(p for p in written if not (os.path.realpath(p) + os.sep).startswith(inside)
                          and not os.path.realpath(p).startswith("/dev/"))
         if outside:
@@ -241,7 +250,7 @@ def main():
                   "the runtime directory): " + " ".join(outside))
             failed = True
         else:
-            print(f"all {len(written)} written paths inside the state directory or /dev")
+            print(f"all {len(written)} written paths inside the state or runtime directory or /dev")
         sys.exit(1 if failed else 0)
     finally:
         notify.close()

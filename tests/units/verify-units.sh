@@ -30,7 +30,7 @@ if ! diff -u "$work/sandbox.plain" "$work/sandbox.template"; then
         echo "FAIL: the sandbox sections of lumiplugd.service and lumiplugd@.service differ"; exit 1
 fi
 
-for unit in lumiplugd.service lumiplugd.socket lumiplugd@.service lumiplugd@.socket; do
+for unit in lumiplugd.service lumiplugd.socket lumiplugd-metrics.socket lumiplugd@.service lumiplugd@.socket; do
         if ! grep -q "$configured" "$units/$unit" && [ "${unit%.service}" != "$unit" ]; then
                 echo "FAIL: $unit does not start $configured"; exit 1
         fi
@@ -41,7 +41,7 @@ cp "$work/lumiplugd@.socket" "$work/lumiplugd@test.socket"
 
 status=0
 cd "$work"
-for set in "lumiplugd.service lumiplugd.socket" \
+for set in "lumiplugd.service lumiplugd.socket lumiplugd-metrics.socket" \
            "lumiplugd@.service lumiplugd@.socket" \
            "lumiplugd@test.service lumiplugd@test.socket"; do
         clean=yes
