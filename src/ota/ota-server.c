@@ -192,7 +192,7 @@ static int arm(Session *se, sd_event_source **src, uint64_t usec, sd_event_time_
                         r = sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
                 return r;
         }
-        return sd_event_add_time(s->event, src, CLOCK_MONOTONIC, now_usec(s) + usec, 0, handler, se);
+        return sd_event_add_time(s->event, src, CLOCK_MONOTONIC, now_usec(s) + usec, 1 /* no coalescing: block pacing */, handler, se);
 }
 
 static uint64_t request_timeout(const OtaServer *s) {
