@@ -49,6 +49,10 @@ def scenario(e, image_path):
     e.permit_join(120)
     e.pair(1, timeout=180)
     say("paired")
+    # a real plug takes its time between a block and the next request (flash write, radio);
+    # with the simulator's --fast link it would ask before herdsman listens again, and herdsman
+    # would only catch its 5 s retries
+    e.sim.command("ota 1 request_delay 0.05")
     time.sleep(3)
     m = e.mark()
     check = e.request("device/ota_update/check", {"id": NAME, "transaction": "c"}, timeout=120)
