@@ -213,7 +213,7 @@ static int send_image_notify(Session *se) {
         r = send_frame(se, OTA_CLUSTER, buf, n);
         if (r < 0)
                 return r;
-        return arm(se, &se->deadline, MIN(NOTIFY_TIMEOUT_USEC, request_timeout(s)), on_deadline);
+        return arm(se, &se->deadline, NOTIFY_TIMEOUT_USEC, on_deadline);
 }
 
 static int session_start(OtaServer *s, uint64_t ieee, uint8_t endpoint, bool update) {
