@@ -14,6 +14,9 @@
  *     Bridge's actions, pings, permit join and removals go to the Host;
  *   - saves the database at most 5 s after a change (state updates), and at once after pairing,
  *     interview, rename and remove.
+ *   - runs the OTA Upgrade cluster server ([ota], src/ota/ota-server.h) for the Bridge's
+ *     ota_update requests: cluster 0x0019 frames and announces go to it, it sends through the
+ *     Host, and a device updated by it is interviewed again.
  */
 #pragma once
 

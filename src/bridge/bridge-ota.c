@@ -283,16 +283,19 @@ int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req) {
         return 0;
 }
 
+/* Zigbee2MQTT reads Basic dateCode and swBuildId in one request and keeps both only when the
+ * read succeeds, i.e. when the device has both; the ZNCZ04LM has no swBuildId, so there it shows
+ * file_version alone. The values here are the interview's. */
 static json_object *firmware_json(uint32_t version, const char *sw, const char *date) {
         json_object *f = json_object_new_object();
 
         if (!f)
                 return NULL;
         (void) json_object_object_add(f, "file_version", json_object_new_int64(version));
-        if (sw)
+        if (sw && date) {
                 (void) json_object_object_add(f, "software_build_id", json_object_new_string(sw));
-        if (date)
                 (void) json_object_object_add(f, "date_code", json_object_new_string(date));
+        }
         return f;
 }
 

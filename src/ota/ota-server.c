@@ -192,7 +192,7 @@ static int arm(Session *se, sd_event_source **src, uint64_t usec, sd_event_time_
                         r = sd_event_source_set_enabled(*src, SD_EVENT_ONESHOT);
                 return r;
         }
-        return sd_event_add_time(s->event, src, CLOCK_MONOTONIC, now_usec(s) + usec, 0, handler, se);
+        return sd_event_add_time(s->event, src, CLOCK_MONOTONIC, now_usec(s) + usec, 1 /* no coalescing: block pacing */, handler, se);
 }
 
 static uint64_t request_timeout(const OtaServer *s) {
@@ -213,7 +213,7 @@ static int send_image_notify(Session *se) {
         r = send_frame(se, OTA_CLUSTER, buf, n);
         if (r < 0)
                 return r;
-        return arm(se, &se->deadline, MIN(NOTIFY_TIMEOUT_USEC, request_timeout(s)), on_deadline);
+        return arm(se, &se->deadline, NOTIFY_TIMEOUT_USEC, on_deadline);
 }
 
 static int session_start(OtaServer *s, uint64_t ieee, uint8_t endpoint, bool update) {

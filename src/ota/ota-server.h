@@ -16,7 +16,7 @@
  *           Request must carry the new file version (OTA_EVENT_INSTALLED), otherwise the update
  *           failed. Progress (OTA_EVENT_PROGRESS) at the start with herdsman's estimate, then
  *           at every 5 % (herdsman: every 30 s; both here) and 100 % at the end response.
- *   Silence longer than image_block_request_timeout (60 s at most for the first answer), an
+ *   Silence longer than image_block_request_timeout (60 s for the answer to a notify), an
  *   Upgrade End Request with another status, the plug leaving, or a failed send end the update
  *   (OTA_EVENT_FAILED); the plug is then not updated. Block requests outside an update (after a
  *   daemon restart, say) get ABORT so that the plug drops its half download; queries outside a

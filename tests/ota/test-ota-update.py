@@ -138,8 +138,8 @@ def main():
         m = e.mark()
         r = request(e, "update", "u24", {"id": ieee})
         assert r["status"] == "ok", r
-        assert r["data"]["id"] == ieee and r["data"]["from"]["file_version"] == 22 and \
-            r["data"]["from"]["date_code"] == "09-06-2019" and r["data"]["to"] == {"file_version": 24}, r
+        # as Zigbee2MQTT for this plug (no Basic swBuildId): file versions only
+        assert r["data"] == {"id": ieee, "from": {"file_version": 22}, "to": {"file_version": 24}}, r
         ups = updates_since(e, m)
         prog = [u for u in ups if u["state"] == "updating"]
         assert prog and prog[0]["progress"] == 0 and prog[0]["remaining"] > 0, prog[:2]
