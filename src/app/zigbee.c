@@ -822,9 +822,9 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
  * Timers, set-up
  */
 
-/* Every second, or sooner when the bridge has something due (power polls are spread finer). */
+/* Every second, or sooner when a background read is due (power polls are spread finer). */
 static uint64_t tick_delay(ZigbeeService *z) {
-        uint64_t wake = bridge_next_wakeup(z->bridge), now = op_now(z);
+        uint64_t wake = bridge_next_background_wakeup(z->bridge), now = op_now(z);
 
         if (wake <= now)
                 return 1000;            /* 1 ms: due now, after the other events */

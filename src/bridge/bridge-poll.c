@@ -174,3 +174,7 @@ void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl,
                            "Power poll of '%s' answered with status 0x%02x", d->friendly_name, status);
         /* the value itself reaches bridge_on_zcl() and is published there */
 }
+
+uint64_t bridge_next_background_wakeup(const Bridge *b) {
+        return MIN(bridge_poll_next_wakeup(b), bridge_settings_next_wakeup(b));
+}

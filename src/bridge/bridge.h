@@ -178,6 +178,9 @@ void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, s
 /* Timers: availability checks, the discovery wait, delayed republishes. */
 void bridge_tick(Bridge *b);
 uint64_t bridge_next_wakeup(const Bridge *b);   /* realtime usec, UINT64_MAX: nothing due */
+/* The part of it that needs finer than the 1 s tick: background reads (power polls, settings
+ * read-back), spaced BRIDGE_BACKGROUND_GAP_USEC apart. Never in the past unless one can be sent. */
+uint64_t bridge_next_background_wakeup(const Bridge *b);
 
 /* Reasons of rejected input, most recent last (also logged). */
 const char *bridge_last_error(const Bridge *b);
