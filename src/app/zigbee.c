@@ -155,14 +155,18 @@ static Op *op_new(ZigbeeService *z, OpKind kind, uint64_t token, uint64_t ieee) 
         return NULL;
 }
 
+static void tick_soon(ZigbeeService *z);
+
 /* Frees the slot, then tells the Bridge (which may start new work in the freed slot). */
 static void op_complete(Op *op, int error, const uint8_t *zcl, size_t len) {
         ZigbeeService *z = op->z;
         uint64_t token = op->token;
 
         *op = (Op) {};
-        if (z->bridge)
+        if (z->bridge) {
                 bridge_complete(z->bridge, token, error, zcl, len);
+                tick_soon(z);   /* an answer may make the next background read due (settings read-back) */
+        }
 }
 
 /* After the Host is gone nothing completes what it held: fail it here. */
@@ -913,13 +917,24 @@ static void coordinator_up(ZigbeeService *z, const ZstackInfo *info) {
  * Timers, set-up
  */
 
-/* Every second, or sooner when the bridge has something due (power polls are spread finer). */
+/* Every second, or sooner when a background read is due (power polls are spread finer). */
 static uint64_t tick_delay(ZigbeeService *z) {
-        uint64_t wake = bridge_next_wakeup(z->bridge), now = op_now(z);
+        uint64_t wake = bridge_next_background_wakeup(z->bridge), now = op_now(z);
 
         if (wake <= now)
                 return 1000;            /* 1 ms: due now, after the other events */
         return MIN(wake - now, USEC_PER_SEC);
+}
+
+/* Brings the armed tick forward when a background read became due sooner. */
+static void tick_soon(ZigbeeService *z) {
+        uint64_t armed, now;
+
+        if (!z->tick || sd_event_source_get_time(z->tick, &armed) < 0 ||
+            sd_event_now(z->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        if (now + tick_delay(z) < armed)
+                (void) sd_event_source_set_time(z->tick, now + tick_delay(z));
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {

@@ -107,8 +107,10 @@ static void send_poll(Bridge *b, BridgePlug *p, uint64_t now) {
         pd->is_get = true;
         snprintf(pd->key, sizeof(pd->key), "power");
         bridge_background_sent(b, now);
+        p->poll_pending = true;
         r = b->zigbee.send_action(b->userdata, p->ieee, d->nwk, &a, pd->token);
         if (r < 0) {
+                p->poll_pending = false;
                 bridge_pending_free(pd);
                 log_fields(LOG_DEBUG, r, &((LogFields) { .device = ieee, .name = d->friendly_name }),
                            "Power poll of '%s' not sent: %s", d->friendly_name, bridge_error_text(r));
@@ -127,7 +129,7 @@ void bridge_poll_tick(Bridge *b, uint64_t now) {
                 }
                 if (p->poll_due == 0)
                         p->poll_due = now + (uint64_t) interval_of(p) * SECOND_USEC * i / b->n_plugs;
-                if (p->poll_due <= now && (!next || p->poll_due < next->poll_due))
+                if (p->poll_due <= now && !p->poll_pending && (!next || p->poll_due < next->poll_due))
                         next = p;
         }
         /* one poll per call: the limiter spaces them, the owner comes back at the next wakeup */
@@ -143,7 +145,7 @@ uint64_t bridge_poll_next_wakeup(const Bridge *b) {
         for (size_t i = 0; i < b->n_plugs; i++) {
                 const BridgePlug *p = b->plugs[i];
 
-                if (interval_of(p) > 0 && may_poll(b, p))
+                if (interval_of(p) > 0 && !p->poll_pending && may_poll(b, p))
                         t = MIN(t, p->poll_due ? p->poll_due : bridge_now(b));
         }
         if (t != UINT64_MAX)
@@ -159,6 +161,7 @@ void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl,
 
         if (!p || !d)
                 return;
+        p->poll_pending = false;
         bridge_format_ieee(p->ieee, ieee);
         if (error < 0) {
                 /* not a verdict on availability: the ping decides that */
@@ -170,4 +173,8 @@ void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl,
                 log_fields(LOG_DEBUG, 0, &((LogFields) { .device = ieee, .name = d->friendly_name }),
                            "Power poll of '%s' answered with status 0x%02x", d->friendly_name, status);
         /* the value itself reaches bridge_on_zcl() and is published there */
+}
+
+uint64_t bridge_next_background_wakeup(const Bridge *b) {
+        return MIN(bridge_poll_next_wakeup(b), bridge_settings_next_wakeup(b));
 }

@@ -84,6 +84,7 @@ typedef struct BridgePlug {
         bool save_before_publish;               /* the database holds what the next publish says */
         uint64_t poll_due;                      /* next power poll; 0: not scheduled (bridge-poll.c) */
         bool poll_unsupported;                  /* no Analog Input endpoint: never polled */
+        bool poll_pending;                      /* one poll per plug at a time */
         bool settings_needed;                   /* read-back due (bridge-settings.c) */
         uint64_t settings_due;
         unsigned settings_step;                 /* reads 0..BRIDGE_SETTINGS_MAX-1, then writes */

@@ -115,8 +115,10 @@ static void send_step(Bridge *b, BridgePlug *p, Device *d, uint64_t now) {
                 return;
         }
         pd = bridge_pending_new(b, PENDING_SETTINGS, p->ieee);
-        if (!pd)
-                return;         /* busy: the next tick */
+        if (!pd) {
+                p->settings_due = now + SECOND_USEC;    /* every slot busy: a bit later */
+                return;
+        }
         pd->action = req.actions[0];
         pd->is_get = !write;
         pd->seconds = step;
@@ -151,8 +153,10 @@ void bridge_settings_tick(Bridge *b, uint64_t now) {
                 if (!settings_ready(b, p, now))
                         continue;
                 d = bridge_plug_device(b, p);
-                if (!d)
+                if (!d) {
+                        p->settings_needed = false;
                         continue;
+                }
                 /* after the reads: the writes that are needed, then done */
                 if (p->settings_step >= BRIDGE_SETTINGS_MAX) {
                         unsigned w = next_write(p, p->settings_step - BRIDGE_SETTINGS_MAX);
@@ -171,6 +175,8 @@ void bridge_settings_tick(Bridge *b, uint64_t now) {
 uint64_t bridge_settings_next_wakeup(const Bridge *b) {
         uint64_t t = UINT64_MAX;
 
+        if (!b->zigbee.send_action)
+                return t;
         for (size_t i = 0; i < b->n_plugs; i++) {
                 const BridgePlug *p = b->plugs[i];
 

@@ -190,6 +190,9 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev);
 /* Timers: availability checks, the discovery wait, delayed republishes. */
 void bridge_tick(Bridge *b);
 uint64_t bridge_next_wakeup(const Bridge *b);   /* realtime usec, UINT64_MAX: nothing due */
+/* The part of it that needs finer than the 1 s tick: background reads (power polls, settings
+ * read-back), spaced BRIDGE_BACKGROUND_GAP_USEC apart. Never in the past unless one can be sent. */
+uint64_t bridge_next_background_wakeup(const Bridge *b);
 
 /* How many plugs there are and how many of them are online (as availability last said). */
 void bridge_count_plugs(const Bridge *b, unsigned *ret_plugs, unsigned *ret_online);

@@ -15,9 +15,11 @@
 import json
 import os
 import random
-import re
+import subprocess
+import sys
 import time
 
+from daemon import source_root
 from sysenv import BASE, Env, wait_until
 from sim import ieee_of
 
@@ -66,6 +68,28 @@ def devdb_energy(e):
         db = json.load(f)
     (d,) = [x for x in db["devices"] if x["ieee"] == IEEE]
     return d.get("energy_counter")
+
+
+def discovery(e):
+    """energy_device gets its own diagnostic sensor with a unique_id Zigbee2MQTT cannot produce; the
+    whole set passes ../shared/tools/ha_validate.py (skipped without it)."""
+    topic = f"homeassistant/sensor/{IEEE}/energy_device/config"
+    cfg = e.wait(topic, lambda v: True, timeout=30)
+    assert cfg["unique_id"] == f"{IEEE}_energy_device_{BASE}_lumiplugd", cfg
+    assert cfg["entity_category"] == "diagnostic" and cfg["state_class"] == "total_increasing", cfg
+    assert cfg["value_template"] == '{{ value_json["energy_device"] }}', cfg
+    tool = os.path.normpath(os.path.join(source_root(), "..", "shared", "tools", "ha_validate.py"))
+    if not os.path.exists(tool):
+        print(f"ha_validate.py not found at {tool}: validation skipped")
+        return
+    latest = {t: p for t, p, _ in e.watcher.messages if t.startswith("homeassistant/") and t.endswith("/config")}
+    msgs = [{"topic": t, "payload": p.decode(), "retain": True} for t, p in latest.items() if p]
+    path = os.path.join(e.workdir, "discovery.json")
+    with open(path, "w") as f:
+        json.dump(msgs, f)
+    r = subprocess.run([sys.executable, tool, path], capture_output=True, text=True, timeout=120)
+    print(f"ha_validate: {(r.stdout + r.stderr).strip().splitlines()[-1:]}")
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def reset_mid_run(e):
@@ -128,6 +152,7 @@ def main():
         e.wait_network(start=m)
         e.permit_join(60)
         e.pair(1)
+        discovery(e)
         reset_mid_run(e)
         n = kill_around_the_drop(e, rnd)
         assert e.daemon.stop() == 0

@@ -80,6 +80,38 @@ static void test_unknown_versions_are_omitted_and_defaults_name_us(void) {
         disc_messages_done(&m);
 }
 
+/* Issue 12: energy_device is discovered only when enabled, diagnostic, with a unique_id that no
+ * Zigbee2MQTT entity can have; removal of the extras clears exactly them. */
+static void test_extra_entities_only_when_enabled(void) {
+        DiscDevice dev = { .ieee = "0x00158d0001a2b3c4", .friendly_name = "plug1", .hw_version = -1 };
+        DiscMessages plain = {}, extra = {}, clear = {};
+        size_t row;
+        const char *p;
+
+        assert(plug_model_property(&plug_model_zncz04lm, "energy_device", &row));
+        assert(disc_device_messages(&cfg, &plug_model_zncz04lm, &dev, &plain) == 0);
+        assert(!payload_of(&plain, "homeassistant/sensor/0x00158d0001a2b3c4/energy_device/config"));
+        dev.extras = UINT32_C(1) << row;
+        assert(disc_device_messages(&cfg, &plug_model_zncz04lm, &dev, &extra) == 0);
+        assert(extra.n == plain.n + 1);
+        p = payload_of(&extra, "homeassistant/sensor/0x00158d0001a2b3c4/energy_device/config");
+        assert(p);
+        assert(strstr(p, "\"unique_id\":\"0x00158d0001a2b3c4_energy_device_zigbee2mqtt_lumiplugd\""));
+        assert(strstr(p, "\"entity_category\":\"diagnostic\""));
+        assert(strstr(p, "\"device_class\":\"energy\"") && strstr(p, "\"state_class\":\"total_increasing\""));
+        assert(strstr(p, "\"unit_of_measurement\":\"kWh\""));
+        assert(strstr(p, "\"value_template\":\"{{ value_json[\\\"energy_device\\\"] }}\""));
+        /* Zigbee2MQTT's own entities are untouched */
+        for (size_t i = 0; i < plain.n; i++)
+                assert(strcmp(payload_of(&extra, plain.items[i].topic), plain.items[i].payload) == 0);
+        assert(disc_device_clear_extra_messages(&cfg, &plug_model_zncz04lm, dev.ieee, dev.extras, &clear) == 0);
+        assert(clear.n == 1 && strcmp(clear.items[0].topic, "homeassistant/sensor/0x00158d0001a2b3c4/energy_device/config") == 0);
+        assert(strcmp(clear.items[0].payload, "") == 0);
+        disc_messages_done(&plain);
+        disc_messages_done(&extra);
+        disc_messages_done(&clear);
+}
+
 static void test_object_ids_follow_the_friendly_name(void) {
         DiscDevice dev = { .ieee = "0x00158d0001a2b3c4", .friendly_name = "Kitchen  Plug\tA", .hw_version = -1,
                            .availability = true, .disabled = true };
@@ -185,6 +217,7 @@ int main(void) {
         test_unknown_versions_are_omitted_and_defaults_name_us();
         test_object_ids_follow_the_friendly_name();
         test_removal_clears_every_topic();
+        test_extra_entities_only_when_enabled();
         test_bridge_entities();
         test_bad_input_is_refused();
         test_sorted_serialisation();
