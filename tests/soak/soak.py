@@ -17,14 +17,16 @@ import os
 import random
 import statistics
 import sys
-import threading
+import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chaos"))
 
 import paho.mqtt.client as paho  # noqa: E402
 
-from chaoslib import BASE, Env, fresh_watcher, ieee_of, rss_kib, switch, wait_until  # noqa: E402
+from chaoslib import BASE, Env, fresh_watcher, ieee_of, rss_kib, switch  # noqa: E402
+from daemon import Daemon  # noqa: E402
+from sysenv import ini_text  # noqa: E402
 
 NORMAL_REPORT_S = 300.0         # the simulator's (and the real plug's) periodic report
 BATCH = 40                      # buttons pressed at once while pairing (the host queues 64 interviews)
@@ -84,7 +86,10 @@ def main():
 
     with Env(plugs=a.plugs, report_interval=NORMAL_REPORT_S / a.rate) as e:
         t_setup = time.monotonic()
-        d = e.start_daemon(extra="[log]\nlevel = info\n")
+        # at the info level, as a daemon runs (the tests' debug level logs every frame)
+        d = Daemon(ini_text(e.broker.port, e.sim.port, e.state_dir, level="info"),
+                   workdir=tempfile.mkdtemp(prefix="daemon-", dir=e.workdir)).start()
+        e.daemons.append(d)
         e.wait_network()
         pair_all(e, a.plugs)
         print(f"{a.plugs} plugs paired in {time.monotonic() - t_setup:.0f} s; soak of {a.minutes:g} min, reports "
