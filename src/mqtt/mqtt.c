@@ -78,6 +78,7 @@ struct Mqtt {
         size_t n_hooks;
         MqttPending pending[MQTT_PENDING_MAX];
         size_t n_pending;
+        size_t pending_bytes;
         unsigned dropped;               /* publishes dropped in this outage */
 
         int shutdown_mid;
@@ -109,6 +110,7 @@ static void pending_done(MqttPending *p) {
 }
 
 static void pending_remove(Mqtt *m, size_t i) {
+        m->pending_bytes -= m->pending[i].len;
         pending_done(&m->pending[i]);
         memmove(&m->pending[i], &m->pending[i + 1], (m->n_pending - i - 1) * sizeof(m->pending[0]));
         m->n_pending--;
@@ -337,6 +339,7 @@ static void mqtt_send_pending(Mqtt *m) {
                 pending_done(p);
         }
         m->n_pending = 0;
+        m->pending_bytes = 0;
         if (m->dropped > 0)
                 log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-queue-overflow" }),
                            "%u MQTT messages were dropped while the broker was unreachable (queue limit %d)",
@@ -684,7 +687,7 @@ static int mqtt_queue(Mqtt *m, const char *topic, const void *payload, size_t le
                                 break;
                         }
 
-        if (m->n_pending >= MQTT_PENDING_MAX) {
+        while (m->n_pending > 0 && (m->n_pending >= MQTT_PENDING_MAX || m->pending_bytes + len > MQTT_PENDING_BYTES_MAX)) {
                 size_t victim = 0;
 
                 for (size_t i = 0; i < m->n_pending; i++)
@@ -695,8 +698,10 @@ static int mqtt_queue(Mqtt *m, const char *topic, const void *payload, size_t le
                 if (m->dropped++ == 0)
                         log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->pending[victim].topic,
                                                                .error = "mqtt-queue-overflow" }),
-                                   "MQTT broker unreachable and %d messages queued: dropping the oldest "
-                                   "(%s) and more as needed", MQTT_PENDING_MAX, m->pending[victim].topic);
+                                   "MQTT broker unreachable and %zu messages (%zu bytes) queued, the limit being "
+                                   "%d messages or %u bytes: dropping the oldest (%s) and more as needed",
+                                   m->n_pending, m->pending_bytes, MQTT_PENDING_MAX, MQTT_PENDING_BYTES_MAX,
+                                   m->pending[victim].topic);
                 pending_remove(m, victim);
         }
 
@@ -708,6 +713,7 @@ static int mqtt_queue(Mqtt *m, const char *topic, const void *payload, size_t le
         }
         memcpy(p.payload, payload, len);
         m->pending[m->n_pending++] = p;
+        m->pending_bytes += len;
         return 0;
 }
 
@@ -716,8 +722,10 @@ int mqtt_publish(Mqtt *m, const char *topic, const void *payload, size_t len, in
 
         assert(m && topic && (payload || len == 0));
 
-        if (mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS || qos < 0 || qos > 2 || len > 256 * 1024)
+        if (mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS || qos < 0 || qos > 2)
                 return -EINVAL;
+        if (len > MQTT_PUBLISH_MAX)
+                return -EMSGSIZE;
         if (m->state == MQTT_STATE_STOPPING || m->state == MQTT_STATE_STOPPED)
                 return -ESHUTDOWN;
         if (m->state != MQTT_STATE_CONNECTED)

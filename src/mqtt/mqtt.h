@@ -19,6 +19,10 @@
 #define MQTT_SUBSCRIPTIONS_MAX 64
 #define MQTT_HOOKS_MAX 16
 #define MQTT_PENDING_MAX 256            /* publishes kept while disconnected */
+#define MQTT_PENDING_BYTES_MAX (32u << 20)      /* ... and their payloads, in bytes */
+/* Largest payload published: bridge/devices lists every device with its definition, about 6 KiB a
+ * plug, so DEVDB_DEVICES_MAX (512) of them take about 3 MiB; anything bigger is a bug (-EMSGSIZE). */
+#define MQTT_PUBLISH_MAX (16u << 20)
 #define MQTT_RECONNECT_MIN_USEC (1ULL * 1000000ULL)
 #define MQTT_SHUTDOWN_TIMEOUT_USEC (3ULL * 1000000ULL)
 
@@ -60,7 +64,8 @@ int mqtt_unsubscribe(Mqtt *m, const char *filter, MqttMessageFn fn, void *userda
 int mqtt_add_connect_hook(Mqtt *m, MqttConnectHookFn fn, void *userdata);
 void mqtt_remove_connect_hook(Mqtt *m, MqttConnectHookFn fn, void *userdata);
 
-/* Queued (bounded, oldest non-retained dropped first) while disconnected. -EINVAL for a bad topic. */
+/* Queued (bounded in count and bytes, oldest non-retained dropped first) while disconnected. -EINVAL
+ * for a bad topic, -EMSGSIZE for a payload over MQTT_PUBLISH_MAX. */
 int mqtt_publish(Mqtt *m, const char *topic, const void *payload, size_t len, int qos, bool retain);
 int mqtt_publish_string(Mqtt *m, const char *topic, const char *payload, int qos, bool retain);
 

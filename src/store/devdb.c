@@ -1037,7 +1037,9 @@ static int device_from_json(LoadCtx *c, json_object *o, size_t index, Device **r
         r = get_enum(c, o, what, "interview", interview_names, _DEV_INTERVIEW_MAX, &e);
         if (r < 0)
                 return r;
-        d->interview = e;
+        /* an interview under way when the file was written died with that process: it is pending
+         * (zigbee-herdsman saves an interview in progress as pending for the same reason) */
+        d->interview = e == DEV_INTERVIEW_IN_PROGRESS ? DEV_INTERVIEW_PENDING : e;
         r = get_int(c, o, what, "manufacturer_code", true, 0, 0xffff, &x);
         if (r < 0)
                 return r;

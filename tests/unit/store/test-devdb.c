@@ -408,6 +408,22 @@ static void test_duplicate_entries_in_the_file_are_corruption(void) {
         clean_dir();
 }
 
+static void test_an_interview_cut_short_loads_as_pending(void) {
+        DevDb *db = open_db(0);
+        Device *a;
+
+        assert(devdb_add(db, 1, 1, &a) == 0);
+        a->interview = DEV_INTERVIEW_IN_PROGRESS;      /* the process was killed in the middle */
+        devdb_mark_dirty(db);
+        assert(devdb_save(db) == 0);
+        devdb_free(db);
+        db = open_db(0);
+        a = devdb_find_by_ieee(db, 1);
+        assert(a && a->interview == DEV_INTERVIEW_PENDING);
+        devdb_free(db);
+        clean_dir();
+}
+
 static void test_a_newer_format_is_refused_and_left_alone(void) {
         static const char newer[] = "{\"format\":\"lumiplugd-devices\",\"version\":2,\"devices\":[],\"new\":1}";
         DevDb *db;
@@ -549,6 +565,7 @@ int main(void) {
         test_energy_counter_round_trip();
         test_corrupt_files_are_set_aside_with_the_reason();
         test_duplicate_entries_in_the_file_are_corruption();
+        test_an_interview_cut_short_loads_as_pending();
         test_a_newer_format_is_refused_and_left_alone();
         test_a_corrupt_network_file_keeps_the_devices();
         test_files_belong_to_the_state_directory_owner();
