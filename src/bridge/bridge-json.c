@@ -154,7 +154,37 @@ static json_object *coordinator_json(const Bridge *b) {
         return TAKE_PTR(o);
 }
 
-static json_object *device_json(const Device *d) {
+/* Every device of a model has the same definition (exposes, options): bridge_devices_json()
+ * builds it once per message and each device holds a reference. One copy per device made the
+ * json-c tree of bridge/devices ~60 KiB of heap per plug at its peak (tests/bench/REPORT.md). */
+typedef struct DefinitionCache {
+        const PlugModel *model[8];
+        json_object *json[8];
+        size_t n;
+} DefinitionCache;
+
+static void definition_cache_done(DefinitionCache *c) {
+        for (size_t i = 0; i < c->n; i++)
+                json_object_put(c->json[i]);
+        c->n = 0;
+}
+
+/* A new reference to m's definition (NULL on allocation failure). */
+static json_object *definition_ref(DefinitionCache *c, const PlugModel *m) {
+        json_object *def;
+
+        for (size_t i = 0; i < c->n; i++)
+                if (c->model[i] == m)
+                        return json_object_get(c->json[i]);
+        def = bridge_definition_json(m);
+        if (!def || c->n == ELEMENTSOF(c->model))
+                return def;             /* a ninth model: not shared, still correct */
+        c->model[c->n] = m;
+        c->json[c->n++] = def;
+        return json_object_get(def);
+}
+
+static json_object *device_json(const Device *d, DefinitionCache *defs) {
         _cleanup_(bridge_json_putp) json_object *o = json_object_new_object();
         const PlugModel *m = d->supported ? plug_model_find(d->basic.model_id) : NULL;
         char ieee[19];
@@ -167,7 +197,7 @@ static json_object *device_json(const Device *d) {
             json_add(o, "supported", json_object_new_boolean(m != NULL)) < 0 ||
             json_add(o, "friendly_name", json_object_new_string(d->friendly_name)) < 0 ||
             json_add(o, "disabled", json_object_new_boolean(false)) < 0 ||
-            (m && json_add(o, "definition", bridge_definition_json(m)) < 0) ||
+            (m && json_add(o, "definition", definition_ref(defs, m)) < 0) ||
             json_add(o, "power_source", json_object_new_string(power_source_name(d->basic.power_source))) < 0 ||
             json_add_string(o, "software_build_id", d->basic.sw_build_id) < 0 ||
             json_add_string(o, "date_code", d->basic.date_code) < 0 ||
@@ -183,6 +213,7 @@ static json_object *device_json(const Device *d) {
 
 json_object *bridge_devices_json(Bridge *b) {
         _cleanup_(bridge_json_putp) json_object *a = json_object_new_array();
+        _cleanup_(definition_cache_done) DefinitionCache defs = {};
 
         if (!a)
                 return NULL;
@@ -194,7 +225,7 @@ json_object *bridge_devices_json(Bridge *b) {
                 }
         }
         for (size_t i = 0; i < devdb_count(b->db); i++) {
-                json_object *d = device_json(devdb_get(b->db, i));
+                json_object *d = device_json(devdb_get(b->db, i), &defs);
                 if (!d || json_object_array_add(a, d) < 0) {
                         json_object_put(d);
                         return NULL;

@@ -56,7 +56,26 @@ typedef struct Sim {
         sd_event_source *timer;
         FILE *log;
         char *link_path;
+
+        /* Frame time stamps for the benchmark (tests/bench): off until the first "stamps"
+         * control command, then a ring of the last STAMP_RING frames that "stamps" drains. */
+        struct Stamp *stamps;
+        size_t stamp_head, stamp_count;
+        unsigned long stamps_lost;
 } Sim;
+
+#define STAMP_RING (1u << 18)
+#define STAMPS_PER_REPLY 16000u
+
+/* One frame: CLOCK_MONOTONIC ns when it was parsed (from the host) or just before its bytes were
+ * written (to the host); for AF frames the peer's network address, cluster and ZCL command. */
+typedef struct Stamp {
+        uint64_t ns;
+        bool from_host;
+        uint8_t cmd0, cmd1;
+        uint8_t zcl_cmd;        /* 0xFF: not a ZCL frame */
+        uint16_t nwk, cluster;
+} Stamp;
 
 static double mono_now(void) {
         struct timespec ts;
@@ -107,14 +126,81 @@ static void host_write(const uint8_t *bytes, size_t len, void *userdata) {
         flush_out(s);
 }
 
+static uint64_t mono_ns(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+static void stamp_frame(Sim *s, const SimMtFrame *f, bool from_host) {
+        Stamp st = { .ns = mono_ns(), .from_host = from_host, .cmd0 = f->cmd0, .cmd1 = f->cmd1,
+                     .zcl_cmd = 0xFF, .nwk = 0xFFFF, .cluster = 0xFFFF };
+        const uint8_t *zcl = NULL;
+        size_t zlen = 0;
+        if (f->cmd0 == 0x24 && f->cmd1 == 0x01 && f->len >= 10) {              /* AF_DATA_REQUEST */
+                st.nwk = (uint16_t) (f->data[0] | f->data[1] << 8);
+                st.cluster = (uint16_t) (f->data[4] | f->data[5] << 8);
+                zcl = f->data + 10;
+                zlen = f->data[9] <= f->len - 10 ? f->data[9] : 0;
+        } else if (f->cmd0 == 0x44 && f->cmd1 == 0x81 && f->len >= 17) {       /* AF_INCOMING_MSG */
+                st.cluster = (uint16_t) (f->data[2] | f->data[3] << 8);
+                st.nwk = (uint16_t) (f->data[4] | f->data[5] << 8);
+                zcl = f->data + 17;
+                zlen = f->data[16] <= f->len - 17 ? f->data[16] : 0;
+        }
+        if (zcl && zlen >= 3) {
+                size_t at = (zcl[0] & 0x04) ? 4 : 2;    /* manufacturer-specific: 2 more bytes */
+                if (at < zlen)
+                        st.zcl_cmd = zcl[at];
+        }
+        if (s->stamp_count == STAMP_RING) {
+                s->stamp_head = (s->stamp_head + 1) % STAMP_RING;
+                s->stamp_count--;
+                s->stamps_lost++;
+        }
+        s->stamps[(s->stamp_head + s->stamp_count) % STAMP_RING] = st;
+        s->stamp_count++;
+}
+
+/* "stamps": turns recording on (first call) and returns, oldest first, up to STAMPS_PER_REPLY
+ * recorded frames as [ns, from_host, cmd0, cmd1, nwk, cluster, zcl_cmd], removing them; "more" says
+ * whether more are waiting, "lost" how many the full ring dropped. */
+static void stamps_reply(Sim *s, char *out, size_t size) {
+        if (!s->stamps) {
+                s->stamps = calloc(STAMP_RING, sizeof(Stamp));
+                snprintf(out, size, s->stamps ? "ok {\"stamps\":[],\"more\":false,\"lost\":0}"
+                                              : "error out of memory");
+                return;
+        }
+        size_t o = (size_t) snprintf(out, size, "ok {\"stamps\":[");
+        unsigned n = 0;
+        while (s->stamp_count > 0 && n < STAMPS_PER_REPLY && o + 96 < size) {
+                const Stamp *st = &s->stamps[s->stamp_head];
+                o += (size_t) snprintf(out + o, size - o, "%s[%llu,%d,%u,%u,%u,%u,%u]", n ? "," : "",
+                                       (unsigned long long) st->ns, st->from_host, st->cmd0, st->cmd1,
+                                       st->nwk, st->cluster, st->zcl_cmd);
+                s->stamp_head = (s->stamp_head + 1) % STAMP_RING;
+                s->stamp_count--;
+                n++;
+        }
+        snprintf(out + o, size - o, "],\"more\":%s,\"lost\":%lu}", s->stamp_count ? "true" : "false",
+                 s->stamps_lost);
+}
+
 static void log_frame(const SimMtFrame *f, bool from_host, void *userdata) {
         Sim *s = userdata;
-        if (!s->log)
-                return;
-        char line[1024];
-        sim_mt_describe(f, from_host, line, sizeof(line));
-        fprintf(s->log, "%10.3f %s\n", sim_now(s), line);
-        fflush(s->log);
+        /* A frame from the host is stamped before the log line is written, one to the host after
+         * it (its bytes are written right after this returns): the log costs no measured time. */
+        if (s->stamps && from_host)
+                stamp_frame(s, f, from_host);
+        if (s->log) {
+                char line[1024];
+                sim_mt_describe(f, from_host, line, sizeof(line));
+                fprintf(s->log, "%10.3f %s\n", sim_now(s), line);
+                fflush(s->log);
+        }
+        if (s->stamps && !from_host)
+                stamp_frame(s, f, from_host);
 }
 
 static void rearm(Sim *s) {
@@ -352,7 +438,10 @@ static int on_control_io(sd_event_source *src, int fd, uint32_t revents, void *u
                 char *out = malloc(outsz);
                 if (!out)
                         return 0;
-                sim_coordinator_control(s->coord, line, out, outsz, sim_now(s));
+                if (strcmp(line, "stamps") == 0)
+                        stamps_reply(s, out, outsz);
+                else
+                        sim_coordinator_control(s->coord, line, out, outsz, sim_now(s));
                 control_reply(c, out);
                 free(out);
                 rearm(s);
@@ -565,6 +654,7 @@ int main(int argc, char **argv) {
         free(s.control_path);
         free(s.link_path);
         free(s.out);
+        free(s.stamps);
         if (s.log)
                 fclose(s.log);
         sd_event_unref(s.event);
