@@ -60,7 +60,7 @@ static uint64_t fake_now(void *u) { return E.now; }
 
 static const BridgeMqttOps mqtt_ops = { fake_publish, fake_subscribe, NULL };
 static const BridgeZigbeeOps zigbee_ops = { fake_send_action, fake_ping, fake_permit_join, fake_remove };
-static const BridgeOwnerOps owner_ops = { fake_now, NULL, NULL };
+static const BridgeOwnerOps owner_ops = { .now = fake_now };
 
 static void on_answer(void *userdata, uint64_t call, json_object *response) {
         assert(userdata == &E);

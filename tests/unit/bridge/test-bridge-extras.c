@@ -92,7 +92,7 @@ static void fake_devdb_changed(void *u, bool urgent) {
 
 static const BridgeMqttOps mqtt_ops = { fake_publish, fake_subscribe, NULL };
 static const BridgeZigbeeOps zigbee_ops = { fake_send_action, fake_ping, fake_permit_join, fake_remove };
-static const BridgeOwnerOps owner_ops = { fake_now, fake_restart, fake_devdb_changed };
+static const BridgeOwnerOps owner_ops = { .now = fake_now, .restart = fake_restart, .devdb_changed = fake_devdb_changed };
 
 static void start(size_t n_devs) {
         BridgeCoordinator c = { .ieee = COORD, .type = "ZStack3x0", .revision = 20240710, .channel = 11, .pan_id = 1 };
