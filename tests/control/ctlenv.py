@@ -70,6 +70,15 @@ def start_activated(env, control_path, extra_fds=(), extra=None):
     return d
 
 
+def latest(env, topic):
+    """The JSON of the last message seen on topic (None if none)."""
+    with env.watcher.cond:
+        for t, payload, _ in reversed(env.watcher.messages):
+            if t == topic:
+                return json.loads(payload) if payload else None
+    return None
+
+
 class Raw:
     """A raw control socket client: send bytes, read reply lines."""
 

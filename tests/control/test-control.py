@@ -10,7 +10,7 @@ import re
 import socket
 import time
 
-from ctlenv import BASE, Env, Raw, ctl, ctl_fails, ctl_json, ctl_ok, start_activated, wait_until
+from ctlenv import BASE, Env, Raw, ctl, ctl_fails, ctl_json, ctl_ok, latest, start_activated, wait_until
 from sim import ieee_of
 
 
@@ -78,9 +78,13 @@ def main():
         e.sim.command("load 1 60")
         e.sim.command("report 1")
         mq = e.wait(f"{BASE}/kitchen", lambda v: v.get("power") not in (None, 0) and v.get("voltage") is not None, start=m)
-        st = ctl_json(sock, "get", "kitchen")["state"]
-        for k in ("power", "voltage", "current", "energy", "state"):
-            assert st[k] == mq[k], (k, st, mq)
+        assert abs(mq["power"] - 60) < 5, mq
+
+        def same_as_mqtt():
+            """get shows what MQTT last published (a report may come in between: retried)."""
+            st, last = ctl_json(sock, "get", "kitchen")["state"], latest(e, f"{BASE}/kitchen")
+            return all(st[k] == last[k] for k in ("power", "voltage", "current", "energy", "state"))
+        wait_until(same_as_mqtt, what="get equal to the plug's MQTT state")
         assert ctl_ok(sock, "get", "kitchen", "state").strip() == "ON"
         g = ctl_json(sock, "get", "kitchen", "overload_protection")
         assert g == {"name": "kitchen", "ieee": ieee, "key": "overload_protection", "value": 1500}, g
@@ -179,10 +183,13 @@ def main():
         wait_until(lambda: ctl(sock, "status")[0] == 0, what="a free client slot again")
 
         # --- permission: the socket 0660 root:root, a client running as nobody ---
-        os.chmod(e.workdir, 0o711)     # nobody may reach the socket: only its own mode stops it
-        os.chmod(sock, 0o660)
-        err = ctl_fails(sock, "permission", "status", user="nobody")
-        assert "permission denied" in err, err
+        if os.geteuid() == 0:
+            os.chmod(e.workdir, 0o711)     # nobody may reach the socket: only its own mode stops it
+            os.chmod(sock, 0o660)
+            err = ctl_fails(sock, "permission", "status", user="nobody")
+            assert "permission denied" in err, err
+        else:
+            print("permission test skipped: running as another user needs root")
 
         # --- reload (as SIGHUP) ---
         m = len(e.daemon.log())
