@@ -36,6 +36,7 @@ def main():
 
     build = os.environ["LUMI_BUILD_ROOT"]
     daemon = os.path.join(build, "src", "lumiplugd")
+    ctl = os.path.join(build, "src", "ctl", "lumiplugctl")
     work = tempfile.mkdtemp(prefix="lumiplugd-demo-")
     os.makedirs(os.path.join(work, "sim"))
     os.makedirs(os.path.join(work, "state"))
@@ -51,6 +52,7 @@ def main():
         f.write(f"[mqtt]\nhost = 127.0.0.1\nport = {broker.port}\n\n"
                 f"[serial]\nport = {sim.port}\n\n"
                 f"[state]\ndirectory = {os.path.join(work, 'state')}\n\n"
+                f"[control]\nsocket = {os.path.join(work, 'control')}\n\n"
                 "[log]\ntarget = stderr\nlevel = info\n")
         for i in range(1, args.plugs + 1):
             f.write(f"\n[device {ieee_of(i)}]\nfriendly_name = plug_{i}\n")
@@ -105,6 +107,11 @@ def main():
         time.sleep(2)
         step("toggle plug_1 over MQTT",
              lambda: watcher.publish("zigbee2mqtt/plug_1/set", '{"state": "TOGGLE"}'))
+        time.sleep(1)
+        control = os.path.join(work, "control")
+        step(f"ask the daemon over its control socket: lumiplugctl --socket {control} devices",
+             lambda: say(subprocess.run([ctl, "--socket", control, "devices"], capture_output=True, text=True,
+                                        timeout=30).stdout.rstrip()))
         deadline = None if args.forever else time.monotonic() + args.seconds
         say(f"\n== showing what comes next {'until Ctrl-C' if args.forever else f'for {args.seconds:.0f} s'}")
         while (deadline is None or time.monotonic() < deadline) and proc.poll() is None:
