@@ -25,6 +25,8 @@
 #include "util/log.h"
 #include "util/macro.h"
 
+#define OTA_AUTO_CHECK_INTERVAL_USEC (24ull * 3600 * 1000000)      /* Zigbee2MQTT's update_check_interval */
+
 typedef struct OtaRequest {
         uint64_t ieee;                  /* 0: free */
         bool update;
@@ -178,6 +180,14 @@ static char *strdup_or_null(const char *s) {
         return s ? strdup(s) : NULL;
 }
 
+static json_object *id_data(const char *id) {
+        json_object *data = json_object_new_object();
+
+        if (data)
+                (void) json_object_object_add(data, "id", json_object_new_string(id));
+        return data;
+}
+
 int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req) {
         char lower[64], topic[48];
         const char *id = NULL, *rest;
@@ -240,12 +250,7 @@ int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req) {
                         snprintf(reason, sizeof(reason), "OTA for device 0x%016" PRIx64 " was aborted", d->ieee);
                         log_info("Aborting the OTA update of '%s'", d->friendly_name);
                         ota_server_cancel(o->server, d->ieee, reason);
-                        return bridge_respond(b, name, req, ({
-                                json_object *data = json_object_new_object();
-                                if (data)
-                                        (void) json_object_object_add(data, "id", json_object_new_string(id));
-                                data;
-                        }), NULL);
+                        return bridge_respond(b, name, req, id_data(id), NULL);
                 }
                 return fail(b, topic, req, "OTA update or check for update already in progress for '%s'", d->friendly_name);
         }
@@ -333,7 +338,22 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                 return;
 
         case OTA_EVENT_CHECKED:
+                if (p && ev->unsolicited) {
+                        /* the plug asked by itself: as Zigbee2MQTT's automatic check, at most once
+                         * per update_check_interval (1 day); it got NO_IMAGE_AVAILABLE anyway */
+                        uint64_t now = bridge_now(b);
+
+                        if (p->ota.last_checked && now - p->ota.last_checked < OTA_AUTO_CHECK_INTERVAL_USEC)
+                                return;
+                        p->ota.last_checked = now;
+                        apply_check(p, ev);
+                        publish(b, p);
+                        if (ev->available)
+                                log_info("OTA update available for '%s'", name);
+                        return;
+                }
                 if (p) {
+                        p->ota.last_checked = bridge_now(b);
                         apply_check(p, ev);
                         publish(b, p);
                 }

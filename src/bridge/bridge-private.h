@@ -57,6 +57,7 @@ typedef struct BridgePlugOta {
         char source[256];               /* latest_source: the image file, "" none */
         bool have_progress;
         double progress, remaining;
+        uint64_t last_checked;          /* realtime usec of the last check (asked or by the plug) */
 } BridgePlugOta;
 
 typedef struct BridgePlug {

@@ -12,6 +12,7 @@ from image files the test builds into [ota] directory.
     update that succeeds;
   - the daemon killed mid-update and started again (available, not installed; the plug's half
     download is aborted), then a new update that succeeds;
+  - abort of a running update, and the plug leaving the network mid-update;
   - the Home Assistant update entity that installs with the request it names."""
 import json
 import os
@@ -241,6 +242,17 @@ def main():
         u = state_update(e, lambda u: u["state"] != "updating", m)
         assert u["state"] == "available" and u["installed_version"] == 30 and u["latest_version"] == 32, u
         wait_until(lambda: json.loads(e.sim.command("ota 1"))["state"] == "idle", timeout=30, what="plug gave up")
+        assert json.loads(e.sim.command("ota 1"))["version"] == 30
+
+        # --- the plug leaves the network mid-update: the update fails at once ---
+        m = e.mark()
+        e.watcher.publish(f"{BASE}/bridge/request/device/ota_update/update",
+                          json.dumps({"id": NAME, "transaction": "u32-leave"}))
+        state_update(e, lambda u: u["state"] == "updating" and u.get("progress", 0) >= 5, m)
+        e.sim.command("leave 1")
+        r = e.wait(f"{BASE}/bridge/response/device/ota_update/update", lambda v: v.get("transaction") == "u32-leave",
+                   start=m, timeout=30)
+        assert r["error"] == f"OTA update of '{NAME}' failed (the device left the network)", r
         assert json.loads(e.sim.command("ota 1"))["version"] == 30
 
     return workdir

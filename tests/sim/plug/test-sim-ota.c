@@ -5,6 +5,7 @@
  */
 #undef NDEBUG
 #include <assert.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -192,11 +193,32 @@ static void test_abort_and_retries(void) {
         sim_ota_free(o);
 }
 
+static void test_stalled_plug_asks_nothing_until_released(void) {
+        SimOta *o = sim_ota_new(0x115F, 0x4018, 22, &ops, NULL);
+        size_t before;
+
+        n_sent = 0;
+        make_image(24);
+        assert(sim_ota_set(o, "stall", 1) == 0);
+        assert(sim_ota_set(o, "stall", 2) == -EINVAL && sim_ota_set(o, "nonsense", 1) == -EINVAL);
+        server_frame(o, 0x00, (const uint8_t[]) { 0, 100 }, 2, 0);
+        query_response(o, 24, sizeof(image));
+        before = n_sent;
+        sim_ota_tick(o, 1);
+        sim_ota_tick(o, 60);
+        assert(n_sent == before);               /* hangs: no request, no retry */
+        assert(sim_ota_set(o, "stall", 0) == 0);
+        sim_ota_tick(o, 61);
+        assert(n_sent == before + 1 && sent[n_sent - 1][2] == 0x03 && get32(sent[n_sent - 1] + 3 + 9) == 0);
+        sim_ota_free(o);
+}
+
 int main(void) {
         test_whole_update_and_reboot();
         test_too_big_block_is_refused();
         test_wrong_offset_is_refused();
         test_bad_image_ends_with_invalid_image();
         test_abort_and_retries();
+        test_stalled_plug_asks_nothing_until_released();
         return 0;
 }
