@@ -89,6 +89,7 @@ typedef struct BridgePlug {
         bool settings_needed;                   /* read-back due (bridge-settings.c) */
         uint64_t settings_due;
         unsigned settings_step;                 /* reads 0..BRIDGE_SETTINGS_MAX-1, then writes */
+        unsigned settings_round;                /* read-backs started: tells an old answer from a new one */
         bool settings_busy;                     /* a read or write is in flight */
         unsigned settings_failures;
 } BridgePlug;

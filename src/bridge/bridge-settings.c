@@ -36,9 +36,15 @@ void bridge_settings_request(Bridge *b, BridgePlug *p, uint64_t delay_usec) {
 
         /* a read-back already under way starts over (the plug may have lost what was read) */
         p->settings_needed = true;
+        p->settings_round++;
         p->settings_step = 0;
         p->settings_failures = 0;
         p->settings_due = due;
+}
+
+/* Pending.seconds of a step: which read-back round and which step it belongs to. */
+static unsigned tag_of(const BridgePlug *p, unsigned step) {
+        return (p->settings_round & 0xffffffu) << 8 | (step & 0xffu);
 }
 
 static void device_endpoints(const Device *d, PlugEndpoint *eps, size_t *n) {
@@ -121,7 +127,7 @@ static void send_step(Bridge *b, BridgePlug *p, Device *d, uint64_t now) {
         }
         pd->action = req.actions[0];
         pd->is_get = !write;
-        pd->seconds = step;
+        pd->seconds = tag_of(p, step);
         snprintf(pd->key, sizeof(pd->key), "%s", name);
         bridge_background_sent(b, now);
         if (write)
@@ -211,7 +217,7 @@ void bridge_complete_settings(Bridge *b, Pending *pd, int error, const uint8_t *
                 delay = RETRY_MIN_USEC << MIN(p->settings_failures, 6u);
                 p->settings_failures++;
                 p->settings_due = now + MIN(delay, RETRY_MAX_USEC);
-                if (p->settings_step != pd->seconds)
+                if (tag_of(p, p->settings_step) != pd->seconds)
                         return;         /* a new read-back started meanwhile: it goes on as planned */
                 log_fields(LOG_INFO, error, &((LogFields) { .device = ieee, .name = d->friendly_name }),
                            "Could not %s '%s' of '%s' (%s), trying again in %u s",
@@ -227,7 +233,8 @@ void bridge_complete_settings(Bridge *b, Pending *pd, int error, const uint8_t *
         else if (!pd->is_get && plug_state_apply_confirmed(&p->state, p->model, &pd->action) >= 0)
                 (void) bridge_publish_state(b, p, NULL);
         /* a read's value is published by bridge_on_zcl() right after this; the next step at the next tick */
-        if (p->settings_step == pd->seconds)    /* unless a new read-back started meanwhile */
+        if (tag_of(p, p->settings_step) == pd->seconds) {      /* unless a new read-back started meanwhile */
                 p->settings_step++;
-        p->settings_due = now;
+                p->settings_due = now;
+        }
 }
