@@ -443,11 +443,18 @@ static void interview_next(ZigbeeService *z) {
 static void on_device_joined(Host *h, uint64_t ieee, uint16_t nwk, uint16_t parent, void *userdata) {
         ZigbeeService *z = userdata;
         char s[19];
+        int r;
 
         format_ieee(ieee, s);
         log_fields(LOG_INFO, 0, &((LogFields) { .device = s }), "Device %s joined (0x%04x, parent 0x%04x)", s, nwk,
                    parent);
-        (void) bridge_on_device_joined(z->bridge, ieee, nwk);
+        r = bridge_on_device_joined(z->bridge, ieee, nwk);
+        if (r == -ENOBUFS) {
+                log_fields(LOG_ERR, 0, &((LogFields) { .device = s }),
+                           "Device %s cannot be added: the database holds its maximum of %d devices", s,
+                           DEVDB_DEVICES_MAX);
+                return;
+        }
         interview(z, ieee, nwk);
 }
 
