@@ -477,10 +477,17 @@ static void interview_next(ZigbeeService *z) {
 static void on_device_joined(Host *h, uint64_t ieee, uint16_t nwk, uint16_t parent, void *userdata) {
         ZigbeeService *z = userdata;
         char s[19];
+        int r;
 
-        (void) bridge_on_device_joined(z->bridge, ieee, nwk);      /* records it: the log has its name */
+        r = bridge_on_device_joined(z->bridge, ieee, nwk);      /* records it: the log has its name */
         log_fields(LOG_INFO, 0, DEVICE_FIELDS(z, ieee, s, NULL), "Device %s joined (0x%04x, parent 0x%04x)", s, nwk,
                    parent);
+        if (r == -ENOBUFS) {
+                log_fields(LOG_ERR, 0, DEVICE_FIELDS(z, ieee, s, "database-full"),
+                           "Device %s cannot be added: the database holds its maximum of %d devices", s,
+                           DEVDB_DEVICES_MAX);
+                return;
+        }
         interview(z, ieee, nwk);
 }
 
