@@ -34,16 +34,18 @@ case $seconds in
         ''|*[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 2 ;;
 esac
 
+setup_log=$(mktemp)
+trap 'rm -f "$setup_log"' EXIT
 if [ ! -f "$build/build.ninja" ]; then
-        CC=clang meson setup "$build" "$src" -Dfuzz=true -Dbuildtype=debugoptimized >"$build.setup.log" 2>&1 || {
-                cat "$build.setup.log" >&2
+        CC=clang meson setup "$build" "$src" -Dfuzz=true -Dbuildtype=debugoptimized >"$setup_log" 2>&1 || {
+                cat "$setup_log" >&2
                 exit 2
         }
 else
         meson configure "$build" -Dfuzz=true >/dev/null || exit 2
 fi
 # reconfigure now if a meson.build changed (a new target), so that the listing below knows it
-ninja -C "$build" build.ninja >"$build.ninja.log" 2>&1 || { cat "$build.ninja.log" >&2; exit 2; }
+ninja -C "$build" build.ninja >"$build/fuzz-ninja.log" 2>&1 || { cat "$build/fuzz-ninja.log" >&2; exit 2; }
 
 # name<TAB>path of every libFuzzer target meson knows in this build directory
 list_targets() {
@@ -78,8 +80,8 @@ outputs=()
 for t in "${targets[@]}"; do
         outputs+=("$(realpath -m --relative-to="$build" "${binary_of[$t]}")")
 done
-ninja -C "$build" "${outputs[@]}" >"$build.ninja.log" 2>&1 || {
-        cat "$build.ninja.log" >&2
+ninja -C "$build" "${outputs[@]}" >"$build/fuzz-ninja.log" 2>&1 || {
+        cat "$build/fuzz-ninja.log" >&2
         exit 2
 }
 

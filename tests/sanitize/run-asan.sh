@@ -19,7 +19,7 @@ ninja -C "$build"
 if [ $# -eq 0 ]; then
         set -- --suite unit --suite sim --suite integration --suite system --suite peer
 fi
-export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1:abort_on_error=0:strict_string_checks=1"
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1"
 status=0
 # sanitized binaries are slower: more time for each test
