@@ -38,11 +38,9 @@ typedef struct Record {
 } Record;                       /* 40 bytes */
 
 #define MAX_RECORDS (1u << 20)
-#define MAX_FD 4096
 
 static Record *records;
 static atomic_uint n_records;
-static atomic_uchar fd_kind[MAX_FD];    /* kind + 1; 0 = not classified yet */
 
 static uint64_t now_ns(void) {
         struct timespec ts;
@@ -50,14 +48,13 @@ static uint64_t now_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
+/* Classified at every call, not cached: libuv (inside node) closes descriptors with a raw
+ * syscall(SYS_close), so a cache keyed by fd would go stale when the number is reused. The fstat
+ * (+ getsockname for a socket) costs ~0.3 us per recorded call, for both programs alike. */
 static uint8_t kind_of(int fd) {
-        if (fd < 0 || fd >= MAX_FD)
-                return KIND_OTHER;
-        uint8_t k = atomic_load(&fd_kind[fd]);
-        if (k)
-                return k - 1;
         struct stat st;
-        k = KIND_OTHER;
+        uint8_t k = KIND_OTHER;
+
         if (fstat(fd, &st) == 0) {
                 if (S_ISCHR(st.st_mode))
                         k = KIND_CHR;
@@ -68,7 +65,6 @@ static uint8_t kind_of(int fd) {
                                 k = a.ss_family == AF_UNIX ? KIND_UNIX : KIND_TCP;
                 }
         }
-        atomic_store(&fd_kind[fd], (uint8_t) (k + 1));
         return k;
 }
 
@@ -178,11 +174,24 @@ ssize_t readv(int fd, const struct iovec *iov, int n) {
         return r;
 }
 
+/* The first 8 bytes of an iovec array (node writes an MQTT header and its payload as two). */
+static const void *gather8(const struct iovec *iov, int n, uint8_t out[8]) {
+        size_t k = 0;
+
+        for (int i = 0; i < n && k < 8; i++) {
+                size_t take = iov[i].iov_len < 8 - k ? iov[i].iov_len : 8 - k;
+                memcpy(out + k, iov[i].iov_base, take);
+                k += take;
+        }
+        return k == 8 ? out : NULL;
+}
+
 ssize_t writev(int fd, const struct iovec *iov, int n) {
         REAL(writev);
+        uint8_t first[8];
         uint64_t t0 = now_ns();
         ssize_t r = real_writev(fd, iov, n);
-        record(OP_WRITE, fd, t0, r, n > 0 && iov[0].iov_len >= 8 ? iov[0].iov_base : NULL);
+        record(OP_WRITE, fd, t0, r, gather8(iov, n, first));
         return r;
 }
 
@@ -199,7 +208,8 @@ ssize_t sendmsg(int fd, const struct msghdr *m, int flags) {
         REAL(sendmsg);
         uint64_t t0 = now_ns();
         ssize_t r = real_sendmsg(fd, m, flags);
-        record(OP_WRITE, fd, t0, r, m->msg_iovlen > 0 && m->msg_iov[0].iov_len >= 8 ? m->msg_iov[0].iov_base : NULL);
+        uint8_t first[8];
+        record(OP_WRITE, fd, t0, r, gather8(m->msg_iov, (int) m->msg_iovlen, first));
         return r;
 }
 
@@ -217,11 +227,4 @@ int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const si
         int r = real_epoll_pwait(epfd, ev, max, timeout, ss);
         record(OP_EPOLL, epfd, t0, r, NULL);
         return r;
-}
-
-int close(int fd) {
-        REAL(close);
-        if (fd >= 0 && fd < MAX_FD)
-                atomic_store(&fd_kind[fd], 0);
-        return real_close(fd);
 }
