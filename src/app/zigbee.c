@@ -1118,7 +1118,10 @@ static void reinterview(ZigbeeService *z, uint64_t ieee) {
                 return;
         r = host_interview_start(z->host, ieee, d->nwk);
         if (r < 0) {
-                log_warning_errno(r, "Cannot interview '%s' again after its update, ignoring: %m", d->friendly_name);
+                char buf[19];
+
+                log_fields(LOG_WARNING, r, DEVICE_FIELDS(z, ieee, buf, "interview-failed"),
+                           "Cannot interview '%s' again after its update, ignoring: %m", d->friendly_name);
                 return;
         }
         (void) bridge_on_interview_started(z->bridge, ieee, d->nwk);

@@ -189,7 +189,7 @@ static json_object *id_data(const char *id) {
 }
 
 int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req) {
-        char lower[64], topic[48];
+        char lower[64], topic[48], ieee_buf[19];
         const char *id = NULL, *rest;
         bool update, abort_it = false;
         struct BridgeOta *o = ota_get(b);
@@ -248,7 +248,7 @@ int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req) {
                         char reason[96];
 
                         snprintf(reason, sizeof(reason), "OTA for device 0x%016" PRIx64 " was aborted", d->ieee);
-                        log_info("Aborting the OTA update of '%s'", d->friendly_name);
+                        log_fields(LOG_INFO, 0, bridge_device_fields(d, ieee_buf, NULL), "Aborting the OTA update of '%s'", d->friendly_name);
                         ota_server_cancel(o->server, d->ieee, reason);
                         return bridge_respond(b, name, req, id_data(id), NULL);
                 }
@@ -269,9 +269,9 @@ int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req) {
                 return fail(b, topic, req, "Too many OTA updates and checks at once");
 
         if (update)
-                log_info("OTA updating '%s' to latest firmware", d->friendly_name);
+                log_fields(LOG_INFO, 0, bridge_device_fields(d, ieee_buf, NULL), "OTA updating '%s' to latest firmware", d->friendly_name);
         else
-                log_info("Checking if OTA update available for '%s'", d->friendly_name);
+                log_fields(LOG_INFO, 0, bridge_device_fields(d, ieee_buf, NULL), "Checking if OTA update available for '%s'", d->friendly_name);
         r = update ? ota_server_update(o->server, d->ieee, ota_endpoint(d)) : ota_server_check(o->server, d->ieee, ota_endpoint(d));
         if (r < 0) {
                 if (update)
@@ -316,7 +316,12 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
         OtaRequest *q = request_find(b, ieee);
         Device *d = devdb_find_by_ieee(b->db, ieee);
         const char *name = d ? d->friendly_name : (q ? q->name : "?");
+        char ieee_buf[19];
         json_object *data;
+
+#define OTA_FIELDS_ERROR(err) \
+        (&(LogFields) { .device = bridge_ieee_string(ieee, ieee_buf), .name = name, .error = (err) })
+#define OTA_FIELDS OTA_FIELDS_ERROR(NULL)
 
         switch (ev->kind) {
         case OTA_EVENT_PROGRESS:
@@ -331,7 +336,7 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                 p->ota.have_progress = true;
                 p->ota.progress = ev->progress;
                 p->ota.remaining = ev->remaining > 0 ? round(ev->remaining) : 0;     /* Math.round */
-                log_info("OTA update of '%s' at %.2f%%, %.0f seconds remaining", name, ev->progress, p->ota.remaining);
+                log_fields(LOG_INFO, 0, OTA_FIELDS, "OTA update of '%s' at %.2f%%, %.0f seconds remaining", name, ev->progress, p->ota.remaining);
                 publish(b, p);
                 if (ev->have_current)
                         bridge_devdb_changed(b, true);  /* on disk now: a restart must know it was updating */
@@ -349,7 +354,7 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                         apply_check(p, ev);
                         publish(b, p);
                         if (ev->available)
-                                log_info("OTA update available for '%s'", name);
+                                log_fields(LOG_INFO, 0, OTA_FIELDS, "OTA update available for '%s'", name);
                         return;
                 }
                 if (p) {
@@ -359,7 +364,7 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                 }
                 if (ev->unsolicited || !q)
                         return;
-                log_info("%sOTA update available for '%s'", ev->available ? "" : "No ", name);
+                log_fields(LOG_INFO, 0, OTA_FIELDS, "%sOTA update available for '%s'", ev->available ? "" : "No ", name);
                 data = json_object_new_object();
                 if (data) {
                         (void) json_object_object_add(data, "id", json_object_new_string(q->id));
@@ -380,8 +385,8 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                         snprintf(p->ota.source, sizeof(p->ota.source), "%s", ev->source ? ev->source : "");
                         publish(b, p);
                 }
-                log_info("Finished update of '%s'", name);
-                log_notice("Device '%s' was OTA updated from '%" PRIu32 "' to '%" PRIu32 "'", name, ev->from_version,
+                log_fields(LOG_INFO, 0, OTA_FIELDS, "Finished update of '%s'", name);
+                log_fields(LOG_NOTICE, 0, OTA_FIELDS, "Device '%s' was OTA updated from '%" PRIu32 "' to '%" PRIu32 "'", name, ev->from_version,
                            ev->to_version);
                 if (!q)
                         return;
@@ -412,7 +417,7 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                         publish(b, p);
                 }
                 if (!q) {
-                        log_warning("OTA for '%s' ended: %s", name, ev->message);
+                        log_fields(LOG_WARNING, 0, OTA_FIELDS_ERROR("ota-failed"), "OTA for '%s' ended: %s", name, ev->message);
                         return;
                 }
                 if (!q->update)
@@ -425,4 +430,6 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                 request_clear(q);
                 return;
         }
+#undef OTA_FIELDS
+#undef OTA_FIELDS_ERROR
 }

@@ -870,7 +870,8 @@ static void config_start_section(ConfigParser *p, const char *name) {
                                  "e.g. [device 0x00158d0001a2b3c4]", name);
         else
                 config_add_error(p, p->line, "[%s]: unknown section; expected [mqtt], [serial], [zigbee], "
-                                 "[homeassistant], [log], [state] or [device 0x<16 hex digits>]", name);
+                                 "[homeassistant], [log], [state], [control], [metrics], [ota] or "
+                                 "[device 0x<16 hex digits>]", name);
 }
 
 /* inih hands us one line at a time through this reader: we count lines (inih does not tell the

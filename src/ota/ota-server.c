@@ -329,9 +329,14 @@ static void send_block(Session *se) {
 
         se->last_block_usec = now_usec(s);
         r = send_frame(se, OTA_CLUSTER, buf, n);
-        if (r < 0)
-                /* as herdsman: the plug asks again (or the update times out) */
-                log_debug_errno(r, "OTA: image block response to 0x%016" PRIx64 " failed, ignoring: %m", se->ieee);
+        /* as herdsman: the plug asks again (or the update times out) */
+        if (r < 0) {
+                char ieee_s[19];
+
+                snprintf(ieee_s, sizeof(ieee_s), "0x%016" PRIx64, se->ieee);
+                log_fields(LOG_DEBUG, r, &((LogFields) { .device = ieee_s, .error = "delivery-failed" }),
+                           "OTA: image block response to %s failed, ignoring: %m", ieee_s);
+        }
         se->pending_offset += (uint32_t) size;
         if (se->page_end && size > 0 && se->pending_offset < se->page_end && se->pending_offset < se->image->size) {
                 r = arm(se, &se->send_timer, (uint64_t) s->cfg.block_response_delay_ms * USEC_PER_MSEC, on_send_timer);
@@ -387,7 +392,7 @@ static void answer_query(OtaServer *s, Session *se, uint64_t ieee, uint8_t endpo
                 best = ota_dir_best(&idx, q, ieee);
                 ota_dir_describe_rejects(&idx, q, rejects, sizeof(rejects));
                 if (rejects[0])
-                        log_warning("OTA: image files refused for %s (manufacturer 0x%04x, image type 0x%04x): %s", ieee_s,
+                        log_fields(LOG_WARNING, 0, &((LogFields) { .device = ieee_s, .error = "ota-bad-image" }), "OTA: image files refused for %s (manufacturer 0x%04x, image type 0x%04x): %s", ieee_s,
                                     q->manufacturer_code, q->image_type, rejects);
         }
 
@@ -449,7 +454,7 @@ static void answer_query(OtaServer *s, Session *se, uint64_t ieee, uint8_t endpo
                                 session_fail(se, false, "Cannot arm the OTA timer");
                                 return;
                         }
-                        log_info("OTA: updating %s from file version %" PRIu32 " to %" PRIu32 " with '%s' (%" PRIu32
+                        log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee_s }), "OTA: updating %s from file version %" PRIu32 " to %" PRIu32 " with '%s' (%" PRIu32
                                  " bytes, %.0f blocks)", ieee_s, q->file_version, img->header.file_version, img->path,
                                  img->header.total_image_size, blocks);
                         emit(s, ieee, &pe);
@@ -478,7 +483,7 @@ static void answer_query(OtaServer *s, Session *se, uint64_t ieee, uint8_t endpo
                         ie.latest_version = ie.available ? best->header.file_version : q->file_version;
                 } else
                         ie.latest_version = q->file_version;
-                log_info("OTA: %s runs file version %" PRIu32 " now (was %" PRIu32 ", %.0f s)", ieee_s, q->file_version,
+                log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee_s }), "OTA: %s runs file version %" PRIu32 " now (was %" PRIu32 ", %.0f s)", ieee_s, q->file_version,
                          se->from_version, (double) (now_usec(s) - se->start_usec) / USEC_PER_SEC);
                 session_clear(se);
                 emit(s, ieee, &ie);
@@ -532,7 +537,7 @@ static void on_block_request(OtaServer *s, Session *se, uint64_t ieee, uint8_t e
 
         if (!se || se->phase != PHASE_DOWNLOAD || !se->image) {
                 /* no download of ours (a restart cut it): tell the plug to give up */
-                log_info("OTA: %s asks for image data outside an update (offset %" PRIu32 "), answering ABORT", ieee_s,
+                log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee_s }), "OTA: %s asks for image data outside an update (offset %" PRIu32 "), answering ABORT", ieee_s,
                          offset);
                 (void) send_simple_status(s, ieee, endpoint, tsn, OTA_CMD_IMAGE_BLOCK_RSP, OTA_STATUS_ABORT);
                 return;
@@ -610,7 +615,7 @@ static void on_upgrade_end(OtaServer *s, Session *se, uint64_t ieee, uint8_t end
                 session_fail(se, false, "Cannot arm the OTA timer");
                 return;
         }
-        log_info("OTA: %s downloaded the whole image (%.0f s), it installs it now", ieee_s,
+        log_fields(LOG_INFO, 0, &((LogFields) { .device = ieee_s }), "OTA: %s downloaded the whole image (%.0f s), it installs it now", ieee_s,
                  (double) (now_usec(s) - se->start_usec) / USEC_PER_SEC);
         emit(s, ieee, &(OtaEvent) { .kind = OTA_EVENT_PROGRESS, .update = true, .progress = 100, .remaining = 0 });
 }

@@ -75,8 +75,8 @@ typedef struct BadCase {
 static const BadCase bad_cases[] = {
         { "unknown section",
           "[mqqt]\nhost = x\n",
-          "@F@:1: [mqqt]: unknown section; expected [mqtt], [serial], [zigbee], [homeassistant], [log], [state] "
-          "or [device 0x<16 hex digits>]\n" },
+          "@F@:1: [mqqt]: unknown section; expected [mqtt], [serial], [zigbee], [homeassistant], [log], [state], "
+          "[control], [metrics], [ota] or [device 0x<16 hex digits>]\n" },
         { "unknown key lists the keys of the section",
           "[log]\nlevle = debug\n",
           "@F@:2: [log] levle: unknown key; expected one of level, target\n" },
@@ -300,8 +300,8 @@ static const BadCase bad_cases[] = {
           "@F@:2: [mqtt] port = 'x': expected an integer from 1 to 65535\n"
           "@F@:3: [mqtt] qos = '9': expected 0, 1 or 2\n"
           "@F@:5: [log] level = 'loud': expected debug, info, notice, warning or error\n"
-          "@F@:6: [nope]: unknown section; expected [mqtt], [serial], [zigbee], [homeassistant], [log], [state] "
-          "or [device 0x<16 hex digits>]\n" },
+          "@F@:6: [nope]: unknown section; expected [mqtt], [serial], [zigbee], [homeassistant], [log], [state], "
+          "[control], [metrics], [ota] or [device 0x<16 hex digits>]\n" },
 };
 
 static void test_bad_files_give_exact_errors(void) {
