@@ -4,8 +4,8 @@
 Counted on the simulated coordinator (its frame log): plug 1 gets a Read Attributes of Analog Input
 (0x000C) presentValue (0x0055) on its power endpoint (21) about every 5 s and never sooner; plug 2
 gets none; the answers are published as power. With plug 1 out of range, failed polls do not make
-it unavailable by themselves; once it is unavailable (a command to it failed) the polls stop, and
-they start again when it is back.
+it unavailable by themselves; once it is unavailable (after a coordinator reset it does not answer
+the availability check) the polls stop, and they start again when it is back.
 """
 import json
 import time
@@ -75,11 +75,19 @@ def main():
                    and json.loads(p.decode()) == {"state": "offline"}]
         assert not offline, "a failed poll made the plug unavailable"
 
-        # unavailable (a command failed): no more polls
-        e.watcher.publish(f"{BASE}/{P1}/set", json.dumps({"state": "OFF"}))
+        # unavailable (the coordinator resets: every plug is offline until it answers again, and
+        # plug 1 cannot): no more polls
+        m = e.mark()
+        e.sim.command("reset")
         e.wait(f"{BASE}/{P1}/availability", lambda v: v == {"state": "offline"}, start=m, timeout=60)
+
+        def back_up():   # plug 2 offline with the coordinator, then online again: the coordinator is up
+            states = [json.loads(p.decode())["state"] for t, p, _ in e.watcher.messages[m:]
+                      if t == f"{BASE}/{P2}/availability"]
+            return "offline" in states and states[-1] == "online"
+        wait_until(back_up, timeout=60, what="the coordinator back (plug 2 online again)")
         since = len(polls(e, n1))
-        time.sleep(INTERVAL + 2)
+        time.sleep(2 * INTERVAL + 1)     # without the pause: 2 polls or more
         assert len(polls(e, n1)) <= since + 1, "polls went on while the plug was unavailable"
         paused = len(polls(e, n1))
 
