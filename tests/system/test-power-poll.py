@@ -4,8 +4,8 @@
 Counted on the simulated coordinator (its frame log): plug 1 gets a Read Attributes of Analog Input
 (0x000C) presentValue (0x0055) on its power endpoint (21) about every 5 s and never sooner; plug 2
 gets none; the answers are published as power. With plug 1 out of range, failed polls do not make
-it unavailable by themselves; once it is unavailable (a command to it failed) the polls stop, and
-they start again when it is back.
+it unavailable by themselves; once it is unavailable (after a coordinator reset it does not answer
+the availability check) the polls stop, and they start again when it is back.
 """
 import json
 import time
@@ -19,12 +19,14 @@ EXTRA = (f"[device {ieee_of(1)}]\nfriendly_name = {P1}\npower_poll_interval = {I
          f"[device {ieee_of(2)}]\nfriendly_name = {P2}\n")
 
 
-def polls(e, nwk):
+def polls(e, nwk, after_line=-1):
     """Sim times of the power reads sent to nwk: AF_DATA_REQUEST to EP 21, cluster 0x000C, ZCL read
-    of 0x0055 (retransmissions not counted again)."""
+    of 0x0055 (retransmissions not counted again), from the log lines after after_line."""
     out = []
     with open(e.sim.log) as f:
-        for line in f:
+        for i, line in enumerate(f):
+            if i <= after_line:
+                continue
             if "<-" not in line or "AF_DATA_REQUEST" not in line:
                 continue
             t = float(line.split()[0])
@@ -75,12 +77,26 @@ def main():
                    and json.loads(p.decode()) == {"state": "offline"}]
         assert not offline, "a failed poll made the plug unavailable"
 
-        # unavailable (a command failed): no more polls
-        e.watcher.publish(f"{BASE}/{P1}/set", json.dumps({"state": "OFF"}))
+        # unavailable (the coordinator resets: every plug is offline until it answers again, and
+        # plug 1 cannot): no more polls
+        m = e.mark()
+        e.sim.command("reset")
         e.wait(f"{BASE}/{P1}/availability", lambda v: v == {"state": "offline"}, start=m, timeout=60)
-        since = len(polls(e, n1))
-        time.sleep(INTERVAL + 2)
-        assert len(polls(e, n1)) <= since + 1, "polls went on while the plug was unavailable"
+
+        def back_up():   # plug 2 offline with the coordinator, then online again: the coordinator is up
+            states = [json.loads(p.decode())["state"] for t, p, _ in e.watcher.messages[m:]
+                      if t == f"{BASE}/{P2}/availability"]
+            return "offline" in states and states[-1] == "online"
+        wait_until(back_up, timeout=60, what="the coordinator back (plug 2 online again)")
+        time.sleep(2 * INTERVAL + 1)
+        with open(e.sim.log) as f:
+            lines = f.readlines()
+        reset = max(i for i, line in enumerate(lines) if line.split()[1:3] == ["control:", "reset"])
+        # from the daemon's first request after the reset on, it knows: plug 1 is unavailable, and
+        # without the pause a poll would follow as soon as the coordinator is back
+        knows = next(i for i in range(reset, len(lines)) if "<-" in lines[i] and "SYS_VERSION" in lines[i])
+        after = polls(e, n1, after_line=knows)
+        assert after == [], f"polls went on while the plug was unavailable: {after}"
         paused = len(polls(e, n1))
 
         # back: the polls start again
