@@ -25,6 +25,18 @@ def rss_kib(pid):
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def sanitized():
+    """True when the daemon was built with a sanitizer: AddressSanitizer keeps freed memory in its
+    quarantine (up to 256 MiB), so RSS says nothing about leaks there (LeakSanitizer checks at exit)."""
+    root = os.environ.get("LUMI_BUILD_ROOT", "")
+    try:
+        with open(os.path.join(root, "meson-info", "intro-buildoptions.json")) as f:
+            opts = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return any(o["name"] == "b_sanitize" and o["value"] not in ("none", "", []) for o in opts)
+
+
 def start_and_pair(e, extra=None):
     """Starts the daemon of Env e and pairs all its plugs; returns the daemon."""
     d = e.start_daemon(extra=extra)

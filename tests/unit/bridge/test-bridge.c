@@ -800,6 +800,47 @@ static void test_bad_input_is_refused_with_its_reason(void) {
         env_free();
 }
 
+static void test_oversized_payloads_are_refused_and_errors_reach_bridge_logging(void) {
+        size_t n, big = BRIDGE_PAYLOAD_MAX + 1;
+        char *payload = malloc(big);
+
+        env_new(false, false);
+        pair(PLUG1, 23878, "plug1");
+        n = E.n_actions;
+
+        /* a valid JSON object, only too big: refused before it is parsed, the limit named */
+        assert(payload);
+        memset(payload, ' ', big);
+        memcpy(payload, "{\"state\":\"ON\"", 13);
+        payload[big - 1] = '}';
+        assert(bridge_on_mqtt_message(E.b, BASE "/plug1/set", payload, big) == 0);
+        check_error("Invalid message to 'plug1' (set): the payload of 65537 bytes is larger than the 65536-byte limit");
+        assert(E.n_actions == n);
+        check_payload(BASE "/bridge/logging",
+                      "{\"level\":\"error\",\"message\":\"Invalid message to 'plug1' (set): the payload of 65537 bytes is "
+                      "larger than the 65536-byte limit\",\"namespace\":\"z2m\"}");
+        /* exactly at the limit it is parsed */
+        payload[BRIDGE_PAYLOAD_MAX - 1] = '}';
+        assert(bridge_on_mqtt_message(E.b, BASE "/plug1/set", payload, BRIDGE_PAYLOAD_MAX) == 0);
+        assert(E.n_actions == n + 1);
+
+        /* a request: an error response, also on bridge/logging; the same error twice is sent twice */
+        assert(bridge_on_mqtt_message(E.b, BASE "/bridge/request/device/rename", payload, big) == 0);
+        check_payload(BASE "/bridge/response/device/rename",
+                      "{\"data\":{},\"error\":\"The payload of 65537 bytes is larger than the 65536-byte limit\","
+                      "\"status\":\"error\"}");
+        size_t logged = count(BASE "/bridge/logging");
+        assert(bridge_on_mqtt_message(E.b, BASE "/bridge/request/device/rename", payload, big) == 0);
+        assert(count(BASE "/bridge/logging") == logged + 1);
+
+        /* Home Assistant's topics: ignored */
+        logged = count(BASE "/bridge/logging");
+        assert(bridge_on_mqtt_message(E.b, "homeassistant/status", payload, big) == 0);
+        assert(count(BASE "/bridge/logging") == logged);
+        free(payload);
+        env_free();
+}
+
 static void test_options_apply_from_the_next_report(void) {
         env_new(false, false);
         pair(PLUG1, 23878, "plug1");
@@ -1356,6 +1397,7 @@ int main(void) {
         test_toggle_of_an_unknown_state_reads_it_back();
         test_get_reads_the_plug();
         test_bad_input_is_refused_with_its_reason();
+        test_oversized_payloads_are_refused_and_errors_reach_bridge_logging();
         test_options_apply_from_the_next_report();
         test_ten_plugs_have_their_own_topics();
         test_rename_moves_the_topics();
