@@ -68,12 +68,17 @@ static void buf_puts(Buf *b, const char *s) {
 
 static void buf_string(Buf *b, const char *s, size_t len) {
         static const char hex[] = "0123456789abcdef";
+        size_t plain = 0;       /* start of the run of characters copied as they are */
 
         buf_add(b, "\"", 1);
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) s[i];
                 char esc[7];
 
+                if (c >= 0x20 && c != '"' && c != '\\')
+                        continue;       /* copied with its run, one buf_add per run, not per byte */
+                buf_add(b, s + plain, i - plain);
+                plain = i + 1;
                 switch (c) {
                 case '"': buf_add(b, "\\\"", 2); break;
                 case '\\': buf_add(b, "\\\\", 2); break;
@@ -83,13 +88,11 @@ static void buf_string(Buf *b, const char *s, size_t len) {
                 case '\r': buf_add(b, "\\r", 2); break;
                 case '\t': buf_add(b, "\\t", 2); break;
                 default:
-                        if (c < 0x20) {
-                                snprintf(esc, sizeof(esc), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
-                                buf_add(b, esc, 6);
-                        } else
-                                buf_add(b, (const char *) &s[i], 1);
+                        snprintf(esc, sizeof(esc), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+                        buf_add(b, esc, 6);
                 }
         }
+        buf_add(b, s + plain, len - plain);
         buf_add(b, "\"", 1);
 }
 
