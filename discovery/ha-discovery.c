@@ -2,6 +2,7 @@
  * Home Assistant discovery messages, derived from the property table. See ha-discovery.h.
  */
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -109,7 +110,10 @@ static void buf_double(Buf *b, double v) {
                 buf_puts(b, tmp);
                 return;
         }
-        for (int p = 1; p <= 17; p++) {
+        /* Shortest that reads back: when k <= 15 digits do, the 15-digit %g is those k digits
+         * (a normal double's half-ulp is below half a unit of the 15th digit) and %g drops the
+         * zeros; only subnormals need the narrower widths. */
+        for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
                 snprintf(tmp, sizeof(tmp), "%.*g", p, v);
                 if (strtod(tmp, NULL) == v)
                         break;
