@@ -212,8 +212,8 @@ def smaps_breakdown(pid):
 # --------------------------------------------------------------------------------------------
 # Programs
 
-def lumi_ini(mq_port, sim_port, state_dir, level="warning"):
-    return (f"[mqtt]\nhost = 127.0.0.1\nport = {mq_port}\nbase_topic = {BASE}\n\n"
+def lumi_ini(mq_port, sim_port, state_dir, level="warning", mqtt_extra=""):
+    return (f"[mqtt]\nhost = 127.0.0.1\nport = {mq_port}\nbase_topic = {BASE}\n{mqtt_extra}\n"
             f"[serial]\nport = {sim_port}\n\n[state]\ndirectory = {state_dir}\n\n"
             f"[log]\nlevel = {level}\ntarget = stderr\n")
 
@@ -221,7 +221,7 @@ def lumi_ini(mq_port, sim_port, state_dir, level="warning"):
 class LumiRun:
     name = "lumiplugd"
 
-    def __init__(self, work, mq, sim, z2m_dir=None, preload=None, prefix=(), level="warning"):
+    def __init__(self, work, mq, sim, z2m_dir=None, preload=None, prefix=(), level="warning", mqtt_extra=""):
         self.work = work
         self.state = os.path.join(work, "state")
         os.makedirs(self.state, exist_ok=True)
@@ -231,7 +231,7 @@ class LumiRun:
         env = {"NOTIFY_SOCKET": self.ns_path}
         if preload:
             env.update(preload)
-        self.d = Daemon(lumi_ini(mq.port, sim.port, self.state, level), env=env, prefix=prefix,
+        self.d = Daemon(lumi_ini(mq.port, sim.port, self.state, level, mqtt_extra), env=env, prefix=prefix,
                         workdir=mkd(work, "daemon"))
         if z2m_dir:
             r = subprocess.run([binary(), "--import-z2m", z2m_dir, "-c", self.d.ini_path],
@@ -429,6 +429,8 @@ def run_dir_for(prov, n, work):
 def make_prog(kind, work, mq, sim, zd, preload=None, prefix=()):
     if kind == "lumiplugd":
         return LumiRun(work, mq, sim, z2m_dir=zd, preload=preload, prefix=prefix)
+    if kind == "lumiplugd-qos0":       # state messages as Zigbee2MQTT sends them by default
+        return LumiRun(work, mq, sim, z2m_dir=zd, preload=preload, prefix=prefix, mqtt_extra="qos = 0\nretain = false\n")
     return Z2MRun(work, mq, sim, zd, preload=preload)
 
 
@@ -840,10 +842,10 @@ def write_report(a, R, outdir, started, loads):
              "| CPU µs / report | VmHWM | VmRSS end "
              "| reports sent | state msgs received | dropped | late (>1 s) | report latency p50 / p99 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for who, P in (("lumiplugd", L), ("Zigbee2MQTT", Z)):
+    for who, P in (("lumiplugd", L), ("Zigbee2MQTT", Z), ("lumiplugd, qos 0 / retain false", L)):
         if not P:
             continue
-        for x in P["scale"]:
+        for x in (P["scale"] if who != "lumiplugd, qos 0 / retain false" else [P["scale_qos0"]] if "scale_qos0" in P else []):
             per = x["cpu_s"] / x["expected"] * 1e6 if x["expected"] else float("nan")
             scale.append(f"| {x['n']} | {who} | {x['cpu_pct']:.2f} | {x['cpu_s']:.3f} / {x.get('cpu_ticks_s', float('nan')):.2f} "
                          f"| {x['cpu_per_10k']:.3f} | {per:.1f} | {mib(x['hwm'])} "
@@ -1028,6 +1030,9 @@ def main():
             for who, kind in kinds:
                 say(f"{kind}: {n} plugs reporting every second for {a.seconds} s")
                 R[who].setdefault("scale", []).append(phase_scale(kind, prov, work, n, a.seconds))
+        # lumiplugd's defaults are retain = true, qos = 1 for state; Zigbee2MQTT's are false and 0
+        say(f"lumiplugd with qos = 0, retain = false: {max(scale)} plugs for {a.seconds} s")
+        R["lumi"]["scale_qos0"] = phase_scale("lumiplugd-qos0", prov, work, max(scale), a.seconds)
     load1 = open("/proc/loadavg").read().split()[:3]
     if only == {"startup", "latency", "callgrind", "scale"}:
         plots(a.out, R)
