@@ -2,6 +2,7 @@
  * Home Assistant discovery messages, derived from the property table. See ha-discovery.h.
  */
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -68,12 +69,17 @@ static void buf_puts(Buf *b, const char *s) {
 
 static void buf_string(Buf *b, const char *s, size_t len) {
         static const char hex[] = "0123456789abcdef";
+        size_t plain = 0;       /* start of the run of characters copied as they are */
 
         buf_add(b, "\"", 1);
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) s[i];
                 char esc[7];
 
+                if (c >= 0x20 && c != '"' && c != '\\')
+                        continue;       /* copied with its run, one buf_add per run, not per byte */
+                buf_add(b, s + plain, i - plain);
+                plain = i + 1;
                 switch (c) {
                 case '"': buf_add(b, "\\\"", 2); break;
                 case '\\': buf_add(b, "\\\\", 2); break;
@@ -83,13 +89,11 @@ static void buf_string(Buf *b, const char *s, size_t len) {
                 case '\r': buf_add(b, "\\r", 2); break;
                 case '\t': buf_add(b, "\\t", 2); break;
                 default:
-                        if (c < 0x20) {
-                                snprintf(esc, sizeof(esc), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
-                                buf_add(b, esc, 6);
-                        } else
-                                buf_add(b, (const char *) &s[i], 1);
+                        snprintf(esc, sizeof(esc), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+                        buf_add(b, esc, 6);
                 }
         }
+        buf_add(b, s + plain, len - plain);
         buf_add(b, "\"", 1);
 }
 
@@ -106,7 +110,10 @@ static void buf_double(Buf *b, double v) {
                 buf_puts(b, tmp);
                 return;
         }
-        for (int p = 1; p <= 17; p++) {
+        /* Shortest that reads back: when k <= 15 digits do, the 15-digit %g is those k digits
+         * (a normal double's half-ulp is below half a unit of the 15th digit) and %g drops the
+         * zeros; only subnormals need the narrower widths. */
+        for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
                 snprintf(tmp, sizeof(tmp), "%.*g", p, v);
                 if (strtod(tmp, NULL) == v)
                         break;

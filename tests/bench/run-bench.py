@@ -212,8 +212,8 @@ def smaps_breakdown(pid):
 # --------------------------------------------------------------------------------------------
 # Programs
 
-def lumi_ini(mq_port, sim_port, state_dir, level="warning"):
-    return (f"[mqtt]\nhost = 127.0.0.1\nport = {mq_port}\nbase_topic = {BASE}\n\n"
+def lumi_ini(mq_port, sim_port, state_dir, level="warning", mqtt_extra=""):
+    return (f"[mqtt]\nhost = 127.0.0.1\nport = {mq_port}\nbase_topic = {BASE}\n{mqtt_extra}\n"
             f"[serial]\nport = {sim_port}\n\n[state]\ndirectory = {state_dir}\n\n"
             f"[log]\nlevel = {level}\ntarget = stderr\n")
 
@@ -221,7 +221,7 @@ def lumi_ini(mq_port, sim_port, state_dir, level="warning"):
 class LumiRun:
     name = "lumiplugd"
 
-    def __init__(self, work, mq, sim, z2m_dir=None, preload=None, prefix=(), level="warning"):
+    def __init__(self, work, mq, sim, z2m_dir=None, preload=None, prefix=(), level="warning", mqtt_extra=""):
         self.work = work
         self.state = os.path.join(work, "state")
         os.makedirs(self.state, exist_ok=True)
@@ -231,7 +231,7 @@ class LumiRun:
         env = {"NOTIFY_SOCKET": self.ns_path}
         if preload:
             env.update(preload)
-        self.d = Daemon(lumi_ini(mq.port, sim.port, self.state, level), env=env, prefix=prefix,
+        self.d = Daemon(lumi_ini(mq.port, sim.port, self.state, level, mqtt_extra), env=env, prefix=prefix,
                         workdir=mkd(work, "daemon"))
         if z2m_dir:
             r = subprocess.run([binary(), "--import-z2m", z2m_dir, "-c", self.d.ini_path],
@@ -429,6 +429,8 @@ def run_dir_for(prov, n, work):
 def make_prog(kind, work, mq, sim, zd, preload=None, prefix=()):
     if kind == "lumiplugd":
         return LumiRun(work, mq, sim, z2m_dir=zd, preload=preload, prefix=prefix)
+    if kind == "lumiplugd-qos0":       # state messages as Zigbee2MQTT sends them by default
+        return LumiRun(work, mq, sim, z2m_dir=zd, preload=preload, prefix=prefix, mqtt_extra="qos = 0\nretain = false\n")
     return Z2MRun(work, mq, sim, zd, preload=preload)
 
 
@@ -523,13 +525,16 @@ def phase_latency(kind, prov, work, toggles, reports, iotrace_so):
         for i in range(toggles):
             cur = s.sim.state(1)["state"] if i == 0 else want
             want = "OFF" if cur == "ON" else "ON"
-            m = s.c.mark()
+            m = last_mark = s.c.mark()
             t = time.monotonic_ns()
             s.c.publish(f"{topic}/set", json.dumps({"state": "TOGGLE"}))
             pubs.append(t)
             s.c.wait(on_topic(topic, lambda v, w=want: v.get("state") == w), 30, m, f"toggle {i} state")
         time.sleep(1.5)
         toggle_state_msgs = sum(1 for _, t, _ in s.c.msgs[state_msgs_before:] if t == topic)
+        # what the last toggle published on <base>/<name>, with the delay after its publish
+        res["last_toggle_msgs"] = [(round((t - pubs[-1]) / 1e6, 3), p.decode(errors="replace"))
+                                   for t, tp, p in s.c.msgs[last_mark:] if tp == topic]
         st = s.stamps()
         onoff = [x[0] for x in st if x[1] == 1 and x[2] == 0x24 and x[3] == 0x01 and x[5] == 6]
         res["cmd"] = pair_after(pubs, onoff)
@@ -833,15 +838,17 @@ def write_report(a, R, outdir, started, loads):
     table = ["| figure | lumiplugd | Zigbee2MQTT | Z2M / lumiplugd | target |", "|---|---|---|---|---|"]
     table += [f"| {' | '.join(r)} |" for r in rows]
 
-    scale = ["| plugs | program | CPU % | CPU s / 10k reports | per-plug CPU µs / report | VmHWM | VmRSS end "
+    scale = ["| plugs | program | CPU % | CPU s in window (schedstat / stat ticks) | CPU s / 10k reports "
+             "| CPU µs / report | VmHWM | VmRSS end "
              "| reports sent | state msgs received | dropped | late (>1 s) | report latency p50 / p99 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for who, P in (("lumiplugd", L), ("Zigbee2MQTT", Z)):
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for who, P in (("lumiplugd", L), ("Zigbee2MQTT", Z), ("lumiplugd, qos 0 / retain false", L)):
         if not P:
             continue
-        for x in P["scale"]:
+        for x in (P["scale"] if who != "lumiplugd, qos 0 / retain false" else [P["scale_qos0"]] if "scale_qos0" in P else []):
             per = x["cpu_s"] / x["expected"] * 1e6 if x["expected"] else float("nan")
-            scale.append(f"| {x['n']} | {who} | {x['cpu_pct']:.2f} | {x['cpu_per_10k']:.3f} | {per:.1f} | {mib(x['hwm'])} "
+            scale.append(f"| {x['n']} | {who} | {x['cpu_pct']:.2f} | {x['cpu_s']:.3f} / {x.get('cpu_ticks_s', float('nan')):.2f} "
+                         f"| {x['cpu_per_10k']:.3f} | {per:.1f} | {mib(x['hwm'])} "
                          f"| {mib(x['rss'])} | {x['expected']} | {x['received']} | {x['dropped']} | {x['late']} "
                          f"| {fmt_ms(x['lat_p50'])} / {fmt_ms(x['lat_p99'])} |")
 
@@ -867,11 +874,19 @@ def write_report(a, R, outdir, started, loads):
     if Z:
         r = bigZ["cpu_per_10k"] / big["cpu_per_10k"] if big["cpu_per_10k"] else float("inf")
         target(f"≥20x less CPU per report ({big['n']} plugs): {r:.1f}x", r >= 20)
-    per = [x["cpu_s"] / x["expected"] for x in L["scale"] if x["expected"]]
-    if len(per) >= 2 and min(per) > 0:
-        flat = max(per) / min(per)
-        target(f"per-plug cost flat from {L['scale'][0]['n']} to {big['n']} plugs: CPU per report varies "
-               f"{flat:.2f}x across the scale points (flat: < 2x)", flat < 2)
+    # Flat per-plug cost: the CPU per report must not grow with the number of plugs (it falls while
+    # the fixed cost of the 1 s timers is shared by more reports), and neither may the memory each
+    # added plug costs.
+    pts = [x for x in L["scale"] if x["expected"]]
+    if len(pts) >= 2:
+        per = [x["cpu_s"] / x["expected"] * 1e6 for x in pts]
+        grows = [f"{pts[i]['n']}->{pts[i + 1]['n']}" for i in range(len(pts) - 1) if per[i + 1] > 1.25 * per[i]]
+        target(f"per-plug cost flat from {pts[0]['n']} to {pts[-1]['n']} plugs: CPU per report "
+               + ", ".join(f"{x['n']}: {v:.0f} µs" for x, v in zip(pts, per))
+               + (f" (grows {', '.join(grows)})" if grows else " (never grows by more than 25%)"), not grows)
+        mem = [(pts[i + 1]["hwm"] - pts[i]["hwm"]) / (pts[i + 1]["n"] - pts[i]["n"]) for i in range(len(pts) - 1)]
+        tg.append("- memory per added plug (VmHWM difference / plugs added): "
+                  + ", ".join(f"{pts[i]['n']}->{pts[i + 1]['n']}: {m:.1f} KiB" for i, m in enumerate(mem)))
 
     mem = open("/proc/meminfo").readline().split()[1]
     cpu = "unknown"
@@ -902,6 +917,11 @@ def write_report(a, R, outdir, started, loads):
             cg_lines.append(f"\nTop functions (self instructions) for {what}s, total {L['callgrind'][what]:,.0f} per {what}:\n")
             cg_lines += [f"    {ir:>12,}  {fn}" for ir, fn in L["callgrind"][what + "_top"]]
 
+    tog = []
+    for who, P in (("lumiplugd", L), ("Zigbee2MQTT", Z)):
+        if P:
+            tog.append(f"{who}, the last toggle, ms after the publish of set: payload")
+            tog += [f"    {ms:8.3f}  {pl}" for ms, pl in P["lat"].get("last_toggle_msgs", [])]
     text = f"""# lumiplugd vs Zigbee2MQTT: benchmark
 
 Written by `tests/bench/run-bench.py` (issue 10). Both programs ran one after the other on the same
@@ -934,6 +954,10 @@ RssAnon {ro.get('Anonymous', 0)} kB, total Rss {ro.get('Rss', 0)} kB, Pss {ro.ge
 
 {chr(10).join(smaps)}
 {chr(10).join(cg_lines)}
+
+## State messages after one toggle
+
+{chr(10).join(tog)}
 """
     path = os.path.join(outdir, "bench-results.md")
     with open(path, "w") as f:
@@ -1006,6 +1030,9 @@ def main():
             for who, kind in kinds:
                 say(f"{kind}: {n} plugs reporting every second for {a.seconds} s")
                 R[who].setdefault("scale", []).append(phase_scale(kind, prov, work, n, a.seconds))
+        # lumiplugd's defaults are retain = true, qos = 1 for state; Zigbee2MQTT's are false and 0
+        say(f"lumiplugd with qos = 0, retain = false: {max(scale)} plugs for {a.seconds} s")
+        R["lumi"]["scale_qos0"] = phase_scale("lumiplugd-qos0", prov, work, max(scale), a.seconds)
     load1 = open("/proc/loadavg").read().split()[:3]
     if only == {"startup", "latency", "callgrind", "scale"}:
         plots(a.out, R)

@@ -90,6 +90,11 @@ def test_pty():
             p.read()
         p.write(frame(0x25, 0x36, bytes([0x0F, 0xFC, 0xFF, 60, 1])))
         read_frames(p.read, 1)
+        # the SRSP comes before the permit takes effect: under load "press" could still find it closed
+        deadline = time.monotonic() + 20
+        while not sim.info()["permit_join"]:
+            assert time.monotonic() < deadline
+            p.read()
         with_error = False
         try:
             sim.command("press 3")
