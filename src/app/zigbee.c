@@ -27,7 +27,8 @@
 #define RETRY_MIN_USEC (1 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (30 * USEC_PER_SEC)
 #define OPS_MAX BRIDGE_PENDING_MAX
-#define INTERVIEW_QUEUE_MAX 64u
+/* every device the database can hold may wait for its interview (200 plugs pressed at once) */
+#define INTERVIEW_QUEUE_MAX DEVDB_DEVICES_MAX
 #define SUBSCRIPTIONS_MAX 8u
 #define SAVE_DELAY_TICKS 5u             /* state updates are written at most every 5 s */
 
