@@ -17,7 +17,8 @@ if [ ! -f "$build/build.ninja" ]; then
 fi
 ninja -C "$build"
 if [ $# -eq 0 ]; then
-        set -- --suite unit --suite sim --suite integration --suite system --suite peer
+        set -- --suite unit --suite sim --suite integration --suite system --suite control --suite ota \
+                --suite chaos --suite peer
 fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}halt_on_error=1:print_stacktrace=1"
