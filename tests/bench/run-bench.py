@@ -540,6 +540,7 @@ def phase_latency(kind, prov, work, toggles, reports, iotrace_so):
         res["cmd"] = pair_after(pubs, onoff)
         res["state_msgs_per_toggle"] = toggle_state_msgs / toggles
         # reports: one at a time
+        res["reports_from"] = time.monotonic_ns()
         lat = []
         for i in range(reports):
             m = s.c.mark()
@@ -554,7 +555,7 @@ def phase_latency(kind, prov, work, toggles, reports, iotrace_so):
         time.sleep(1.0)
         res["rep"] = lat
     tr = [f for f in os.listdir(work) if f.startswith(f"iotrace-{kind}.")]
-    res["inside"] = analyse_iotrace([os.path.join(work, f) for f in tr], res["trace_from"])
+    res["inside"] = analyse_iotrace([os.path.join(work, f) for f in tr], res["trace_from"], res["reports_from"])
     return res
 
 
@@ -574,13 +575,18 @@ def pair_after(starts, stamps):
 REC = 40
 
 
-def analyse_iotrace(paths, since):
+def analyse_iotrace(paths, since, reports_from):
     """Time inside the program, from its own system calls (iotrace.so records):
     command: the epoll wake-up before the MQTT PUBLISH was read -> return of the write() of the
              AF_DATA_REQUEST (FE len 24 01) to the serial port;
     report:  the epoll wake-up before the serial read of an AF_INCOMING_MSG (FE len 44 81) -> return
              of the first write of an MQTT PUBLISH (first byte 0x3X) to the broker socket.
-    All threads of a process share the record array, in call order of their return."""
+    All threads of a process share the record array, in call order of their return.
+    Each direction is taken only from the phase where its input is the only one in flight: MQTT ->
+    serial from the toggles (since .. reports_from), serial -> MQTT from the one-at-a-time reports
+    (reports_from ..). During a toggle the plug sends a default response and then an attribute
+    report, so "the first frame in -> the next publish out" would also count the time between
+    the two frames, which is not time spent inside the program."""
     import struct
     cmd, rep = [], []
     for path in paths:
@@ -604,11 +610,11 @@ def analyse_iotrace(paths, since):
                 if pending_rep is None:
                     pending_rep = last_epoll
             elif op == 2 and ret > 0 and k == 3 and len(b) >= 4 and b[0] == 0xFE and b[2] == 0x24 and b[3] == 0x01:
-                if pending_cmd is not None:
+                if pending_cmd is not None and t1 < reports_from:
                     cmd.append((t1 - pending_cmd) / 1e9)
                 pending_cmd = None
             elif op == 2 and ret > 0 and k == 1 and b and (b[0] & 0xF0) == 0x30:
-                if pending_rep is not None:
+                if pending_rep is not None and pending_rep >= reports_from:
                     rep.append((t1 - pending_rep) / 1e9)
                 pending_rep = None
     return {"cmd": cmd, "rep": rep}
@@ -652,17 +658,17 @@ def phase_callgrind(prov, work, reports, toggles):
 
 
 def top_functions(ann, k):
+    """The first k rows "Ir (pct%) file:function" of callgrind_annotate's function list."""
+    import re
     rows, started = [], False
+    rx = re.compile(r"^\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+(.*)$")
     for line in ann.splitlines():
         if line.startswith("Ir") and "file:function" in line:
             started = True
             continue
-        if started and line.strip() and not line.startswith("-"):
-            parts = line.split(None, 2)
-            if len(parts) >= 2 and parts[0].replace(",", "").isdigit():
-                pct_s = parts[1] if parts[1].startswith("(") else ""
-                fn = line.split(None, 2)[-1] if pct_s else parts[1]
-                rows.append((int(parts[0].replace(",", "")), fn.strip()))
+        m = rx.match(line) if started else None
+        if m:
+            rows.append((int(m.group(1).replace(",", "")), m.group(2).strip()))
         if len(rows) >= k:
             break
     return rows
@@ -914,7 +920,7 @@ def write_report(a, R, outdir, started, loads):
     cg_lines = []
     if "callgrind" in L:
         for what in ("report", "toggle"):
-            cg_lines.append(f"\nTop functions (self instructions) for {what}s, total {L['callgrind'][what]:,.0f} per {what}:\n")
+            cg_lines.append(f"\nTop functions (self instructions summed over the measured {what}s), total {L['callgrind'][what]:,.0f} per {what}:\n")
             cg_lines += [f"    {ir:>12,}  {fn}" for ir, fn in L["callgrind"][what + "_top"]]
 
     tog = []
@@ -1038,7 +1044,10 @@ def main():
         plots(a.out, R)
         write_report(a, R, a.out, started, ("/".join(load0), "/".join(load1)))
     else:
-        print(json.dumps(R, default=str, indent=1)[:20000])
+        path = os.path.join(a.out, "bench-partial.json")
+        with open(path, "w") as f:
+            json.dump(R, f, default=str)
+        say(f"phases {a.only}: results in {path}")
     if not os.environ.get("LUMI_KEEP_WORKDIR"):
         shutil.rmtree(work, ignore_errors=True)
     else:
