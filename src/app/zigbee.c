@@ -30,7 +30,7 @@
 /* every device the database can hold may wait for its interview (200 plugs pressed at once) */
 #define INTERVIEW_QUEUE_MAX DEVDB_DEVICES_MAX
 #define SUBSCRIPTIONS_MAX 8u
-#define SAVE_DELAY_TICKS 5u             /* state updates are written at most every 5 s */
+#define SAVE_DELAY_USEC (5 * USEC_PER_SEC)     /* state updates are written at most every 5 s */
 
 typedef enum OpKind {
         OP_NONE,
@@ -77,7 +77,7 @@ struct ZigbeeService {
 
         sd_event_source *tick, *retry, *restart;
         bool connect_hook;
-        unsigned dirty_ticks;           /* ticks the database has been dirty */
+        uint64_t dirty_since;           /* CLOCK_MONOTONIC usec the database became dirty; 0: clean */
         char *subscriptions[SUBSCRIPTIONS_MAX];        /* the bridge's filters, dropped at free */
 
         ZigbeeCounters closed_links;    /* counters of the links closed so far */
@@ -342,6 +342,12 @@ static int op_unsubscribe(void *userdata, const char *topic) {
         return mqtt_unsubscribe(z->m->mqtt, topic, on_mqtt_message, z);
 }
 
+static size_t op_mqtt_backlog(void *userdata) {
+        ZigbeeService *z = userdata;
+
+        return mqtt_in_flight(z->m->mqtt);
+}
+
 static uint64_t op_now(void *userdata) {
         struct timespec ts;
 
@@ -384,7 +390,7 @@ static void op_devdb_changed(void *userdata, bool urgent) {
         ZigbeeService *z = userdata;
 
         if (!urgent)
-                return;         /* the tick writes it within SAVE_DELAY_TICKS seconds */
+                return;         /* the tick writes it within SAVE_DELAY_USEC */
         (void) zigbee_service_save(z);
 }
 
@@ -952,8 +958,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         bridge_tick(z->bridge);
         if (z->link == LINK_UP)
                 interview_next(z);      /* a place may have been freed without an interview_done */
-        if (devdb_is_dirty(z->db) && ++z->dirty_ticks >= SAVE_DELAY_TICKS) {
-                z->dirty_ticks = 0;
+        /* by time, not by ticks: the tick runs faster while background work is due */
+        if (!devdb_is_dirty(z->db))
+                z->dirty_since = 0;
+        else if (!z->dirty_since)
+                z->dirty_since = usec;
+        else if (usec - z->dirty_since >= SAVE_DELAY_USEC) {
+                z->dirty_since = 0;
                 (void) zigbee_service_save(z);
         }
         r = sd_event_source_set_time_relative(s, tick_delay(z));
@@ -1249,6 +1260,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Cannot set up the MQTT bridge: %m");
         bridge_set_forget_callback(z->bridge, on_bridge_forget);
+        bridge_set_mqtt_backlog_callback(z->bridge, op_mqtt_backlog);
         op_plugs_changed(z);
         r = ota_setup(z);
         if (r < 0)

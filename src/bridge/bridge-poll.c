@@ -176,5 +176,11 @@ void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl,
 }
 
 uint64_t bridge_next_background_wakeup(const Bridge *b) {
-        return MIN(bridge_poll_next_wakeup(b), bridge_settings_next_wakeup(b));
+        uint64_t t = MIN(bridge_poll_next_wakeup(b), bridge_settings_next_wakeup(b));
+
+        if (bridge_discovery_queued(b))
+                return 0;                       /* more discovery configs as soon as the loop is idle */
+        if (b->discovery_due)
+                t = MIN(t, b->discovery_due);   /* the end of the wait for retained configs, on time */
+        return t;
 }

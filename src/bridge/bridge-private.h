@@ -76,6 +76,7 @@ typedef struct BridgePlug {
         unsigned ping_attempts_left;
 
         uint64_t rediscover_at;         /* delayed discovery after a homeassistant_rename; 0 none */
+        bool discover_queued;           /* its configs wait for the MQTT backlog to shrink */
         uint64_t retrieve_at;           /* read the state (after a reconnect or an announce); 0 none */
         BridgePlugOta ota;
 
@@ -101,6 +102,7 @@ struct Bridge {
         BridgeZigbeeOps zigbee;
         BridgeOwnerOps owner;
         void (*forget)(void *userdata, uint64_t ieee);
+        size_t (*mqtt_backlog)(void *userdata);         /* bridge_set_mqtt_backlog_callback */
         void *userdata;
 
         bool have_coordinator;
@@ -202,6 +204,9 @@ void bridge_energy_plug_added(Bridge *b, BridgePlug *p, const Device *d);
 void bridge_energy_apply(Bridge *b, BridgePlug *p, PlugUpdate *u);
 uint32_t bridge_energy_discovery_extras(const Bridge *b, const BridgePlug *p);
 
+/* bridge.c: plugs whose discovery waits for the MQTT backlog (bridge_set_mqtt_backlog_callback) */
+bool bridge_discovery_queued(const Bridge *b);
+
 /* bridge-poll.c: power polls and the background-read limiter shared with the settings read-back */
 bool bridge_plug_available(const Bridge *b, const BridgePlug *p);
 bool bridge_background_may_send(const Bridge *b, uint64_t now);
@@ -217,6 +222,5 @@ uint64_t bridge_settings_next_wakeup(const Bridge *b);
 void bridge_complete_settings(Bridge *b, Pending *pd, int error, const uint8_t *zcl, size_t len);
 
 /* bridge-json.c */
-json_object *bridge_devices_json(Bridge *b);
 json_object *bridge_info_json(Bridge *b);
 json_object *bridge_definition_json(const PlugModel *m);

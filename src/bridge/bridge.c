@@ -378,6 +378,7 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p) {
         Device *d = bridge_plug_device(b, p);
         int r;
 
+        p->discover_queued = false;
         if (!b->cfg.homeassistant || !d || b->discovery_due)
                 return;         /* during the wait for retained configs everything comes at its end */
         r = plug_disc_messages(b, p, d, &msgs);
@@ -407,6 +408,35 @@ void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee) {
                 publish_messages(b, &extra);
 }
 
+/* Publishes the configs of queued plugs, one plug at least, then more while the MQTT client holds
+ * fewer than BRIDGE_DISCOVERY_BACKLOG_MAX messages (a plug has about 20): 200 plugs' configs (about
+ * 3 MB) never sit in its memory all at once. bridge_tick() goes on where this stopped. */
+static void discover_queued_plugs(Bridge *b) {
+        bool sent = false;
+
+        if (!b->connected)
+                return;
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                BridgePlug *p = b->plugs[i];
+
+                if (!p->discover_queued)
+                        continue;
+                if (sent && b->mqtt_backlog && b->mqtt_backlog(b->userdata) >= BRIDGE_DISCOVERY_BACKLOG_MAX)
+                        return;
+                bridge_discover_plug(b, p);
+                sent = true;
+        }
+}
+
+bool bridge_discovery_queued(const Bridge *b) {
+        if (!b->connected)
+                return false;
+        for (size_t i = 0; i < b->n_plugs; i++)
+                if (b->plugs[i]->discover_queued)
+                        return true;
+        return false;
+}
+
 static void discover_all(Bridge *b) {
         _cleanup_(disc_messages_done) DiscMessages msgs = {};
         DiscConfig cfg = bridge_disc_config(b);
@@ -416,7 +446,7 @@ static void discover_all(Bridge *b) {
         if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
                 publish_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
-                bridge_discover_plug(b, b->plugs[i]);
+                b->plugs[i]->discover_queued = true;    /* bridge_tick() goes on with them */
 }
 
 static bool messages_have_topic(const DiscMessages *msgs, const char *topic) {
@@ -469,8 +499,11 @@ static void on_discovery_message(Bridge *b, const char *topic, const char *paylo
  */
 
 int bridge_publish_devices(Bridge *b) {
-        _cleanup_(bridge_json_putp) json_object *o = bridge_devices_json(b);
-        return bridge_publish_json(b, "bridge/devices", o, true, 0);
+        _cleanup_free_ char *s = bridge_devices_payload(b);
+
+        if (!s)
+                return -ENOMEM;
+        return bridge_publish_under_base(b, "bridge/devices", s, true, 0);
 }
 
 int bridge_publish_info(Bridge *b) {
@@ -815,7 +848,8 @@ static void rediscover_all(Bridge *b) {
                 publish_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (!b->plugs[i]->rediscover_at)        /* a renamed plug's come at their time */
-                        bridge_discover_plug(b, b->plugs[i]);
+                        b->plugs[i]->discover_queued = true;
+        discover_queued_plugs(b);
 }
 
 static void on_ha_status(Bridge *b, const char *text) {
@@ -1213,6 +1247,7 @@ void bridge_tick(Bridge *b) {
                 if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
                         bridge_start_ping(b, p);
         }
+        discover_queued_plugs(b);
         bridge_settings_tick(b, now);
         bridge_poll_tick(b, now);
 }
@@ -1245,6 +1280,10 @@ uint64_t bridge_next_wakeup(const Bridge *b) {
 
 void bridge_set_forget_callback(Bridge *b, void (*fn)(void *userdata, uint64_t ieee)) {
         b->forget = fn;
+}
+
+void bridge_set_mqtt_backlog_callback(Bridge *b, size_t (*fn)(void *userdata)) {
+        b->mqtt_backlog = fn;
 }
 
 void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c) {

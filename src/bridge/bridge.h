@@ -55,6 +55,7 @@ typedef struct Bridge Bridge;
 #define BRIDGE_COORDINATOR_ENDPOINTS_MAX 16u
 #define BRIDGE_AVAILABILITY_TIMEOUT_USEC (10ull * 60 * 1000000)   /* Zigbee2MQTT's active timeout */
 #define BRIDGE_DISCOVERY_WAIT_USEC (5ull * 1000000)                /* retained configs are collected that long */
+#define BRIDGE_DISCOVERY_BACKLOG_MAX 64u        /* MQTT messages held by the client before discovery waits */
 #define BRIDGE_HA_ONLINE_DELAY_USEC (30ull * 1000000)              /* HA birth -> states (configs at once) */
 #define BRIDGE_HA_RENAME_DELAY_USEC (2ull * 1000000)               /* cleared configs before the new ones */
 #define BRIDGE_RETRIEVE_DEBOUNCE_USEC (2ull * 1000000)             /* state read after reconnect/announce */
@@ -152,6 +153,11 @@ void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c);
 /* Called (with the bridge's userdata) when a device leaves our records, by device/remove or a leave,
  * so that the owner drops it from the host's address table too. */
 void bridge_set_forget_callback(Bridge *b, void (*fn)(void *userdata, uint64_t ieee));
+/* How many published messages the MQTT client still holds (written or acknowledged not yet). With it the
+ * discovery configs of every plug (about 20 messages each) go out a few plugs at a time as the broker
+ * acknowledges them, instead of all at once into the client's memory; bridge_next_background_wakeup()
+ * is then "now" while plugs wait. Without it (NULL) they go out at once. */
+void bridge_set_mqtt_backlog_callback(Bridge *b, size_t (*fn)(void *userdata));
 
 /* MQTT connected (also after a reconnect): publishes bridge/info, bridge/devices, every plug's
  * retained state and availability. The first time it also subscribes (<base>/#, the Home Assistant
@@ -191,7 +197,8 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev);
 void bridge_tick(Bridge *b);
 uint64_t bridge_next_wakeup(const Bridge *b);   /* realtime usec, UINT64_MAX: nothing due */
 /* The part of it that needs finer than the 1 s tick: background reads (power polls, settings
- * read-back), spaced BRIDGE_BACKGROUND_GAP_USEC apart. Never in the past unless one can be sent. */
+ * read-back), spaced BRIDGE_BACKGROUND_GAP_USEC apart, the end of the discovery wait, and discovery
+ * configs waiting for the MQTT backlog (then 0: now). Never in the past unless something can be sent. */
 uint64_t bridge_next_background_wakeup(const Bridge *b);
 
 /* How many plugs there are and how many of them are online (as availability last said). */

@@ -62,6 +62,7 @@ struct Mqtt {
         char reason[160];
         uint64_t reconnect_delay;
         uint64_t connects;              /* accepted CONNACKs, for the metrics */
+        size_t in_flight;               /* publishes libmosquitto has not finished (mqtt_in_flight) */
         uint64_t outage_start;          /* CLOCK_MONOTONIC usec of the first failed try of this outage */
 
         sd_event_source *io;
@@ -333,7 +334,9 @@ static void mqtt_send_pending(Mqtt *m) {
                 MqttPending *p = &m->pending[i];
                 int r = mosquitto_publish(m->mosq, NULL, p->topic, (int) p->len, p->payload, p->qos, p->retain);
 
-                if (r != MOSQ_ERR_SUCCESS)
+                if (r == MOSQ_ERR_SUCCESS)
+                        m->in_flight++;
+                else
                         log_fields(LOG_WARNING, 0, &((LogFields) { .topic = p->topic }),
                                    "Dropping queued MQTT message on %s: %s", p->topic, mosquitto_strerror(r));
                 pending_done(p);
@@ -368,7 +371,12 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         else
                 log_info("Connected to MQTT broker %s%s", m->describe, m->tls ? " (TLS)" : "");
 
-        (void) mosquitto_publish(m->mosq, NULL, m->state_topic, (int) strlen(BRIDGE_ONLINE), BRIDGE_ONLINE, 1, true);
+        /* a new count per connection: what a lost one held is written again or forgotten by libmosquitto,
+         * and the count only paces publishers (never below 0, see mqtt_on_publish) */
+        m->in_flight = 0;
+        if (mosquitto_publish(m->mosq, NULL, m->state_topic, (int) strlen(BRIDGE_ONLINE), BRIDGE_ONLINE, 1,
+                              true) == MOSQ_ERR_SUCCESS)
+                m->in_flight++;
         log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = m->state_topic }), "Published %s to %s (retained)",
                    BRIDGE_ONLINE, m->state_topic);
         for (size_t i = 0; i < m->n_subs; i++) {
@@ -413,6 +421,9 @@ static void mqtt_on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
 
 static void mqtt_on_publish(struct mosquitto *mosq, void *userdata, int mid) {
         Mqtt *m = userdata;
+
+        if (m->in_flight > 0)
+                m->in_flight--;
 
         if (m->state == MQTT_STATE_STOPPING && m->shutdown_published && mid == m->shutdown_mid) {
                 m->shutdown_published = false;
@@ -736,6 +747,7 @@ int mqtt_publish(Mqtt *m, const char *topic, const void *payload, size_t len, in
                 return mqtt_queue(m, topic, payload ?: "", len, qos, retain);
         if (r != MOSQ_ERR_SUCCESS)
                 return r == MOSQ_ERR_NOMEM ? -ENOMEM : -EIO;
+        m->in_flight++;
         mqtt_update_io(m);
         return 0;
 }
@@ -758,6 +770,10 @@ const char *mqtt_describe(const Mqtt *m) {
 
 size_t mqtt_pending_count(const Mqtt *m) {
         return m->n_pending;
+}
+
+size_t mqtt_in_flight(const Mqtt *m) {
+        return m->in_flight;
 }
 
 uint64_t mqtt_reconnect_count(const Mqtt *m) {

@@ -73,5 +73,8 @@ MqttState mqtt_get_state(const Mqtt *m);
 const char *mqtt_base_topic(const Mqtt *m);
 const char *mqtt_describe(const Mqtt *m);        /* "host:port" */
 size_t mqtt_pending_count(const Mqtt *m);
+/* Messages handed to libmosquitto on this connection and not done yet (QoS 0: not written; QoS 1/2:
+ * not acknowledged). libmosquitto holds each one in memory until then. */
+size_t mqtt_in_flight(const Mqtt *m);
 uint64_t mqtt_reconnect_count(const Mqtt *m);   /* successful connections after the first */
 const char *mqtt_state_to_string(MqttState s);

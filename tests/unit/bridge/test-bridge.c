@@ -1362,6 +1362,68 @@ static void test_home_assistant_birth_republishes_every_config(void) {
         env_free();
 }
 
+static size_t fake_backlog_value;
+static size_t fake_backlog(void *u) {
+        return fake_backlog_value;
+}
+
+/* The configs of many plugs go out a plug at a time while the MQTT client holds many messages, all
+ * at once when it holds few, and the tick (due at once, bridge_next_background_wakeup) finishes them. */
+static void test_discovery_is_paced_by_the_mqtt_backlog(void) {
+        static Msg all[20000];
+        size_t per_plug, n;
+
+        env_new(false, true);
+        bridge_set_mqtt_backlog_callback(E.b, fake_backlog);
+        for (unsigned i = 0; i < 10; i++)
+                pair(PLUG1 + i, (uint16_t) (0x1000 + i), NULL);
+        assert(configs(all, ELEMENTSOF(all)) == 0);             /* during the wait for retained configs */
+        assert(bridge_next_background_wakeup(E.b) <= E.now + 5 * SEC);  /* its end is kept to the microsecond */
+
+        /* a full client: the bridge's configs and one plug's per tick */
+        fake_backlog_value = BRIDGE_DISCOVERY_BACKLOG_MAX;
+        E.now += 5 * SEC;
+        bridge_tick(E.b);
+        n = configs(all, ELEMENTSOF(all));
+        per_plug = 0;
+        for (size_t i = 0; i < n; i++)
+                per_plug += strstr(all[i].topic, "/" PLUG1_S "/") != NULL;
+        assert(per_plug > 0);
+        for (size_t i = 0; i < n; i++)
+                assert(!strstr(all[i].topic, "/0x00158d0001a2b302/"));  /* the second plug waits */
+        assert(bridge_next_background_wakeup(E.b) == 0);         /* due now */
+        bridge_tick(E.b);
+        assert(configs(all, ELEMENTSOF(all)) == n + per_plug);
+
+        /* the client drained: the other eight at once */
+        fake_backlog_value = 0;
+        bridge_tick(E.b);
+        assert(configs(all, ELEMENTSOF(all)) == n + 9 * per_plug);
+        assert(bridge_next_background_wakeup(E.b) != 0);
+        bridge_tick(E.b);
+        assert(configs(all, ELEMENTSOF(all)) == n + 9 * per_plug);     /* nothing twice */
+
+        /* Home Assistant's birth: the same pacing, every plug once */
+        clear_msgs();
+        fake_backlog_value = BRIDGE_DISCOVERY_BACKLOG_MAX;
+        mqtt("homeassistant/status", "online");
+        for (unsigned i = 0; i < 10; i++)
+                bridge_tick(E.b);
+        assert(bridge_next_background_wakeup(E.b) != 0);
+        n = configs(all, ELEMENTSOF(all));
+        for (unsigned i = 0; i < 10; i++) {
+                char s[32];
+                size_t k = 0;
+
+                snprintf(s, sizeof(s), "/0x%016" PRIx64 "/", (uint64_t) (PLUG1 + i));
+                for (size_t j = 0; j < n; j++)
+                        k += strstr(all[j].topic, s) != NULL;
+                assert(k == per_plug);
+        }
+        fake_backlog_value = 0;
+        env_free();
+}
+
 static void test_the_configuration_names_and_configures_plugs(void) {
         BridgeDeviceConfig dc = { .ieee = PLUG1, .friendly_name = "ini plug" };
 
@@ -1408,5 +1470,6 @@ int main(void) {
         test_stale_discovery_is_cleared_at_start();
         test_the_configuration_names_and_configures_plugs();
         test_home_assistant_birth_republishes_every_config();
+        test_discovery_is_paced_by_the_mqtt_backlog();
         return 0;
 }
