@@ -29,7 +29,7 @@ from daemon import Daemon  # noqa: E402
 from sysenv import ini_text  # noqa: E402
 
 NORMAL_REPORT_S = 300.0         # the simulator's (and the real plug's) periodic report
-BATCH = 40                      # buttons pressed at once while pairing (the host queues 64 interviews)
+BATCH = 40                      # buttons pressed at once while pairing (sent in batches, as a person pressing buttons would)
 
 
 def pair_all(e, plugs):
