@@ -134,7 +134,7 @@ static void manager_on_mqtt_state(Mqtt *mqtt, MqttState state, uint64_t retry_us
                 break;
         case MQTT_STATE_WAITING:
                 m->status.mqtt = STATUS_MQTT_DOWN;
-                m->status.mqtt_retry_sec = (unsigned) ((retry_usec + USEC_PER_SEC / 2) / USEC_PER_SEC);
+                m->status.mqtt_retry_usec = retry_usec;
                 (void) snprintf(m->status.mqtt_reason, sizeof(m->status.mqtt_reason), "%s", reason ?: "");
                 manager_set_component_ready(m, MANAGER_COMPONENT_MQTT, false);
                 manager_notify_status(m, NULL);

@@ -53,7 +53,10 @@ const char *daemon_status_format(const DaemonStatus *s, char *buf, size_t size) 
         case STATUS_MQTT_DOWN:
                 add(&t, ", mqtt disconnected");
                 add_reason(&t, s->mqtt_reason);
-                add(&t, ", retry in %u s", s->mqtt_retry_sec);
+                if (s->mqtt_retry_usec < 1000000)
+                        add(&t, ", retry in %.1f s", (double) s->mqtt_retry_usec / 1e6);
+                else
+                        add(&t, ", retry in %u s", (unsigned) ((s->mqtt_retry_usec + 500000) / 1000000));
                 break;
         }
 

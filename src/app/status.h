@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum StatusMqtt {
         STATUS_MQTT_CONNECTING,         /* the first attempt is under way */
@@ -27,7 +28,7 @@ typedef struct DaemonStatus {
         bool online_known;              /* false: availability is not tracked, the online count is left out */
 
         StatusMqtt mqtt;
-        unsigned mqtt_retry_sec;
+        uint64_t mqtt_retry_usec;
         char mqtt_reason[64];           /* why it is down, "" if unknown */
 
         StatusCoordinator coordinator;

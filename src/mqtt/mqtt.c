@@ -63,6 +63,7 @@ struct Mqtt {
         uint64_t reconnect_delay;
         uint64_t connects;              /* accepted CONNACKs, for the metrics */
         size_t in_flight;               /* publishes libmosquitto has not finished (mqtt_in_flight) */
+        unsigned refused_in_flight;     /* publishes refused since in_flight reached MQTT_IN_FLIGHT_MAX */
         uint64_t outage_start;          /* CLOCK_MONOTONIC usec of the first failed try of this outage */
 
         sd_event_source *io;
@@ -192,10 +193,11 @@ static int mqtt_on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) 
         return 0;
 }
 
-/* Every second for the first reconnect_max seconds of an outage (a restarting broker is back within
- * a second of its return, as with Zigbee2MQTT, which retries every second for ever), then doubling up
- * to reconnect_max, so a broker that is gone for good is not hammered nor the journal flooded. A
- * refused CONNECT (wrong password, ...) will not mend itself in a second: it backs off at once. */
+/* Every half second for the first reconnect_max seconds of an outage, so that a restarting broker is
+ * used again within a second of its return (a try every second, as Zigbee2MQTT's, can miss it by
+ * almost a second plus the connect), then doubling up to reconnect_max, so a broker that is gone for
+ * good is not hammered nor the journal flooded. A refused CONNECT (wrong password, ...) will not mend
+ * itself in a second: it backs off at once, from one second. */
 static void mqtt_arm_reconnect(Mqtt *m) {
         struct timespec ts;
         uint64_t now;
@@ -205,9 +207,9 @@ static void mqtt_arm_reconnect(Mqtt *m) {
         now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
         if (m->reconnect_delay == 0) {
                 m->outage_start = now;
-                m->reconnect_delay = MQTT_RECONNECT_MIN_USEC;
+                m->reconnect_delay = m->refused ? MQTT_RECONNECT_MIN_USEC : MQTT_RECONNECT_FAST_USEC;
         } else if (!m->refused && now - m->outage_start < m->reconnect_max_usec)
-                m->reconnect_delay = MQTT_RECONNECT_MIN_USEC;
+                m->reconnect_delay = MQTT_RECONNECT_FAST_USEC;
         else
                 m->reconnect_delay = MIN(m->reconnect_delay * 2, m->reconnect_max_usec);
         m->reconnect_delay = MIN(m->reconnect_delay, m->reconnect_max_usec);
@@ -226,7 +228,7 @@ static void mqtt_arm_reconnect(Mqtt *m) {
 static void mqtt_connection_lost(Mqtt *m) {
         bool was_connected = m->state == MQTT_STATE_CONNECTED;
         uint64_t previous_delay;
-        unsigned secs;
+        char secs[16];
         int level;
 
         m->lost = false;
@@ -245,23 +247,28 @@ static void mqtt_connection_lost(Mqtt *m) {
 
         previous_delay = m->reconnect_delay;
         mqtt_arm_reconnect(m);
-        secs = (unsigned) ((m->reconnect_delay + USEC_PER_SEC / 2) / USEC_PER_SEC);
+        /* "0.5s" in the fast phase, whole seconds after */
+        if (m->reconnect_delay < USEC_PER_SEC)
+                (void) snprintf(secs, sizeof(secs), "%.1fs", (double) m->reconnect_delay / USEC_PER_SEC);
+        else
+                (void) snprintf(secs, sizeof(secs), "%us",
+                                (unsigned) ((m->reconnect_delay + USEC_PER_SEC / 2) / USEC_PER_SEC));
         /* The first failure of an outage and every change of the delay are warnings; the repeats of
-         * the one-second phase are debug messages, so an outage does not write a line a second. */
+         * the fast phase are debug messages, so an outage does not write two lines a second. */
         level = previous_delay == 0 || previous_delay != m->reconnect_delay ? LOG_WARNING : LOG_DEBUG;
 
         if (m->refused)
                 log_fields(LOG_ERR, 0, &((LogFields) { .error = "mqtt-connack-refused" }),
-                           "MQTT broker %s refused the connection: %s%s; retrying in %us", m->describe, m->reason,
+                           "MQTT broker %s refused the connection: %s%s; retrying in %s", m->describe, m->reason,
                            m->connack == 4 || m->connack == 5 ?
                            " (check [mqtt] username and password/password_file)" : "", secs);
         else if (was_connected)
                 log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-connection-lost" }),
-                           "Lost the connection to MQTT broker %s (%s); reconnecting in %us", m->describe,
+                           "Lost the connection to MQTT broker %s (%s); reconnecting in %s", m->describe,
                            m->reason, secs);
         else
                 log_fields(level, 0, &((LogFields) { .error = "mqtt-connect-failed" }),
-                           "Cannot connect to MQTT broker %s (%s); retrying in %us", m->describe, m->reason,
+                           "Cannot connect to MQTT broker %s (%s); retrying in %s", m->describe, m->reason,
                            secs);
 
         mqtt_set_state(m, MQTT_STATE_WAITING, m->reconnect_delay);
@@ -374,6 +381,7 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         /* a new count per connection: what a lost one held is written again or forgotten by libmosquitto,
          * and the count only paces publishers (never below 0, see mqtt_on_publish) */
         m->in_flight = 0;
+        m->refused_in_flight = 0;
         if (mosquitto_publish(m->mosq, NULL, m->state_topic, (int) strlen(BRIDGE_ONLINE), BRIDGE_ONLINE, 1,
                               true) == MOSQ_ERR_SUCCESS)
                 m->in_flight++;
@@ -424,6 +432,12 @@ static void mqtt_on_publish(struct mosquitto *mosq, void *userdata, int mid) {
 
         if (m->in_flight > 0)
                 m->in_flight--;
+        if (m->refused_in_flight > 0 && m->in_flight < MQTT_IN_FLIGHT_MAX / 2) {
+                log_fields(LOG_NOTICE, 0, &((LogFields) { .error = "mqtt-queue-overflow" }),
+                           "MQTT broker %s reads again: %u messages were refused meanwhile", m->describe,
+                           m->refused_in_flight);
+                m->refused_in_flight = 0;
+        }
 
         if (m->state == MQTT_STATE_STOPPING && m->shutdown_published && mid == m->shutdown_mid) {
                 m->shutdown_published = false;
@@ -742,6 +756,13 @@ int mqtt_publish(Mqtt *m, const char *topic, const void *payload, size_t len, in
         if (m->state != MQTT_STATE_CONNECTED)
                 return mqtt_queue(m, topic, payload ?: "", len, qos, retain);
 
+        if (m->in_flight >= MQTT_IN_FLIGHT_MAX) {
+                if (m->refused_in_flight++ == 0)
+                        log_fields(LOG_WARNING, 0, &((LogFields) { .topic = topic, .error = "mqtt-queue-overflow" }),
+                                   "MQTT broker %s does not take our messages: %u are waiting, refusing more "
+                                   "(first: %s) until it reads again", m->describe, MQTT_IN_FLIGHT_MAX, topic);
+                return -ENOBUFS;
+        }
         r = mosquitto_publish(m->mosq, NULL, topic, (int) len, payload, qos, retain);
         if (r == MOSQ_ERR_NO_CONN)
                 return mqtt_queue(m, topic, payload ?: "", len, qos, retain);

@@ -23,7 +23,11 @@
 /* Largest payload published: bridge/devices lists every device with its definition, about 6 KiB a
  * plug, so DEVDB_DEVICES_MAX (512) of them take about 3 MiB; anything bigger is a bug (-EMSGSIZE). */
 #define MQTT_PUBLISH_MAX (16u << 20)
+/* Publishes libmosquitto may hold on a live connection (not yet written or acknowledged): a broker
+ * that stops reading cannot grow our memory without limit before keepalive notices it. */
+#define MQTT_IN_FLIGHT_MAX 4096u
 #define MQTT_RECONNECT_MIN_USEC (1ULL * 1000000ULL)
+#define MQTT_RECONNECT_FAST_USEC (500ULL * 1000ULL)     /* the tries of an outage's first reconnect_max seconds */
 #define MQTT_SHUTDOWN_TIMEOUT_USEC (3ULL * 1000000ULL)
 
 typedef struct Mqtt Mqtt;

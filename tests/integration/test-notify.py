@@ -30,11 +30,11 @@ def main():
     ini = mqtt_ini(port, base_topic="lumint", mqtt_extra="reconnect_max = 1\n", level="info",
                    serial_port=sim.port)
     # STATUS= is "<n> plugs, mqtt ..., coordinator ..."; this picks the mqtt part.
-    mqtt_status = lambda f: (re.search(r"mqtt [^,]*(?:, retry in \d+ s)?", f.get("STATUS", "")) or [""])[0]
+    mqtt_status = lambda f: (re.search(r"mqtt [^,]*(?:, retry in [\d.]+ s)?", f.get("STATUS", "")) or [""])[0]
     try:
         with Daemon(ini, env=env, prefix=WRAPPER) as d:
             # The broker is not there yet: STATUS says so, READY=1 is not sent.
-            ns.wait_for(lambda f: mqtt_status(f) == "mqtt disconnected (Connection refused), retry in 1 s",
+            ns.wait_for(lambda f: mqtt_status(f) == "mqtt disconnected (Connection refused), retry in 0.5 s",
                         what="STATUS=mqtt disconnected")
             assert not any("READY" in m[1] for m in ns.since(0))
 
@@ -65,7 +65,7 @@ def main():
             mark = ns.mark()
             broker.stop()
             ns.wait_for(lambda f: mqtt_status(f).startswith("mqtt disconnected (") and
-                        mqtt_status(f).endswith("retry in 1 s"), start=mark, what="STATUS=mqtt disconnected")
+                        mqtt_status(f).endswith("retry in 0.5 s"), start=mark, what="STATUS=mqtt disconnected")
             mark = ns.mark()
             broker.start()
             ns.wait_for(lambda f: mqtt_status(f) == "mqtt connected", start=mark,

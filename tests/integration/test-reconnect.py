@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""lumiplugd outlives its broker: when the broker stops it retries every second during the first
+"""lumiplugd outlives its broker: when the broker stops it retries every half second during the first
 reconnect_max seconds of the outage, then with a backoff capped at reconnect_max; it comes back
-online when the broker returns, and starts over (every second) after each successful connection. It
+online when the broker returns, and starts over (every half second) after each successful connection. It
 also starts fine while the broker is still down."""
 import json
 import re
@@ -13,13 +13,13 @@ TOPIC = "lumire/bridge/state"
 
 
 def delays(log, start=0):
-    return [int(x) for x in re.findall(r"retrying in (\d+)s|reconnecting in (\d+)s", log[start:]) for x in x if x]
+    return [float(x) for x in re.findall(r"retrying in ([\d.]+)s|reconnecting in ([\d.]+)s", log[start:]) for x in x if x]
 
 
 def check_delays(got):
-    """1 s tries first (the first reconnect_max = 2 s of the outage), then never more than 2 s, and
+    """0.5 s tries first (the first reconnect_max = 2 s of the outage), then never more than 2 s, and
     never shorter again: the delays do not decrease."""
-    assert got[0] == 1 and got[1] == 1 and max(got) == 2, got
+    assert got[0] == 0.5 and got[1] == 0.5 and max(got) == 2, got
     assert all(a <= b for a, b in zip(got, got[1:])), got
 
 
@@ -30,7 +30,7 @@ def main():
     try:
         # Started before the broker exists: it keeps trying, it does not exit.
         with Daemon(ini) as d:
-            d.wait_log(r"Cannot connect to MQTT broker 127\.0\.0\.1:\d+ \(Connection refused\); retrying in 1s")
+            d.wait_log(r"Cannot connect to MQTT broker 127\.0\.0\.1:\d+ \(Connection refused\); retrying in 0\.5s")
             d.wait_log(r"retrying in 2s", count=2)
             assert d.running()
             got = delays(d.log())
@@ -47,11 +47,11 @@ def main():
                 mark = len(d.log())
                 watcher.close()
                 broker.stop()
-                d.wait_log(r"Lost the connection to MQTT broker 127\.0\.0\.1:\d+ \(.*\); reconnecting in 1s",
+                d.wait_log(r"Lost the connection to MQTT broker 127\.0\.0\.1:\d+ \(.*\); reconnecting in 0\.5s",
                            start=mark)
                 d.wait_log(r"retrying in 2s", start=mark)
                 got = delays(d.log(), mark)
-                # ... and it started over at 1s after the previous success, capped at 2s.
+                # ... and it started over at 0.5s after the previous success, capped at 2s.
                 check_delays(got)
                 assert d.running()
 

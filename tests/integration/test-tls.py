@@ -73,8 +73,8 @@ def main():
             ini = mqtt_ini(port, base_topic=base, mqtt_extra=mqtt_extra + "reconnect_max = 1\n")
             with Daemon(ini) as dmn:
                 # Refused more than once (so it is retried), never connected, still running.
-                dmn.wait_log(r"(Cannot connect to|Lost the connection to) MQTT broker .*retrying in 1s|"
-                             r"MQTT broker .* \(.*\); (retrying|reconnecting) in 1s", count=3, timeout=30)
+                dmn.wait_log(r"(Cannot connect to|Lost the connection to) MQTT broker .*retrying in (0\.5|1)s|"
+                             r"MQTT broker .* \(.*\); (retrying|reconnecting) in (0\.5|1)s", count=3, timeout=30)
                 dmn.wait_log(expect)
                 log = dmn.log()
                 assert "Connected to MQTT broker" not in log, log

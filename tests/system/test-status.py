@@ -62,7 +62,7 @@ def main():
 
             # the broker goes away and comes back
             e.broker.stop()
-            expect(r"1 plug, 0 online, mqtt disconnected( \([^)]*\))?, retry in \d+ s, coordinator ready", regex=True)
+            expect(r"1 plug, 0 online, mqtt disconnected( \([^)]*\))?, retry in [\d.]+ s, coordinator ready", regex=True)
             e.broker.start()
             expect("1 plug, 0 online, mqtt connected, coordinator ready")
 

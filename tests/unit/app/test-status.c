@@ -44,8 +44,10 @@ static void test_start_up_and_trouble_name_the_reason_and_the_retry(void) {
         check(&s, "0 plugs, mqtt connecting, coordinator starting");
 
         s.mqtt = STATUS_MQTT_DOWN;
-        s.mqtt_retry_sec = 4;
+        s.mqtt_retry_usec = 500000;
         snprintf(s.mqtt_reason, sizeof(s.mqtt_reason), "Connection refused");
+        check(&s, "0 plugs, mqtt disconnected (Connection refused), retry in 0.5 s, coordinator starting");
+        s.mqtt_retry_usec = 4000000;
         check(&s, "0 plugs, mqtt disconnected (Connection refused), retry in 4 s, coordinator starting");
         s.mqtt_reason[0] = 0;
         check(&s, "0 plugs, mqtt disconnected, retry in 4 s, coordinator starting");
