@@ -22,6 +22,7 @@
 #include "config.h"
 #include "control/control-request.h"
 #include "control/control.h"
+#include "util/stream-server.h"
 #include "manager.h"
 #include "mqtt/mqtt.h"
 #include "util/json-util.h"
@@ -703,24 +704,14 @@ static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdat
         size_t slot;
         int cfd, r;
 
-        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                        log_warning_errno(errno, "Control socket: accept failed: %m");
-                return 0;
-        }
         for (slot = 0; slot < CONTROL_CLIENTS_MAX; slot++)
                 if (!c->clients[slot])
                         break;
-        if (slot == CONTROL_CLIENTS_MAX) {
-                static const char busy[] = "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":"
-                                           "\"Too many control clients, try again\"}}\n";
-
-                log_warning("Control socket: %u clients already, refusing another", CONTROL_CLIENTS_MAX);
-                (void) send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                (void) close(cfd);
+        cfd = stream_server_accept(fd, slot < CONTROL_CLIENTS_MAX,
+                                   "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":"
+                                   "\"Too many control clients, try again\"}}\n", "Control socket");
+        if (cfd < 0)
                 return 0;
-        }
         cl = calloc(1, sizeof(*cl));
         if (!cl) {
                 (void) close(cfd);
@@ -852,9 +843,9 @@ int control_new(Control **ret, Manager *m, int fd, const char *path) {
         c->start_usec = now_usec();
         if (fd >= 0) {
                 c->fd = fd;
-                r = fcntl(fd, F_GETFL);
-                if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
-                        return log_error_errno(errno, "Cannot make the control socket non-blocking: %m");
+                r = stream_server_make_nonblocking(fd, "control socket");
+                if (r < 0)
+                        return r;
                 log_info("Control socket passed by systemd");
         } else {
                 r = create_socket(c, path);

@@ -17,6 +17,7 @@
 #include "manager.h"
 #include "metrics/metrics-http.h"
 #include "metrics/metrics.h"
+#include "util/stream-server.h"
 #include "util/log.h"
 
 #define USEC_PER_SEC 1000000ull
@@ -199,23 +200,14 @@ static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdat
         size_t slot;
         int cfd, r;
 
-        cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0) {
-                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                        log_warning_errno(errno, "Metrics: accept failed: %m");
-                return 0;
-        }
         for (slot = 0; slot < METRICS_CLIENTS_MAX; slot++)
                 if (!x->clients[slot])
                         break;
-        if (slot == METRICS_CLIENTS_MAX) {
-                static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                           "Connection: close\r\n\r\n";
-
-                (void) send(cfd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-                (void) close(cfd);
+        cfd = stream_server_accept(fd, slot < METRICS_CLIENTS_MAX,
+                                   "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                                   "Metrics");
+        if (cfd < 0)
                 return 0;
-        }
         cl = calloc(1, sizeof(*cl));
         if (!cl) {
                 (void) close(cfd);
@@ -301,9 +293,9 @@ int metrics_new(Metrics **ret, Manager *m, int fd, const char *listen_addr) {
         x->start_usec = now_usec();
         if (fd >= 0) {
                 x->fd = fd;
-                r = fcntl(fd, F_GETFL);
-                if (r < 0 || fcntl(fd, F_SETFL, r | O_NONBLOCK) < 0)
-                        return log_error_errno(errno, "Cannot make the metrics socket non-blocking: %m");
+                r = stream_server_make_nonblocking(fd, "metrics socket");
+                if (r < 0)
+                        return r;
                 log_info("Metrics socket passed by systemd");
         } else {
                 x->fd = -1;
