@@ -23,6 +23,21 @@ import sys
 failures = []
 
 
+def help_text(binary, longs, table, add=True):
+    """binary --help: fails on a long option it lists that the option table (longs) lacks; with add,
+    those options count as known afterwards. Returns the text."""
+    out = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True, timeout=60)
+    if out.returncode != 0:
+        fail("%s --help exited %d" % (binary, out.returncode))
+    listed = set(re.findall(r"(?<![\w-])--([a-z][\w-]*)", out.stdout))
+    for o in sorted(listed - longs):
+        fail("%s --help lists --%s, which %s lacks" % (os.path.basename(binary), o, table))
+    if add:
+        longs |= listed
+    return out.stdout
+
+
 def fail(msg):
     failures.append(msg)
     print("FAIL: " + msg)
@@ -203,14 +218,7 @@ def check_daemon_page(root, binary):
         return
     shorts = set(re.sub(r"[:+-]", "", m.group(1)))
     if binary:
-        out = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True, timeout=60)
-        if out.returncode != 0:
-            fail("%s --help exited %d" % (binary, out.returncode))
-        listed = set(re.findall(r"(?<![\w-])--([a-z][\w-]*)", out.stdout))
-        for o in sorted(listed - longs):
-            fail("lumiplugd --help lists --%s, which main.c's option table lacks" % o)
-        longs |= listed
+        help_text(binary, longs, "main.c's option table")
 
     # The OPTIONS section: the tags of its .TP entries.
     sec = re.search(r"^\.SH OPTIONS\n(.*?)^\.SH ", page, re.S | re.M)
@@ -275,14 +283,8 @@ def check_ctl_page(root, binary):
     if not commands:
         fail("lumiplugctl.c: no commands found in run()")
     if binary:
-        out = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             universal_newlines=True, timeout=60)
-        if out.returncode != 0:
-            fail("%s --help exited %d" % (binary, out.returncode))
-        listed = set(re.findall(r"(?<![\w-])--([a-z][\w-]*)", out.stdout))
-        for o in sorted(listed - longs):
-            fail("lumiplugctl --help lists --%s, which its option table lacks" % o)
-        cmds = re.search(r"^Commands:\n(.*?)\n\n", out.stdout, re.S | re.M)
+        out = help_text(binary, longs, "its option table", add=False)
+        cmds = re.search(r"^Commands:\n(.*?)\n\n", out, re.S | re.M)
         listed_cmds = set(re.findall(r"^  ([a-z][\w-]*)", cmds.group(1), re.M)) if cmds else set()
         if listed_cmds != commands:
             fail("lumiplugctl --help lists the commands %s, run() accepts %s"
