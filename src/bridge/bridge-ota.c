@@ -22,6 +22,7 @@
 
 #include "bridge/bridge-private.h"
 #include "ota/ota-server.h"
+#include "util/js-math.h"
 #include "util/log.h"
 #include "util/macro.h"
 
@@ -335,7 +336,7 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                 }
                 p->ota.have_progress = true;
                 p->ota.progress = ev->progress;
-                p->ota.remaining = ev->remaining > 0 ? round(ev->remaining) : 0;     /* Math.round */
+                p->ota.remaining = ev->remaining > 0 ? js_math_round(ev->remaining) : 0;     /* Math.round */
                 log_fields(LOG_INFO, 0, OTA_FIELDS, "OTA update of '%s' at %.2f%%, %.0f seconds remaining", name, ev->progress, p->ota.remaining);
                 publish(b, p);
                 if (ev->have_current)
