@@ -502,7 +502,40 @@ def phase_startup(kind, prov, work, runs):
                 res["rss_idle"] = sum(status_kib(p, "VmRSS") for p in pids)
                 res["smaps"], res["rollup"] = smaps_breakdown(s.prog.pid)
                 res["pids_idle"] = len(pids)
+                if kind == "lumiplugd" and LIBFLOOR:
+                    res["floor"] = library_floor(s.mq.port)
     return res
+
+
+LIBFLOOR = None         # tests/bench/libfloor.c, built by main()
+
+
+def build_libfloor(work):
+    """libfloor.c linked against lumiplugd's libraries, or None (and why) if it cannot be built."""
+    out = os.path.join(work, "libfloor")
+    pc = subprocess.run(["pkg-config", "--cflags", "--libs", "libsystemd", "libmosquitto", "json-c",
+                         "libserialport", "inih"], capture_output=True, text=True)
+    if pc.returncode != 0:
+        say(f"library floor not measured: pkg-config: {pc.stderr.strip()}")
+        return None
+    r = subprocess.run(["cc", "-O2", "-o", out, os.path.join(HERE, "libfloor.c")] + pc.stdout.split(),
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        say(f"library floor not measured: {r.stderr.strip()}")
+        return None
+    return out
+
+
+def library_floor(mq_port):
+    """VmHWM/VmRSS (KiB) of libfloor: lumiplugd's libraries doing the least a daemon does with them."""
+    r = subprocess.run([LIBFLOOR, "127.0.0.1", str(mq_port), "/dev/null"], capture_output=True, text=True,
+                       timeout=60)
+    try:
+        hwm, rss = (int(x) for x in r.stdout.split())
+    except ValueError:
+        say(f"libfloor failed: {r.stdout}{r.stderr}")
+        return None
+    return {"hwm": hwm, "rss": rss}
 
 
 def phase_latency(kind, prov, work, toggles, reports, iotrace_so):
@@ -822,6 +855,12 @@ def write_report(a, R, outdir, started, loads):
     bigZ = [x for x in Z["scale"] if x["n"] == big["n"]][0] if Z else None
     row(f"peak RSS (VmHWM), {big['n']} plugs reporting", big["hwm"], bigZ["hwm"] if Z else None, mib,
         "≥30x lower, < 4 MiB")
+    floor = sL.get("floor")
+    if floor:
+        rows.append(("peak RSS of lumiplugd's libraries alone (tests/bench/libfloor.c)", mib(floor["hwm"]), "-", "-",
+                     ""))
+        rows.append((f"lumiplugd's own peak RSS above its libraries: 1 plug idle / {big['n']} plugs",
+                     f"{mib(sL['hwm_idle'] - floor['hwm'])} / {mib(big['hwm'] - floor['hwm'])}", "-", "-", ""))
     for what, label in (("cmd", "command: publish set -> On/Off frame at sim"),
                         ("rep", "report: sim writes report -> state at subscriber")):
         for q in (50, 99):
@@ -867,7 +906,8 @@ def write_report(a, R, outdir, started, loads):
         target(f"peak memory ≥30x below Zigbee2MQTT: idle {sZ['hwm_idle'] / sL['hwm_idle']:.1f}x, "
                f"{big['n']} plugs {bigZ['hwm'] / big['hwm']:.1f}x",
                sZ["hwm_idle"] >= 30 * sL["hwm_idle"] and bigZ["hwm"] >= 30 * big["hwm"])
-    target(f"< 4 MiB RSS with {big['n']} plugs: {mib(big['hwm'])}", big["hwm"] < 4096)
+    target(f"< 4 MiB RSS with {big['n']} plugs: {mib(big['hwm'])}"
+           + (f" (the libraries alone: {mib(floor['hwm'])})" if floor else ""), big["hwm"] < 4096)
     if Z:
         r = med(sZ["net"]) / med(sL["net"])
         target(f"ready (bridge online, network up) ≥20x sooner: {r:.1f}x", r >= 20)
@@ -1014,6 +1054,8 @@ def main():
         except z2m.NpmUnreachable as e:
             say(f"Zigbee2MQTT not measured: {e}")
             a.no_z2m = True
+    global LIBFLOOR
+    LIBFLOOR = build_libfloor(work)
     prov, _ = provision(max(scale), work)
     if prov is None:
         sys.exit("the benchmark needs Zigbee2MQTT to provision the plugs (npm registry unreachable)")
