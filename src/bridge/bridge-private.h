@@ -95,6 +95,12 @@ typedef struct BridgePlug {
         unsigned settings_failures;
 } BridgePlug;
 
+/* A retained config the broker holds, identical to the one we would publish (hashes of its topic and
+ * payload): the publication after the wait leaves it out, as Zigbee2MQTT does. */
+typedef struct BridgeRetained {
+        uint64_t topic_hash, payload_hash;
+} BridgeRetained;
+
 struct Bridge {
         BridgeConfig cfg;
         DevDb *db;
@@ -123,7 +129,14 @@ struct Bridge {
         uint64_t next_token;
 
         uint64_t background_next;       /* earliest next background read (poll, settings) */
-        uint64_t discovery_due;         /* end of the wait for retained configs; 0 none */
+        /* The wait for retained discovery configs, at every connect (bridge_discovery_end()) */
+        uint64_t discovery_due;         /* its cap (connect + BRIDGE_DISCOVERY_WAIT_USEC); 0: no wait */
+        bool discovery_fenced;          /* the SUBACK of a SUBSCRIBE sent after the wildcard's came */
+        uint64_t discovery_quiet_since; /* that SUBACK or the last config seen, the later */
+        bool discovery_wildcard;        /* <prefix>/+/+/+/config is among our subscriptions */
+        unsigned discovery_seen, discovery_cleared;     /* configs seen during the wait, stale ones cleared */
+        BridgeRetained *retained;       /* configs on the broker identical to ours: not sent again */
+        size_t n_retained, n_retained_alloc;
         uint64_t ha_online_due;         /* republish after HA's birth; 0 none */
 
         char last_error[512];
@@ -206,6 +219,9 @@ uint32_t bridge_energy_discovery_extras(const Bridge *b, const BridgePlug *p);
 
 /* bridge.c: plugs whose discovery waits for the MQTT backlog (bridge_set_mqtt_backlog_callback) */
 bool bridge_discovery_queued(const Bridge *b);
+/* bridge.c: when the wait for retained configs ends (realtime usec); UINT64_MAX: no wait, or the
+ * broker is away (the reconnect starts it over) */
+uint64_t bridge_discovery_end(const Bridge *b);
 
 /* bridge-poll.c: power polls and the background-read limiter shared with the settings read-back */
 bool bridge_plug_available(const Bridge *b, const BridgePlug *p);
