@@ -95,11 +95,18 @@ typedef struct BridgePlug {
         unsigned settings_failures;
 } BridgePlug;
 
-/* A retained config the broker holds, identical to the one we would publish (hashes of its topic and
- * payload): the publication after the wait leaves it out, as Zigbee2MQTT does. */
+/* A retained config of ours the broker holds (hashes of its topic and payload): the publication after
+ * the wait leaves it out if it is what we would send, as Zigbee2MQTT does. */
 typedef struct BridgeRetained {
         uint64_t topic_hash, payload_hash;
 } BridgeRetained;
+
+/* One of the config topics we publish for a device (the bridge's or a plug's), hashed; topic_hash 0
+ * marks the device as done. Built at its first retained config of the wait (a broker holds about 20 of
+ * them per plug: building its configs again for each of them would cost seconds with 200 plugs). */
+typedef struct BridgeOurTopic {
+        uint64_t ieee, topic_hash;
+} BridgeOurTopic;
 
 struct Bridge {
         BridgeConfig cfg;
@@ -135,8 +142,10 @@ struct Bridge {
         uint64_t discovery_quiet_since; /* that SUBACK or the last config seen, the later */
         bool discovery_wildcard;        /* <prefix>/+/+/+/config is among our subscriptions */
         unsigned discovery_seen, discovery_cleared;     /* configs seen during the wait, stale ones cleared */
-        BridgeRetained *retained;       /* configs on the broker identical to ours: not sent again */
+        BridgeRetained *retained;       /* configs of ours on the broker: not sent again if identical */
         size_t n_retained, n_retained_alloc;
+        BridgeOurTopic *our_topics;     /* the config topics we publish, of the devices seen in the wait */
+        size_t n_our_topics, n_our_topics_alloc;
         uint64_t ha_online_due;         /* republish after HA's birth; 0 none */
 
         char last_error[512];

@@ -401,7 +401,28 @@ static void retained_add(Bridge *b, const char *topic, const char *payload) {
         b->retained[b->n_retained++] = (BridgeRetained) { text_hash(topic), text_hash(payload) };
 }
 
-/* Whether the broker holds exactly this config (seen during the wait); forgotten once asked. */
+static void our_topics_clear(Bridge *b) {
+        free(b->our_topics);
+        b->our_topics = NULL;
+        b->n_our_topics = b->n_our_topics_alloc = 0;
+}
+
+static int our_topics_add(Bridge *b, uint64_t ieee, uint64_t topic_hash) {
+        if (b->n_our_topics == b->n_our_topics_alloc) {
+                size_t n = MAX(b->n_our_topics_alloc * 2, (size_t) 32);
+                BridgeOurTopic *a = reallocarray(b->our_topics, n, sizeof(*a));
+
+                if (!a)
+                        return -ENOMEM;
+                b->our_topics = a;
+                b->n_our_topics_alloc = n;
+        }
+        b->our_topics[b->n_our_topics++] = (BridgeOurTopic) { ieee, topic_hash };
+        return 0;
+}
+
+/* Whether the broker holds exactly this config (seen during the wait); forgotten once asked. Hashes:
+ * two 64-bit ones that both match by chance are not a worry. */
 static bool retained_take(Bridge *b, const char *topic, const char *payload) {
         uint64_t th, ph;
 
@@ -511,15 +532,49 @@ static const DiscMessage *find_message(const DiscMessages *msgs, const char *top
         return NULL;
 }
 
+/* Whether topic is one of the configs we publish for the bridge (is_bridge) or the plug ieee. */
+static bool is_our_topic(Bridge *b, uint64_t ieee, bool is_bridge, const char *topic) {
+        _cleanup_(disc_messages_done) DiscMessages msgs = {};
+        DiscConfig cfg = bridge_disc_config(b);
+        uint64_t th = text_hash(topic);
+        bool known = false;
+        int r;
+
+        for (size_t i = 0; i < b->n_our_topics; i++)
+                if (b->our_topics[i].ieee == ieee) {
+                        if (b->our_topics[i].topic_hash == th)
+                                return true;
+                        known = true;
+                }
+        if (known)
+                return false;
+        if (is_bridge)
+                r = disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs);
+        else {
+                BridgePlug *p = bridge_find_plug(b, ieee);
+                Device *d = devdb_find_by_ieee(b->db, ieee);
+
+                r = p && d ? plug_disc_messages(b, p, d, &msgs) : -ENOENT;
+        }
+        if (r < 0)
+                return false;
+        if (our_topics_add(b, ieee, 0) >= 0)
+                for (size_t i = 0; i < msgs.n; i++)
+                        if (our_topics_add(b, ieee, text_hash(msgs.items[i].topic)) < 0) {
+                                b->n_our_topics = 0;    /* no memory: the next config builds them again */
+                                break;
+                        }
+        return find_message(&msgs, topic) != NULL;
+}
+
 /* A retained config seen while we wait after connecting: ours but for nothing we would publish ->
  * clear; ours and identical to what we would publish -> not published again (Zigbee2MQTT's
  * onMQTTMessage and discover() in homeassistant.js). */
 static void on_discovery_message(Bridge *b, const char *topic, const char *payload) {
-        _cleanup_(disc_messages_done) DiscMessages msgs = {};
         _cleanup_free_ char *node = NULL;
         DiscConfig cfg = bridge_disc_config(b);
         const char *rest = topic + strlen(b->cfg.discovery_prefix) + 1, *s1, *s2, *s3, *id;
-        const DiscMessage *mine = NULL;
+        bool mine = false;
         uint64_t ieee;
 
         if (!b->discovery_due || payload[0] == 0)
@@ -541,23 +596,17 @@ static void on_discovery_message(Bridge *b, const char *topic, const char *paylo
                 return;
         id = strchr(node, '_') ? strchr(node, '_') + 1 : node;
 
-        if (b->have_coordinator && strcmp(id, b->coordinator_ieee) == 0) {
-                if (disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
-                        mine = find_message(&msgs, topic);
-        } else if (devdb_parse_ieee(id, &ieee) >= 0) {
-                BridgePlug *p = bridge_find_plug(b, ieee);
-                Device *d = devdb_find_by_ieee(b->db, ieee);
-
-                if (p && d && plug_disc_messages(b, p, d, &msgs) >= 0)
-                        mine = find_message(&msgs, topic);
-        }
+        if (b->have_coordinator && strcmp(id, b->coordinator_ieee) == 0)
+                mine = is_our_topic(b, b->coordinator.ieee, true, topic);
+        else if (devdb_parse_ieee(id, &ieee) >= 0)
+                mine = is_our_topic(b, ieee, false, topic);
         if (!mine) {
                 log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = topic }), "Clearing outdated Home Assistant config '%s'",
                            topic);
                 (void) bridge_publish(b, topic, "", true, 1);
                 b->discovery_cleared++;
-        } else if (strcmp(mine->payload, payload) == 0)
-                retained_add(b, topic, payload);
+        } else
+                retained_add(b, topic, payload);        /* compared with ours when we publish */
 }
 
 uint64_t bridge_discovery_end(const Bridge *b) {
@@ -627,6 +676,7 @@ static void discovery_wait_start(Bridge *b) {
         b->discovery_quiet_since = 0;
         b->discovery_seen = b->discovery_cleared = 0;
         retained_clear(b);
+        our_topics_clear(b);
 }
 
 static void discovery_wait_end(Bridge *b, uint64_t now) {
@@ -641,6 +691,7 @@ static void discovery_wait_end(Bridge *b, uint64_t now) {
                           "cleared, %zu current)", BRIDGE_DISCOVERY_WAIT_USEC / 1000000, b->discovery_seen,
                           b->discovery_cleared, b->n_retained);
         b->discovery_due = 0;
+        our_topics_clear(b);
         unsubscribe_wildcard(b);
         discover_all(b);
 }
@@ -1485,6 +1536,7 @@ Bridge *bridge_free(Bridge *b) {
         free(b->plugs);
         bridge_ota_free(b);
         free(b->retained);
+        free(b->our_topics);
         free(b);
         return NULL;
 }
