@@ -342,6 +342,16 @@ static int op_unsubscribe(void *userdata, const char *topic) {
         return mqtt_unsubscribe(z->m->mqtt, topic, on_mqtt_message, z);
 }
 
+/* A SUBACK may end the wait for retained discovery configs sooner than the armed tick. */
+static void on_mqtt_subscribed(Mqtt *mqtt, const char *filter, void *userdata) {
+        ZigbeeService *z = userdata;
+
+        if (!z->bridge)
+                return;
+        bridge_on_mqtt_subscribed(z->bridge, filter);
+        tick_soon(z);
+}
+
 static size_t op_mqtt_backlog(void *userdata) {
         ZigbeeService *z = userdata;
 
@@ -1271,6 +1281,7 @@ int zigbee_service_new(ZigbeeService **ret, Manager *m) {
         if (r < 0)
                 return r;
         z->connect_hook = true;
+        mqtt_set_subscribed_callback(m->mqtt, on_mqtt_subscribed, z);
 
         r = sd_event_add_time_relative(z->event, &z->tick, CLOCK_MONOTONIC, USEC_PER_SEC, 0, on_tick, z);
         if (r < 0)
@@ -1300,8 +1311,10 @@ ZigbeeService *zigbee_service_free(ZigbeeService *z) {
         z->retry = sd_event_source_disable_unref(z->retry);
         z->tick = sd_event_source_disable_unref(z->tick);
         z->restart = sd_event_source_disable_unref(z->restart);
-        if (z->connect_hook)
+        if (z->connect_hook) {
                 mqtt_remove_connect_hook(z->m->mqtt, on_mqtt_connected, z);
+                mqtt_set_subscribed_callback(z->m->mqtt, NULL, NULL);
+        }
         for (size_t i = 0; i < SUBSCRIPTIONS_MAX; i++)
                 if (z->subscriptions[i]) {
                         (void) mqtt_unsubscribe(z->m->mqtt, z->subscriptions[i], on_mqtt_message, z);

@@ -180,7 +180,6 @@ uint64_t bridge_next_background_wakeup(const Bridge *b) {
 
         if (bridge_discovery_queued(b))
                 return 0;                       /* more discovery configs as soon as the loop is idle */
-        if (b->discovery_due)
-                t = MIN(t, b->discovery_due);   /* the end of the wait for retained configs, on time */
+        t = MIN(t, bridge_discovery_end(b));    /* the end of the wait for retained configs, on time */
         return t;
 }

@@ -95,6 +95,19 @@ typedef struct BridgePlug {
         unsigned settings_failures;
 } BridgePlug;
 
+/* A retained config of ours the broker holds (hashes of its topic and payload): the publication after
+ * the wait leaves it out if it is what we would send, as Zigbee2MQTT does. */
+typedef struct BridgeRetained {
+        uint64_t topic_hash, payload_hash;
+} BridgeRetained;
+
+/* One of the config topics we publish for a device (the bridge's or a plug's), hashed; topic_hash 0
+ * marks the device as done. Built at its first retained config of the wait (a broker holds about 20 of
+ * them per plug: building its configs again for each of them would cost seconds with 200 plugs). */
+typedef struct BridgeOurTopic {
+        uint64_t ieee, topic_hash;
+} BridgeOurTopic;
+
 struct Bridge {
         BridgeConfig cfg;
         DevDb *db;
@@ -123,7 +136,16 @@ struct Bridge {
         uint64_t next_token;
 
         uint64_t background_next;       /* earliest next background read (poll, settings) */
-        uint64_t discovery_due;         /* end of the wait for retained configs; 0 none */
+        /* The wait for retained discovery configs, at every connect (bridge_discovery_end()) */
+        uint64_t discovery_due;         /* its cap (connect + BRIDGE_DISCOVERY_WAIT_USEC); 0: no wait */
+        bool discovery_fenced;          /* the SUBACK of a SUBSCRIBE sent after the wildcard's came */
+        uint64_t discovery_quiet_since; /* that SUBACK or the last config seen, the later */
+        bool discovery_wildcard;        /* <prefix>/+/+/+/config is among our subscriptions */
+        unsigned discovery_seen, discovery_cleared;     /* configs seen during the wait, stale ones cleared */
+        BridgeRetained *retained;       /* configs of ours on the broker: not sent again if identical */
+        size_t n_retained, n_retained_alloc;
+        BridgeOurTopic *our_topics;     /* the config topics we publish, of the devices seen in the wait */
+        size_t n_our_topics, n_our_topics_alloc;
         uint64_t ha_online_due;         /* republish after HA's birth; 0 none */
 
         char last_error[512];
@@ -206,6 +228,9 @@ uint32_t bridge_energy_discovery_extras(const Bridge *b, const BridgePlug *p);
 
 /* bridge.c: plugs whose discovery waits for the MQTT backlog (bridge_set_mqtt_backlog_callback) */
 bool bridge_discovery_queued(const Bridge *b);
+/* bridge.c: when the wait for retained configs ends (realtime usec); UINT64_MAX: no wait, or the
+ * broker is away (the reconnect starts it over) */
+uint64_t bridge_discovery_end(const Bridge *b);
 
 /* bridge-poll.c: power polls and the background-read limiter shared with the settings read-back */
 bool bridge_plug_available(const Bridge *b, const BridgePlug *p);

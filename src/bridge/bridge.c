@@ -373,6 +373,79 @@ static void publish_messages(Bridge *b, const DiscMessages *msgs) {
                 (void) bridge_publish(b, msgs->items[i].topic, msgs->items[i].payload, true, 1);
 }
 
+/* FNV-1a, 64 bits */
+static uint64_t text_hash(const char *s) {
+        uint64_t h = 0xcbf29ce484222325ull;
+
+        for (; *s; s++)
+                h = (h ^ (uint8_t) *s) * 0x100000001b3ull;
+        return h;
+}
+
+static void retained_clear(Bridge *b) {
+        free(b->retained);
+        b->retained = NULL;
+        b->n_retained = b->n_retained_alloc = 0;
+}
+
+static void retained_add(Bridge *b, const char *topic, const char *payload) {
+        if (b->n_retained == b->n_retained_alloc) {
+                size_t n = MAX(b->n_retained_alloc * 2, (size_t) 32);
+                BridgeRetained *a = reallocarray(b->retained, n, sizeof(*a));
+
+                if (!a)
+                        return;         /* it is then published again: harmless */
+                b->retained = a;
+                b->n_retained_alloc = n;
+        }
+        b->retained[b->n_retained++] = (BridgeRetained) { text_hash(topic), text_hash(payload) };
+}
+
+static void our_topics_clear(Bridge *b) {
+        free(b->our_topics);
+        b->our_topics = NULL;
+        b->n_our_topics = b->n_our_topics_alloc = 0;
+}
+
+static int our_topics_add(Bridge *b, uint64_t ieee, uint64_t topic_hash) {
+        if (b->n_our_topics == b->n_our_topics_alloc) {
+                size_t n = MAX(b->n_our_topics_alloc * 2, (size_t) 32);
+                BridgeOurTopic *a = reallocarray(b->our_topics, n, sizeof(*a));
+
+                if (!a)
+                        return -ENOMEM;
+                b->our_topics = a;
+                b->n_our_topics_alloc = n;
+        }
+        b->our_topics[b->n_our_topics++] = (BridgeOurTopic) { ieee, topic_hash };
+        return 0;
+}
+
+/* Whether the broker holds exactly this config (seen during the wait); forgotten once asked. Hashes:
+ * two 64-bit ones that both match by chance are not a worry. */
+static bool retained_take(Bridge *b, const char *topic, const char *payload) {
+        uint64_t th, ph;
+
+        if (b->n_retained == 0)
+                return false;
+        th = text_hash(topic);
+        ph = text_hash(payload);
+        for (size_t i = 0; i < b->n_retained; i++)
+                if (b->retained[i].topic_hash == th && b->retained[i].payload_hash == ph) {
+                        b->retained[i] = b->retained[--b->n_retained];
+                        return true;
+                }
+        return false;
+}
+
+/* The configs the broker does not hold already (Zigbee2MQTT's "Skipping discovery ..., already
+ * discovered"). */
+static void publish_changed_messages(Bridge *b, const DiscMessages *msgs) {
+        for (size_t i = 0; i < msgs->n; i++)
+                if (!retained_take(b, msgs->items[i].topic, msgs->items[i].payload))
+                        (void) bridge_publish(b, msgs->items[i].topic, msgs->items[i].payload, true, 1);
+}
+
 void bridge_discover_plug(Bridge *b, BridgePlug *p) {
         _cleanup_(disc_messages_done) DiscMessages msgs = {};
         Device *d = bridge_plug_device(b, p);
@@ -390,7 +463,7 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p) {
                            "Cannot build the discovery of '%s', ignoring: %m", d->friendly_name);
                 return;
         }
-        publish_messages(b, &msgs);
+        publish_changed_messages(b, &msgs);
 }
 
 void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee) {
@@ -401,6 +474,7 @@ void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee) {
 
         if (!b->cfg.homeassistant)
                 return;
+        retained_clear(b);              /* what the broker held is going */
         bridge_format_ieee(ieee, s);
         if (disc_device_clear_messages(&cfg, m, s, &msgs) >= 0)
                 publish_messages(b, &msgs);
@@ -426,6 +500,8 @@ static void discover_queued_plugs(Bridge *b) {
                 bridge_discover_plug(b, p);
                 sent = true;
         }
+        if (!b->discovery_due)
+                retained_clear(b);      /* every plug is done: what is left is no longer current */
 }
 
 bool bridge_discovery_queued(const Bridge *b) {
@@ -444,29 +520,70 @@ static void discover_all(Bridge *b) {
         if (!b->cfg.homeassistant)
                 return;
         if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
-                publish_messages(b, &msgs);
+                publish_changed_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
                 b->plugs[i]->discover_queued = true;    /* bridge_tick() goes on with them */
 }
 
-static bool messages_have_topic(const DiscMessages *msgs, const char *topic) {
+static const DiscMessage *find_message(const DiscMessages *msgs, const char *topic) {
         for (size_t i = 0; i < msgs->n; i++)
                 if (strcmp(msgs->items[i].topic, topic) == 0)
-                        return true;
-        return false;
+                        return &msgs->items[i];
+        return NULL;
 }
 
-/* A retained config seen while we wait at start: ours but for nothing we would publish -> clear
- * (Zigbee2MQTT's onMQTTMessage in homeassistant.js). */
-static void on_discovery_message(Bridge *b, const char *topic, const char *payload) {
+/* Whether topic is one of the configs we publish for the bridge (is_bridge) or the plug ieee. */
+static bool is_our_topic(Bridge *b, uint64_t ieee, bool is_bridge, const char *topic) {
         _cleanup_(disc_messages_done) DiscMessages msgs = {};
+        DiscConfig cfg = bridge_disc_config(b);
+        uint64_t th = text_hash(topic);
+        bool known = false;
+        int r;
+
+        for (size_t i = 0; i < b->n_our_topics; i++)
+                if (b->our_topics[i].ieee == ieee) {
+                        if (b->our_topics[i].topic_hash == th)
+                                return true;
+                        known = true;
+                }
+        if (known)
+                return false;
+        if (is_bridge)
+                r = disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs);
+        else {
+                BridgePlug *p = bridge_find_plug(b, ieee);
+                Device *d = devdb_find_by_ieee(b->db, ieee);
+
+                r = p && d ? plug_disc_messages(b, p, d, &msgs) : -ENOENT;
+        }
+        if (r < 0)
+                return false;
+        if (our_topics_add(b, ieee, 0) >= 0)
+                for (size_t i = 0; i < msgs.n; i++)
+                        if (our_topics_add(b, ieee, text_hash(msgs.items[i].topic)) < 0) {
+                                b->n_our_topics = 0;    /* no memory: the next config builds them again */
+                                break;
+                        }
+        return find_message(&msgs, topic) != NULL;
+}
+
+/* A retained config seen while we wait after connecting: ours but for nothing we would publish ->
+ * clear; ours and identical to what we would publish -> not published again (Zigbee2MQTT's
+ * onMQTTMessage and discover() in homeassistant.js). */
+static void on_discovery_message(Bridge *b, const char *topic, const char *payload) {
         _cleanup_free_ char *node = NULL;
         DiscConfig cfg = bridge_disc_config(b);
         const char *rest = topic + strlen(b->cfg.discovery_prefix) + 1, *s1, *s2, *s3, *id;
+        bool mine = false;
         uint64_t ieee;
-        bool keep = false;
 
-        if (!b->discovery_due || payload[0] == 0 || !disc_payload_is_ours(&cfg, payload))
+        if (!b->discovery_due || payload[0] == 0)
+                return;         /* an empty one is a config being cleared, never a retained one */
+        /* the broker sends a subscription's retained messages in one burst: the wait ends once they
+         * stopped coming (bridge_discovery_end) */
+        b->discovery_quiet_since = MAX(b->discovery_quiet_since, bridge_now(b));
+        b->discovery_seen++;
+        if (!disc_payload_is_ours(&cfg, payload))
                 return;
         /* <component>/<node_id>/<object_id>/config */
         s1 = strchr(rest, '/');
@@ -480,18 +597,103 @@ static void on_discovery_message(Bridge *b, const char *topic, const char *paylo
         id = strchr(node, '_') ? strchr(node, '_') + 1 : node;
 
         if (b->have_coordinator && strcmp(id, b->coordinator_ieee) == 0)
-                keep = disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0 && messages_have_topic(&msgs, topic);
-        else if (devdb_parse_ieee(id, &ieee) >= 0) {
-                BridgePlug *p = bridge_find_plug(b, ieee);
-                Device *d = devdb_find_by_ieee(b->db, ieee);
-
-                keep = p && d && plug_disc_messages(b, p, d, &msgs) >= 0 && messages_have_topic(&msgs, topic);
-        }
-        if (!keep) {
+                mine = is_our_topic(b, b->coordinator.ieee, true, topic);
+        else if (devdb_parse_ieee(id, &ieee) >= 0)
+                mine = is_our_topic(b, ieee, false, topic);
+        if (!mine) {
                 log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = topic }), "Clearing outdated Home Assistant config '%s'",
                            topic);
                 (void) bridge_publish(b, topic, "", true, 1);
+                b->discovery_cleared++;
+        } else
+                retained_add(b, topic, payload);        /* compared with ours when we publish */
+}
+
+uint64_t bridge_discovery_end(const Bridge *b) {
+        if (!b->discovery_due || !b->connected)
+                return UINT64_MAX;
+        if (b->discovery_fenced)
+                return MIN(b->discovery_due, b->discovery_quiet_since + BRIDGE_DISCOVERY_QUIET_USEC);
+        return b->discovery_due;
+}
+
+static char *discovery_filter(const Bridge *b) {
+        char *s;
+
+        return asprintf(&s, "%s/+/+/+/config", b->cfg.discovery_prefix) < 0 ? NULL : s;
+}
+
+/* Our subscriptions, in this order: the config wildcard first (when asked), then <base>/# and Home
+ * Assistant's status topic. The broker answers a client's packets in order, and mosquitto writes a
+ * QoS 0 subscription's retained messages before it reads the next packet: when the SUBACK of the last
+ * one comes, the wildcard's retained configs have all come before it (bridge_on_mqtt_subscribed). The
+ * MQTT client renews them in the same order after a reconnect. */
+static int subscribe_all(Bridge *b, bool wildcard) {
+        _cleanup_free_ char *all = NULL, *disc = NULL;
+        int r;
+
+        if (wildcard) {
+                disc = discovery_filter(b);
+                if (!disc)
+                        return -ENOMEM;
+                r = b->mqtt.subscribe(b->userdata, disc);
+                if (r < 0)
+                        return r;
+                b->discovery_wildcard = true;
         }
+        if (asprintf(&all, "%s/#", b->cfg.base_topic) < 0)
+                return -ENOMEM;
+        r = b->mqtt.subscribe(b->userdata, all);
+        if (r < 0)
+                return r;
+        if (b->cfg.homeassistant)
+                return b->mqtt.subscribe(b->userdata, b->cfg.ha_status_topic);
+        return 0;
+}
+
+static void unsubscribe_wildcard(Bridge *b) {
+        _cleanup_free_ char *disc = NULL;
+
+        if (!b->discovery_wildcard || !b->mqtt.unsubscribe)
+                return;
+        disc = discovery_filter(b);
+        if (disc)
+                (void) b->mqtt.unsubscribe(b->userdata, disc);
+        b->discovery_wildcard = false;
+}
+
+void bridge_on_mqtt_subscribed(Bridge *b, const char *filter) {
+        if (!b->discovery_due || b->discovery_fenced || !b->cfg.homeassistant ||
+            strcmp(filter, b->cfg.ha_status_topic) != 0)
+                return;
+        b->discovery_fenced = true;
+        b->discovery_quiet_since = MAX(b->discovery_quiet_since, bridge_now(b));
+}
+
+static void discovery_wait_start(Bridge *b) {
+        b->discovery_due = bridge_now(b) + BRIDGE_DISCOVERY_WAIT_USEC;
+        b->discovery_fenced = false;
+        b->discovery_quiet_since = 0;
+        b->discovery_seen = b->discovery_cleared = 0;
+        retained_clear(b);
+        our_topics_clear(b);
+}
+
+static void discovery_wait_end(Bridge *b, uint64_t now) {
+        uint64_t took = now - (b->discovery_due - BRIDGE_DISCOVERY_WAIT_USEC);
+
+        if (b->discovery_fenced && now < b->discovery_due)
+                log_debug("Retained discovery configs collected: the broker sent them all (%u configs, %u stale "
+                          "cleared, %zu current, %" PRIu64 " ms)", b->discovery_seen, b->discovery_cleared,
+                          b->n_retained, took / 1000);
+        else
+                log_debug("Retained discovery configs collected: the %llu s wait is over (%u configs, %u stale "
+                          "cleared, %zu current)", BRIDGE_DISCOVERY_WAIT_USEC / 1000000, b->discovery_seen,
+                          b->discovery_cleared, b->n_retained);
+        b->discovery_due = 0;
+        our_topics_clear(b);
+        unsubscribe_wildcard(b);
+        discover_all(b);
 }
 
 /*
@@ -559,49 +761,44 @@ int bridge_republish_all(Bridge *b) {
         return 0;
 }
 
-static void rediscover_all(Bridge *b);
-
 int bridge_on_mqtt_connected(Bridge *b) {
-        _cleanup_free_ char *all = NULL, *disc = NULL;
-        bool reconnect = b->subscribed;
         int r;
 
         b->connected = true;
-        /* the MQTT client keeps subscriptions across reconnects: subscribe once */
+        /* The MQTT client keeps subscriptions across reconnects: subscribe once. Only the shape of topic
+         * we publish, <prefix>/<component>/<node>/<object>/config, and only while we wait for the
+         * retained configs: our subscriptions are our own topics plus this. */
         if (!b->subscribed && b->mqtt.subscribe) {
-                if (asprintf(&all, "%s/#", b->cfg.base_topic) < 0)
-                        return -ENOMEM;
-                r = b->mqtt.subscribe(b->userdata, all);
+                r = subscribe_all(b, b->cfg.homeassistant);
                 if (r < 0)
                         return r;
-                if (b->cfg.homeassistant) {
-                        r = b->mqtt.subscribe(b->userdata, b->cfg.ha_status_topic);
-                        if (r < 0)
-                                return r;
-                        /* at start, collect our retained configs for a while, then clear the stale ones
-                         * and discover (retained configs survive later reconnects on the broker). Only
-                         * the shape of topic we publish, <prefix>/<component>/<node>/<object>/config,
-                         * and only for that wait: our subscriptions are our own topics plus this. */
-                        if (asprintf(&disc, "%s/+/+/+/config", b->cfg.discovery_prefix) < 0)
-                                return -ENOMEM;
-                        r = b->mqtt.subscribe(b->userdata, disc);
-                        if (r < 0)
-                                return r;
-                        b->discovery_due = bridge_now(b) + BRIDGE_DISCOVERY_WAIT_USEC;
-                }
                 b->subscribed = true;
         }
-        r = bridge_republish_all(b);
-        /* A broker that restarted without persistence (mosquitto's default) lost every retained
-         * message: the discovery configs are sent again on a reconnect too (Zigbee2MQTT sends only
-         * bridge/state and waits for Home Assistant's birth); identical configs change nothing. */
-        if (reconnect)
-                rediscover_all(b);
-        return r;
+        /* At every connect, collect our retained configs until the broker has sent them, clear the
+         * stale ones and publish the others that it does not hold as they are: a broker that
+         * restarted without persistence (mosquitto's default) lost them all and gets them all again
+         * (Zigbee2MQTT sends only bridge/state then, and waits for Home Assistant's birth). */
+        if (b->cfg.homeassistant)
+                discovery_wait_start(b);
+        return bridge_republish_all(b);
 }
 
 void bridge_on_mqtt_disconnected(Bridge *b) {
+        _cleanup_free_ char *all = NULL;
+        bool was = b->connected;
+
         b->connected = false;
+        if (!was || !b->subscribed || !b->cfg.homeassistant || !b->mqtt.unsubscribe)
+                return;
+        /* The reconnect renews the subscriptions in their order: the wildcard first again. Nothing
+         * is sent now (the client only keeps the list while the broker is away). */
+        unsubscribe_wildcard(b);
+        if (asprintf(&all, "%s/#", b->cfg.base_topic) < 0)
+                return;
+        (void) b->mqtt.unsubscribe(b->userdata, all);
+        (void) b->mqtt.unsubscribe(b->userdata, b->cfg.ha_status_topic);
+        if (subscribe_all(b, true) < 0)
+                log_warning("Cannot renew the MQTT subscriptions for the reconnect");
 }
 
 /*
@@ -844,6 +1041,7 @@ static void rediscover_all(Bridge *b) {
 
         if (!b->cfg.homeassistant || !b->connected || b->discovery_due)
                 return;
+        retained_clear(b);              /* every config, even those the broker holds */
         if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
                 publish_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
@@ -1216,15 +1414,8 @@ void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, s
 void bridge_tick(Bridge *b) {
         uint64_t now = bridge_now(b);
 
-        if (b->discovery_due && now >= b->discovery_due) {
-                _cleanup_free_ char *disc = NULL;
-
-                b->discovery_due = 0;
-                if (b->mqtt.unsubscribe && asprintf(&disc, "%s/+/+/+/config", b->cfg.discovery_prefix) >= 0)
-                        (void) b->mqtt.unsubscribe(b->userdata, disc);
-                if (b->connected)
-                        discover_all(b);
-        }
+        if (b->discovery_due && now >= bridge_discovery_end(b))
+                discovery_wait_end(b, now);     /* connected: the end is UINT64_MAX while away */
         if (b->ha_online_due && now >= b->ha_online_due) {
                 b->ha_online_due = 0;
                 /* bridge state first so Home Assistant marks the entities available, then the states */
@@ -1255,8 +1446,7 @@ void bridge_tick(Bridge *b) {
 uint64_t bridge_next_wakeup(const Bridge *b) {
         uint64_t t = UINT64_MAX;
 
-        if (b->discovery_due)
-                t = MIN(t, b->discovery_due);
+        t = MIN(t, bridge_discovery_end(b));
         if (b->ha_online_due)
                 t = MIN(t, b->ha_online_due);
         for (size_t i = 0; i < b->n_plugs; i++) {
@@ -1345,6 +1535,8 @@ Bridge *bridge_free(Bridge *b) {
                 free(b->plugs[i]);
         free(b->plugs);
         bridge_ota_free(b);
+        free(b->retained);
+        free(b->our_topics);
         free(b);
         return NULL;
 }

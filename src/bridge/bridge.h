@@ -28,7 +28,8 @@
  *                    (zclVersion) on endpoint 1; permit_join: host_permit_join; remove_device:
  *                    host_remove_device; bridge_set_forget_callback -> host_device_remove.
  *   MQTT             connect hook -> bridge_on_mqtt_connected; down -> bridge_on_mqtt_disconnected;
- *                    messages of the subscribed filters -> bridge_on_mqtt_message.
+ *                    messages of the subscribed filters -> bridge_on_mqtt_message; SUBACKs ->
+ *                    bridge_on_mqtt_subscribed, then bring the timer to bridge_next_background_wakeup().
  *   Time             owner->now = CLOCK_REALTIME; bridge_tick() from a timer (1 s, or at
  *                    bridge_next_wakeup()). devdb_changed -> arm the save timer (urgent: save now).
  */
@@ -54,7 +55,10 @@ typedef struct Bridge Bridge;
 #define BRIDGE_PAYLOAD_MAX (64u * 1024u)
 #define BRIDGE_COORDINATOR_ENDPOINTS_MAX 16u
 #define BRIDGE_AVAILABILITY_TIMEOUT_USEC (10ull * 60 * 1000000)   /* Zigbee2MQTT's active timeout */
-#define BRIDGE_DISCOVERY_WAIT_USEC (5ull * 1000000)                /* retained configs are collected that long */
+#define BRIDGE_DISCOVERY_WAIT_USEC (5ull * 1000000)                /* retained configs are collected at most that long */
+/* ... and once the broker acknowledged the subscriptions sent after the config wildcard, until none came
+ * for this long (mosquitto sends them before that SUBACK; other brokers, e.g. EMQX, may send them after) */
+#define BRIDGE_DISCOVERY_QUIET_USEC (150ull * 1000)
 #define BRIDGE_DISCOVERY_BACKLOG_MAX 64u        /* MQTT messages held by the client before discovery waits */
 #define BRIDGE_HA_ONLINE_DELAY_USEC (30ull * 1000000)              /* HA birth -> states (configs at once) */
 #define BRIDGE_HA_RENAME_DELAY_USEC (2ull * 1000000)               /* cleared configs before the new ones */
@@ -160,12 +164,20 @@ void bridge_set_forget_callback(Bridge *b, void (*fn)(void *userdata, uint64_t i
 void bridge_set_mqtt_backlog_callback(Bridge *b, size_t (*fn)(void *userdata));
 
 /* MQTT connected (also after a reconnect): publishes bridge/info, bridge/devices, every plug's
- * retained state and availability. The first time it also subscribes (<base>/#, the Home Assistant
- * status topic and, during the discovery wait, <prefix>/#; the MQTT client is expected to renew
- * subscriptions itself) and starts the discovery wait. bridge/state is the MQTT client's (its last
- * will and the "online" of every connect); the bridge publishes it only after Home Assistant's birth. */
+ * retained state and availability. The first time it also subscribes, in this order: during the
+ * discovery wait <prefix>/+/+/+/config (QoS 0), then <base>/# and the Home Assistant status topic;
+ * the MQTT client is expected to renew subscriptions itself, in the order they were made. With Home
+ * Assistant on, every connect starts the discovery wait: retained configs are collected (stale ones of
+ * ours cleared, identical ones not published again) until the broker acknowledged the status topic's
+ * SUBSCRIBE (bridge_on_mqtt_subscribed) and none came for BRIDGE_DISCOVERY_QUIET_USEC, or at most
+ * BRIDGE_DISCOVERY_WAIT_USEC; then the wildcard is dropped and the configs go out (bridge_tick() at
+ * bridge_next_background_wakeup()). bridge/state is the MQTT client's (its last will and the "online"
+ * of every connect); the bridge publishes it only after Home Assistant's birth. */
 int bridge_on_mqtt_connected(Bridge *b);
+/* Also puts the config wildcard first in the subscriptions again, for the reconnect. */
 void bridge_on_mqtt_disconnected(Bridge *b);
+/* The broker acknowledged the SUBSCRIBE of filter (a SUBACK). */
+void bridge_on_mqtt_subscribed(Bridge *b, const char *filter);
 int bridge_republish_all(Bridge *b);
 /* An MQTT message; bad input is logged and answered, never fatal. Returns 0 or -ENOMEM. */
 int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, size_t len);

@@ -25,6 +25,7 @@ typedef struct MqttSubscription {
         int qos;
         MqttMessageFn fn;
         void *userdata;
+        int mid;                        /* of its SUBSCRIBE on this connection until the SUBACK; 0: none */
 } MqttSubscription;
 
 typedef struct MqttHook {
@@ -73,6 +74,8 @@ struct Mqtt {
 
         MqttStateFn state_fn;
         void *state_userdata;
+        MqttSubscribedFn subscribed_fn;
+        void *subscribed_userdata;
 
         MqttSubscription subs[MQTT_SUBSCRIPTIONS_MAX];
         size_t n_subs;
@@ -388,7 +391,7 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = m->state_topic }), "Published %s to %s (retained)",
                    BRIDGE_ONLINE, m->state_topic);
         for (size_t i = 0; i < m->n_subs; i++) {
-                int r = mosquitto_subscribe(m->mosq, NULL, m->subs[i].filter, m->subs[i].qos);
+                int r = mosquitto_subscribe(m->mosq, &m->subs[i].mid, m->subs[i].filter, m->subs[i].qos);
 
                 if (r != MOSQ_ERR_SUCCESS)
                         log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->subs[i].filter }),
@@ -442,6 +445,27 @@ static void mqtt_on_publish(struct mosquitto *mosq, void *userdata, int mid) {
         if (m->state == MQTT_STATE_STOPPING && m->shutdown_published && mid == m->shutdown_mid) {
                 m->shutdown_published = false;
                 (void) mosquitto_disconnect(m->mosq);
+        }
+}
+
+/* A SUBACK: the subscription it answers, found by mid. The callback may (un)subscribe: look again
+ * after each call. */
+static void mqtt_on_subscribe(struct mosquitto *mosq, void *userdata, int mid, int qos_count, const int *granted_qos) {
+        Mqtt *m = userdata;
+
+        for (size_t i = 0; mid != 0 && i < m->n_subs; i++) {
+                _cleanup_free_ char *filter = NULL;
+
+                if (m->subs[i].mid != mid)
+                        continue;
+                m->subs[i].mid = 0;
+                if (!m->subscribed_fn)
+                        continue;
+                filter = strdup(m->subs[i].filter);
+                if (!filter)
+                        return;
+                m->subscribed_fn(m, filter, m->subscribed_userdata);
+                i = (size_t) -1;        /* from the start: the registry may have changed */
         }
 }
 
@@ -513,6 +537,7 @@ int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
         mosquitto_disconnect_callback_set(m->mosq, mqtt_on_disconnect);
         mosquitto_publish_callback_set(m->mosq, mqtt_on_publish);
         mosquitto_message_callback_set(m->mosq, mqtt_on_message);
+        mosquitto_subscribe_callback_set(m->mosq, mqtt_on_subscribe);
         mosquitto_log_callback_set(m->mosq, mqtt_on_log);
 
         r = mosquitto_will_set(m->mosq, m->state_topic, (int) strlen(BRIDGE_OFFLINE), BRIDGE_OFFLINE, 1, true);
@@ -654,10 +679,15 @@ int mqtt_subscribe(Mqtt *m, const char *filter, int qos, MqttMessageFn fn, void 
                 return -ENOMEM;
         m->subs[m->n_subs++] = (MqttSubscription) { .filter = copy, .qos = qos, .fn = fn, .userdata = userdata };
         if (m->state == MQTT_STATE_CONNECTED) {
-                (void) mosquitto_subscribe(m->mosq, NULL, filter, qos);
+                (void) mosquitto_subscribe(m->mosq, &m->subs[m->n_subs - 1].mid, filter, qos);
                 mqtt_update_io(m);
         }
         return 0;
+}
+
+void mqtt_set_subscribed_callback(Mqtt *m, MqttSubscribedFn fn, void *userdata) {
+        m->subscribed_fn = fn;
+        m->subscribed_userdata = userdata;
 }
 
 int mqtt_unsubscribe(Mqtt *m, const char *filter, MqttMessageFn fn, void *userdata) {

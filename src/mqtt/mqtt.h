@@ -50,6 +50,9 @@ typedef void (*MqttConnectHookFn)(Mqtt *mqtt, void *userdata);
 typedef void (*MqttStateFn)(Mqtt *mqtt, MqttState state, uint64_t retry_usec, const char *reason,
                             void *userdata);
 typedef void (*MqttStoppedFn)(Mqtt *mqtt, void *userdata);
+/* The broker acknowledged (SUBACK) the SUBSCRIBE of filter sent on this connection. A broker handles
+ * a client's packets in order, so everything it answered to earlier packets came before. */
+typedef void (*MqttSubscribedFn)(Mqtt *mqtt, const char *filter, void *userdata);
 
 /* Copies what it needs from config (the password goes straight into libmosquitto). */
 int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config);
@@ -64,6 +67,7 @@ int mqtt_start(Mqtt *m);
 int mqtt_shutdown(Mqtt *m, MqttStoppedFn done, void *userdata);
 
 int mqtt_subscribe(Mqtt *m, const char *filter, int qos, MqttMessageFn fn, void *userdata);
+void mqtt_set_subscribed_callback(Mqtt *m, MqttSubscribedFn fn, void *userdata);     /* fn NULL: none */
 int mqtt_unsubscribe(Mqtt *m, const char *filter, MqttMessageFn fn, void *userdata);
 int mqtt_add_connect_hook(Mqtt *m, MqttConnectHookFn fn, void *userdata);
 void mqtt_remove_connect_hook(Mqtt *m, MqttConnectHookFn fn, void *userdata);

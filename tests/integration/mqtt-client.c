@@ -1,9 +1,10 @@
 /*
  * A driver of src/mqtt for test-mqtt-client.py: one Mqtt on sd-event, steered by lines on stdin,
  * reporting on stdout (one line per event):
- *   stdin:  start | subscribe FILTER | unsubscribe FILTER | publish TOPIC PAYLOAD [retain]
+ *   stdin:  start | subscribe FILTER | subscribe0 FILTER (QoS 0) | unsubscribe FILTER | publish TOPIC PAYLOAD [retain]
  *           burst PREFIX N [retain]  (N messages PREFIX/0..N-1, payload = index) | quit
- *   stdout: state NAME | message TOPIC PAYLOAD | hook N | pending N | published | stopped | error TEXT
+ *   stdout: state NAME | message TOPIC PAYLOAD | subscribed FILTER (its SUBACK) | hook N | pending N | published |
+ *           stopped | error TEXT
  * Usage: mqtt-client PORT BASE_TOPIC
  */
 #include <errno.h>
@@ -47,6 +48,10 @@ static void on_message(Mqtt *mqtt, const char *topic, const void *payload, size_
         say("message %s %.*s", topic, (int) len, (const char *) payload);
 }
 
+static void on_subscribed(Mqtt *mqtt, const char *filter, void *userdata) {
+        say("subscribed %s", filter);
+}
+
 static void on_connect_hook(Mqtt *mqtt, void *userdata) {
         Driver *d = userdata;
         char topic[256], payload[32];
@@ -75,6 +80,8 @@ static void run_command(Driver *d, char *line) {
                 r = mqtt_start(d->mqtt);
         else if (strcmp(cmd, "subscribe") == 0 && a)
                 r = mqtt_subscribe(d->mqtt, a, 1, on_message, d);
+        else if (strcmp(cmd, "subscribe0") == 0 && a)
+                r = mqtt_subscribe(d->mqtt, a, 0, on_message, d);
         else if (strcmp(cmd, "unsubscribe") == 0 && a)
                 r = mqtt_unsubscribe(d->mqtt, a, on_message, d);
         else if (strcmp(cmd, "publish") == 0 && a && b) {
@@ -154,6 +161,7 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return 1;
         mqtt_set_state_callback(d.mqtt, on_state, &d);
+        mqtt_set_subscribed_callback(d.mqtt, on_subscribed, &d);
         if (mqtt_add_connect_hook(d.mqtt, on_connect_hook, &d) < 0)
                 return 1;
         if (sd_event_add_io(d.event, &in, STDIN_FILENO, EPOLLIN, on_stdin, &d) < 0)

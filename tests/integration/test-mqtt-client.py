@@ -2,8 +2,9 @@
 """src/mqtt through a small driver (mqtt-client.c): what is published while the broker is away is
 queued with a bound (the oldest non-retained messages go first, a newer retained message replaces an
 older one on the same topic), sent on connect; registered subscriptions are renewed on every
-reconnect; connect hooks run after each (re)connect; unsubscribe stops deliveries; shutdown
-publishes offline."""
+reconnect (each SUBACK reported); connect hooks run after each (re)connect; unsubscribe stops
+deliveries; the retained messages of a QoS 0 subscription all come before the SUBACK of the next
+SUBSCRIBE (the fence the discovery wait relies on); shutdown publishes offline."""
 import json
 import os
 import queue
@@ -130,6 +131,7 @@ def main():
         watcher = Client(port)
         drv.expect_line("state connected", timeout=20)
         drv.expect_line("hook 2")
+        drv.expect_line(f"subscribed {BASE}/set/#")            # renewed, and its SUBACK reported
         delivered(f"{BASE}/set/y", "again")
 
         # Unsubscribed: nothing more on that filter (checked against a later message on another one,
@@ -142,6 +144,20 @@ def main():
         assert not any(l.startswith(f"message {BASE}/set/z") for l in drv.seen), drv.seen
         while not drv.lines.empty():
             assert not drv.lines.get().startswith(f"message {BASE}/set/z")
+
+        # The fence: mosquitto writes a QoS 0 subscription's retained messages before it reads the
+        # client's next packet, so the next SUBSCRIBE's SUBACK comes after all of them (more than a
+        # socket buffer of them: the broker cannot write them all at once).
+        n, filler = 2000, "x" * 1000
+        for i in range(n):
+            watcher.publish(f"{BASE}/fence/{i}", f"{i} {filler}", retain=True)
+        drv.send(f"subscribe0 {BASE}/fence/#")
+        drv.send(f"subscribe {BASE}/after")
+        drv.expect_line(f"subscribed {BASE}/after", timeout=60)
+        got = [l for l in drv.seen if l.startswith(f"message {BASE}/fence/")]
+        assert len(got) == n, (len(got), drv.seen[-3:])
+        assert f"subscribed {BASE}/fence/#" in drv.seen
+        drv.seen = [l for l in drv.seen if not l.startswith(f"message {BASE}/fence/")]
 
         # Shutdown: offline, retained, then the driver exits.
         watcher.subscribe(f"{BASE}/bridge/state")

@@ -76,8 +76,15 @@ static int fake_subscribe(void *u, const char *topic) {
         return 0;
 }
 
+/* E.subs is the list the MQTT client keeps (and renews in order at a reconnect) */
 static int fake_unsubscribe(void *u, const char *topic) {
         E.n_unsubs++;
+        for (size_t i = 0; i < E.n_subs; i++)
+                if (strcmp(E.subs[i], topic) == 0) {
+                        memmove(E.subs[i], E.subs[i + 1], (E.n_subs - i - 1) * sizeof(E.subs[0]));
+                        E.n_subs--;
+                        break;
+                }
         return 0;
 }
 
@@ -1143,9 +1150,11 @@ static void test_restart_restores_the_retained_state(void) {
         assert(!last(BASE "/bridge/state"));                   /* the MQTT client's */
         check_payload(BASE "/plug1/availability", "{\"state\":\"online\"}");       /* seen 2 min ago */
         assert(strstr(last(BASE "/bridge/devices"), "\"friendly_name\":\"plug1\""));
-        /* subscriptions: everything under the base topic, Home Assistant's status and, for a while, its configs */
-        assert(strcmp(E.subs[0], BASE "/#") == 0 && strcmp(E.subs[1], "homeassistant/status") == 0 &&
-               strcmp(E.subs[2], "homeassistant/+/+/+/config") == 0);
+        /* subscriptions: for a while Home Assistant's configs, first (the others' SUBACKs fence its retained
+         * messages), everything under the base topic, Home Assistant's status */
+        assert(E.n_subs == 3);
+        assert(strcmp(E.subs[0], "homeassistant/+/+/+/config") == 0 && strcmp(E.subs[1], BASE "/#") == 0 &&
+               strcmp(E.subs[2], "homeassistant/status") == 0);
         /* the options survived too */
         E.now += 1 * SEC;
         report_tlv(PLUG1);
@@ -1244,9 +1253,17 @@ static void test_stale_discovery_is_cleared_at_start(void) {
         assert(!last("homeassistant/switch/" PLUG1_S "/switch/config"));
         mqtt("homeassistant/switch/0x0000000000000098/switch/config", foreign);
         assert(!last("homeassistant/switch/0x0000000000000098/switch/config"));
+        /* ours, current topic, another payload (an older version): published again */
+        mqtt("homeassistant/sensor/" PLUG1_S "/power/config", ours);
+        assert(!last("homeassistant/sensor/" PLUG1_S "/power/config"));
         E.now += 5 * SEC;
         bridge_tick(E.b);
-        assert(last("homeassistant/switch/" PLUG1_S "/switch/config"));
+        /* the current one the broker holds is not sent again (Zigbee2MQTT: "already discovered"), the
+         * others are */
+        assert(!last("homeassistant/switch/" PLUG1_S "/switch/config"));
+        assert(last("homeassistant/sensor/" PLUG1_S "/power/config") &&
+               strcmp(last("homeassistant/sensor/" PLUG1_S "/power/config"), ours) != 0);
+        assert(last("homeassistant/sensor/" PLUG1_S "/energy/config"));
         /* once the wait is over, configs are no longer judged */
         mqtt("homeassistant/switch/0x0000000000000097/switch/config", ours);
         assert(!last("homeassistant/switch/0x0000000000000097/switch/config"));
@@ -1262,6 +1279,99 @@ static void test_stale_discovery_is_cleared_at_start(void) {
         bridge_tick(E.b);
         check_payload(BASE "/bridge/state", "{\"state\":\"online\"}");
         assert(strcmp(state_value("plug1", "state"), "\"ON\"") == 0);
+        /* a rename sends everything, the skipped one too */
+        clear_msgs();
+        mqtt(BASE "/bridge/request/device/rename", "{\"from\":\"plug1\",\"to\":\"plug9\"}");
+        E.now += 3 * SEC;
+        bridge_tick(E.b);
+        assert(last("homeassistant/switch/" PLUG1_S "/switch/config") &&
+               strstr(last("homeassistant/switch/" PLUG1_S "/switch/config"), "plug9"));
+        env_free();
+}
+
+static bool subscribed(const char *filter) {
+        for (size_t i = 0; i < E.n_subs; i++)
+                if (strcmp(E.subs[i], filter) == 0)
+                        return true;
+        return false;
+}
+
+/* The wait for retained configs ends once the broker acknowledged the subscriptions sent after the
+ * wildcard (mosquitto sends a QoS 0 subscription's retained messages before it reads the next packet)
+ * and none came for a short while; at every connect. */
+static void test_discovery_wait_ends_at_the_broker_fence(void) {
+        static const char *const wildcard = "homeassistant/+/+/+/config";
+        static const char *const plug_topic = "homeassistant/switch/" PLUG1_S "/switch/config";
+        uint64_t t0, end;
+        char *current;
+
+        env_new(false, true);
+        pair(PLUG1, 23878, "plug1");
+        E.now += 5 * SEC;
+        bridge_tick(E.b);
+        current = strdup(last(plug_topic));
+        env_stop();
+
+        env_start(false, true);
+        clear_msgs();
+        t0 = E.now;
+        assert(E.n_subs == 3 && strcmp(E.subs[0], wildcard) == 0);
+        /* SUBACKs of the wildcard (its own comes before its messages) and of <base>/#: not the fence */
+        bridge_on_mqtt_subscribed(E.b, wildcard);
+        bridge_on_mqtt_subscribed(E.b, BASE "/#");
+        E.now += BRIDGE_DISCOVERY_QUIET_USEC;
+        bridge_tick(E.b);
+        assert(subscribed(wildcard) && !last("homeassistant/sensor/" PLUG1_S "/power/config"));
+        mqtt(plug_topic, current);
+        E.now += 10 * 1000;
+        bridge_on_mqtt_subscribed(E.b, "homeassistant/status"); /* the fence */
+        end = E.now + BRIDGE_DISCOVERY_QUIET_USEC;
+        assert(bridge_next_background_wakeup(E.b) <= end && bridge_next_wakeup(E.b) <= end);
+        /* a config after the fence (brokers that send them after the SUBACK): the quiet time starts over */
+        E.now += 50 * 1000;
+        mqtt("homeassistant/sensor/0x0000000000000099/power/config", "{\"availability\":[{\"topic\":\"" BASE "/bridge/state\"}]}");
+        check_payload("homeassistant/sensor/0x0000000000000099/power/config", "");
+        end = E.now + BRIDGE_DISCOVERY_QUIET_USEC;
+        assert(bridge_next_background_wakeup(E.b) <= end);
+        E.now = end - 1;
+        bridge_tick(E.b);
+        assert(subscribed(wildcard) && !last("homeassistant/sensor/" PLUG1_S "/power/config"));
+        E.now = end;
+        bridge_tick(E.b);
+        assert(!subscribed(wildcard) && E.n_subs == 2);
+        assert(last("homeassistant/sensor/" PLUG1_S "/power/config"));
+        assert(!last(plug_topic));                              /* the broker holds it as it is */
+
+        /* the broker goes away: the wildcard is first again for the reconnect */
+        bridge_on_mqtt_disconnected(E.b);
+        assert(E.n_subs == 3 && strcmp(E.subs[0], wildcard) == 0 && strcmp(E.subs[1], BASE "/#") == 0 &&
+               strcmp(E.subs[2], "homeassistant/status") == 0);
+        clear_msgs();
+        assert(bridge_on_mqtt_connected(E.b) == 0);
+        assert(!last(plug_topic) && !last("homeassistant/sensor/" PLUG1_S "/power/config"));
+        /* a broker restarted without its store: nothing retained, so everything goes out again */
+        bridge_on_mqtt_subscribed(E.b, "homeassistant/status");
+        E.now += BRIDGE_DISCOVERY_QUIET_USEC;
+        bridge_tick(E.b);
+        check_payload(plug_topic, current);
+        assert(last("homeassistant/sensor/" PLUG1_S "/power/config"));
+        assert(!subscribed(wildcard));
+
+        /* a reconnect that never gets the fence (a broker that does not answer): the 5 s cap */
+        bridge_on_mqtt_disconnected(E.b);
+        E.now += 10 * SEC;
+        bridge_tick(E.b);                                       /* away: the wait waits for the broker */
+        clear_msgs();
+        t0 = E.now;
+        assert(bridge_on_mqtt_connected(E.b) == 0);
+        mqtt(plug_topic, current);
+        E.now = t0 + BRIDGE_DISCOVERY_WAIT_USEC - 1;
+        bridge_tick(E.b);
+        assert(!last("homeassistant/sensor/" PLUG1_S "/power/config") && subscribed(wildcard));
+        E.now = t0 + BRIDGE_DISCOVERY_WAIT_USEC;
+        bridge_tick(E.b);
+        assert(last("homeassistant/sensor/" PLUG1_S "/power/config") && !last(plug_topic));
+        free(current);
         env_free();
 }
 
@@ -1468,6 +1578,7 @@ int main(void) {
         test_restart_restores_the_retained_state();
         test_bridge_requests();
         test_stale_discovery_is_cleared_at_start();
+        test_discovery_wait_ends_at_the_broker_fence();
         test_the_configuration_names_and_configures_plugs();
         test_home_assistant_birth_republishes_every_config();
         test_discovery_is_paced_by_the_mqtt_backlog();
