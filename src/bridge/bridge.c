@@ -240,11 +240,14 @@ void bridge_plug_drop(Bridge *b, uint64_t ieee) {
                         break;
                 }
         /* completions still on their way are ignored from now on */
-        for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (b->pending[i].token && b->pending[i].ieee == ieee &&
-                    (b->pending[i].kind == PENDING_ACTION || b->pending[i].kind == PENDING_PING ||
-                     b->pending[i].kind == PENDING_POLL || b->pending[i].kind == PENDING_SETTINGS))
-                        b->pending[i] = (Pending) {};
+        for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++) {
+                Pending *pd = b->pending[i];
+
+                if (pd && pd->ieee == ieee &&
+                    (pd->kind == PENDING_ACTION || pd->kind == PENDING_PING ||
+                     pd->kind == PENDING_POLL || pd->kind == PENDING_SETTINGS))
+                        bridge_pending_free(pd);
+        }
 }
 
 void bridge_devdb_changed(Bridge *b, bool urgent) {
@@ -270,26 +273,32 @@ Device *bridge_resolve_device(Bridge *b, const char *id) {
 
 Pending *bridge_pending_new(Bridge *b, PendingKind kind, uint64_t ieee) {
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (!b->pending[i].token) {
-                        Pending *p = &b->pending[i];
-                        *p = (Pending) { .token = ++b->next_token, .kind = kind, .ieee = ieee };
-                        return p;
+                if (!b->pending[i]) {
+                        Pending *p = malloc(sizeof(Pending));
+
+                        if (!p)
+                                return NULL;
+                        *p = (Pending) { .slot = &b->pending[i], .token = ++b->next_token, .kind = kind, .ieee = ieee };
+                        return b->pending[i] = p;
                 }
         return NULL;
 }
 
 void bridge_pending_free(Pending *p) {
+        if (!p)
+                return;
         if (p->request)
                 json_object_put(p->request);
-        *p = (Pending) {};
+        *p->slot = NULL;
+        free(p);
 }
 
 static Pending *pending_find(Bridge *b, uint64_t token) {
         if (token == 0)
                 return NULL;
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (b->pending[i].token == token)
-                        return &b->pending[i];
+                if (b->pending[i] && b->pending[i]->token == token)
+                        return b->pending[i];
         return NULL;
 }
 
@@ -1182,7 +1191,8 @@ void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, s
                 return;
         /* the slot is freed before the work continues, which may start new work */
         copy = *pd;
-        *pd = (Pending) {};
+        pd->request = NULL;             /* now copy's */
+        bridge_pending_free(pd);
         switch (copy.kind) {
         case PENDING_ACTION:
                 complete_action(b, &copy, error, zcl, len);
@@ -1338,8 +1348,7 @@ Bridge *bridge_free(Bridge *b) {
         if (!b)
                 return NULL;
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (b->pending[i].token)
-                        bridge_pending_free(&b->pending[i]);
+                bridge_pending_free(b->pending[i]);
         bridge_calls_free(b);
         for (size_t i = 0; i < b->n_plugs; i++)
                 free(b->plugs[i]);
