@@ -66,7 +66,8 @@ typedef struct BridgePlug {
         uint64_t ieee;
         const PlugModel *model;
         PlugState state;
-        PlugOptions options;
+        PlugOptions *options;           /* NULL: none set; read it with bridge_plug_options() (776 bytes a plug
+                                         * when every plug had its own, almost always empty) */
         bool have_state;                /* something known: publish at connect */
 
         Availability published;
@@ -170,6 +171,8 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p);
 void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee);
 void bridge_plug_drop(Bridge *b, uint64_t ieee);
 void bridge_plug_load_options(BridgePlug *p, const Device *d);
+const PlugOptions *bridge_plug_options(const BridgePlug *p);    /* never NULL */
+void bridge_plug_free(BridgePlug *p);
 void bridge_retrieve_state(Bridge *b, BridgePlug *p);
 
 /* bridge-availability.c */

@@ -182,11 +182,36 @@ static int device_option_int(const Device *d, const char *key, int def) {
 /* Device options object -> plug options; keys that are not plug options (retain, qos, ...) are
  * Zigbee2MQTT device options and ignored here. */
 void bridge_plug_load_options(BridgePlug *p, const Device *d) {
-        p->options = (PlugOptions) {};
+        PlugOptions o = {};
+        bool any = false;
+
+        free(p->options);
+        p->options = NULL;
         if (!d->options)
                 return;
         json_object_object_foreach(d->options, k, v)
-                (void) plug_options_set(&p->options, p->model, k, v, NULL, 0);
+                if (plug_options_set(&o, p->model, k, v, NULL, 0) >= 0)
+                        any = true;
+        if (any) {
+                p->options = malloc(sizeof(PlugOptions));
+                if (p->options)
+                        *p->options = o;
+                else
+                        log_error("Out of memory for the options of 0x%016" PRIx64 ", ignoring them", p->ieee);
+        }
+}
+
+const PlugOptions *bridge_plug_options(const BridgePlug *p) {
+        static const PlugOptions none = {};
+
+        return p->options ?: &none;
+}
+
+void bridge_plug_free(BridgePlug *p) {
+        if (!p)
+                return;
+        free(p->options);
+        free(p);
 }
 
 static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
@@ -233,7 +258,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
 void bridge_plug_drop(Bridge *b, uint64_t ieee) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee) {
-                        free(b->plugs[i]);
+                        bridge_plug_free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;
                         bridge_plugs_changed(b);
@@ -940,7 +965,7 @@ int bridge_on_zcl(Bridge *b, uint64_t ieee, uint8_t endpoint, uint16_t cluster, 
                 return 0;
         }
         bridge_plug_seen(b, p);
-        r = plug_state_apply_frame(&p->state, p->model, &p->options, endpoint, cluster, zcl, len, lqi, &u);
+        r = plug_state_apply_frame(&p->state, p->model, bridge_plug_options(p), endpoint, cluster, zcl, len, lqi, &u);
         bridge_energy_apply(b, p, &u);
         if (r < 0) {
                 char s[19];
@@ -1351,7 +1376,7 @@ Bridge *bridge_free(Bridge *b) {
                 bridge_pending_free(b->pending[i]);
         bridge_calls_free(b);
         for (size_t i = 0; i < b->n_plugs; i++)
-                free(b->plugs[i]);
+                bridge_plug_free(b->plugs[i]);
         free(b->plugs);
         bridge_ota_free(b);
         free(b);
