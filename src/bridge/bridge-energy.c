@@ -91,9 +91,9 @@ void bridge_energy_apply(Bridge *b, BridgePlug *p, PlugUpdate *u) {
         /* energy_device: the counter as Zigbee2MQTT would publish energy (already converted) */
         if (row(p, "energy_device", &idev))
                 set_row(p, idev, raw, p->state.value[ie], u);
-        if (plug_property_convert(p->model, &p->options, ie, step.total, &v) >= 0)
+        if (plug_property_convert(p->model, bridge_plug_options(p), ie, step.total, &v) >= 0)
                 set_row(p, ie, step.total, v, u);
         if (row(p, "consumption", &icons) && (u->converted & (UINT32_C(1) << icons)) &&
-            plug_property_convert(p->model, &p->options, icons, step.total, &v) >= 0)
+            plug_property_convert(p->model, bridge_plug_options(p), icons, step.total, &v) >= 0)
                 set_row(p, icons, step.total, v, u);
 }

@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +21,9 @@
 
 #include "bridge/bridge-private.h"
 #include "ota/ota-server.h"
-#include "util/js-math.h"
 #include "util/log.h"
 #include "util/macro.h"
+#include "util/round.h"
 
 #define OTA_AUTO_CHECK_INTERVAL_USEC (24ull * 3600 * 1000000)      /* Zigbee2MQTT's update_check_interval */
 
@@ -336,7 +335,7 @@ void bridge_on_ota_event(Bridge *b, uint64_t ieee, const OtaEvent *ev) {
                 }
                 p->ota.have_progress = true;
                 p->ota.progress = ev->progress;
-                p->ota.remaining = ev->remaining > 0 ? js_math_round(ev->remaining) : 0;     /* Math.round */
+                p->ota.remaining = ev->remaining > 0 ? round_half_away(ev->remaining) : 0;     /* Math.round */
                 log_fields(LOG_INFO, 0, OTA_FIELDS, "OTA update of '%s' at %.2f%%, %.0f seconds remaining", name, ev->progress, p->ota.remaining);
                 publish(b, p);
                 if (ev->have_current)

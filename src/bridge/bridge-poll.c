@@ -43,7 +43,7 @@ static unsigned polls_in_flight(const Bridge *b) {
         unsigned n = 0;
 
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (b->pending[i].token && b->pending[i].kind == PENDING_POLL)
+                if (b->pending[i] && b->pending[i]->kind == PENDING_POLL)
                         n++;
         return n;
 }

@@ -26,8 +26,10 @@ typedef enum PendingKind {
         PENDING_SETTINGS,       /* settings read-back / write-back (bridge-settings.c) */
 } PendingKind;
 
-typedef struct Pending {
-        uint64_t token;                 /* 0: free slot */
+typedef struct Pending Pending;
+struct Pending {
+        Pending **slot;                 /* its place in Bridge.pending[] */
+        uint64_t token;
         PendingKind kind;
         uint64_t ieee;
         PlugAction action;
@@ -41,7 +43,7 @@ typedef struct Pending {
         char name[DEVDB_NAME_MAX + 1];
         char id[DEVDB_NAME_MAX + 1];
         uint64_t call;                  /* set/get from the control socket (bridge-control.c); 0 none */
-} Pending;
+};
 
 typedef enum Availability {
         AVAILABILITY_UNKNOWN,
@@ -64,7 +66,8 @@ typedef struct BridgePlug {
         uint64_t ieee;
         const PlugModel *model;
         PlugState state;
-        PlugOptions options;
+        PlugOptions *options;           /* NULL: none set; read it with bridge_plug_options() (776 bytes a plug
+                                         * when every plug had its own, almost always empty) */
         bool have_state;                /* something known: publish at connect */
 
         Availability published;
@@ -132,7 +135,9 @@ struct Bridge {
         BridgePlug **plugs;
         size_t n_plugs;
 
-        Pending pending[BRIDGE_PENDING_MAX];
+        /* Allocated per use: a fixed array of the structs was 137 KiB, all of it made resident by the
+         * scans for a free slot, with one or two in flight most of the time. */
+        Pending *pending[BRIDGE_PENDING_MAX];
         uint64_t next_token;
 
         uint64_t background_next;       /* earliest next background read (poll, settings) */
@@ -188,6 +193,8 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p);
 void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee);
 void bridge_plug_drop(Bridge *b, uint64_t ieee);
 void bridge_plug_load_options(BridgePlug *p, const Device *d);
+const PlugOptions *bridge_plug_options(const BridgePlug *p);    /* never NULL */
+void bridge_plug_free(BridgePlug *p);
 void bridge_retrieve_state(Bridge *b, BridgePlug *p);
 
 /* bridge-availability.c */

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -182,11 +183,36 @@ static int device_option_int(const Device *d, const char *key, int def) {
 /* Device options object -> plug options; keys that are not plug options (retain, qos, ...) are
  * Zigbee2MQTT device options and ignored here. */
 void bridge_plug_load_options(BridgePlug *p, const Device *d) {
-        p->options = (PlugOptions) {};
+        PlugOptions o = {};
+        bool any = false;
+
+        free(p->options);
+        p->options = NULL;
         if (!d->options)
                 return;
         json_object_object_foreach(d->options, k, v)
-                (void) plug_options_set(&p->options, p->model, k, v, NULL, 0);
+                if (plug_options_set(&o, p->model, k, v, NULL, 0) >= 0)
+                        any = true;
+        if (any) {
+                p->options = malloc(sizeof(PlugOptions));
+                if (p->options)
+                        *p->options = o;
+                else
+                        log_error("Out of memory for the options of 0x%016" PRIx64 ", ignoring them", p->ieee);
+        }
+}
+
+const PlugOptions *bridge_plug_options(const BridgePlug *p) {
+        static const PlugOptions none = {};
+
+        return p->options ?: &none;
+}
+
+void bridge_plug_free(BridgePlug *p) {
+        if (!p)
+                return;
+        free(p->options);
+        free(p);
 }
 
 static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
@@ -233,18 +259,21 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
 void bridge_plug_drop(Bridge *b, uint64_t ieee) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee) {
-                        free(b->plugs[i]);
+                        bridge_plug_free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;
                         bridge_plugs_changed(b);
                         break;
                 }
         /* completions still on their way are ignored from now on */
-        for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (b->pending[i].token && b->pending[i].ieee == ieee &&
-                    (b->pending[i].kind == PENDING_ACTION || b->pending[i].kind == PENDING_PING ||
-                     b->pending[i].kind == PENDING_POLL || b->pending[i].kind == PENDING_SETTINGS))
-                        b->pending[i] = (Pending) {};
+        for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++) {
+                Pending *pd = b->pending[i];
+
+                if (pd && pd->ieee == ieee &&
+                    (pd->kind == PENDING_ACTION || pd->kind == PENDING_PING ||
+                     pd->kind == PENDING_POLL || pd->kind == PENDING_SETTINGS))
+                        bridge_pending_free(pd);
+        }
 }
 
 void bridge_devdb_changed(Bridge *b, bool urgent) {
@@ -270,26 +299,32 @@ Device *bridge_resolve_device(Bridge *b, const char *id) {
 
 Pending *bridge_pending_new(Bridge *b, PendingKind kind, uint64_t ieee) {
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (!b->pending[i].token) {
-                        Pending *p = &b->pending[i];
-                        *p = (Pending) { .token = ++b->next_token, .kind = kind, .ieee = ieee };
-                        return p;
+                if (!b->pending[i]) {
+                        Pending *p = malloc(sizeof(Pending));
+
+                        if (!p)
+                                return NULL;
+                        *p = (Pending) { .slot = &b->pending[i], .token = ++b->next_token, .kind = kind, .ieee = ieee };
+                        return b->pending[i] = p;
                 }
         return NULL;
 }
 
 void bridge_pending_free(Pending *p) {
+        if (!p)
+                return;
         if (p->request)
                 json_object_put(p->request);
-        *p = (Pending) {};
+        *p->slot = NULL;
+        free(p);
 }
 
 static Pending *pending_find(Bridge *b, uint64_t token) {
         if (token == 0)
                 return NULL;
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (b->pending[i].token == token)
-                        return &b->pending[i];
+                if (b->pending[i] && b->pending[i]->token == token)
+                        return b->pending[i];
         return NULL;
 }
 
@@ -701,11 +736,17 @@ static void discovery_wait_end(Bridge *b, uint64_t now) {
  */
 
 int bridge_publish_devices(Bridge *b) {
-        _cleanup_free_ char *s = bridge_devices_payload(b);
+        char *s = bridge_devices_payload(b);
+        int r;
 
         if (!s)
                 return -ENOMEM;
-        return bridge_publish_under_base(b, "bridge/devices", s, true, 0);
+        r = bridge_publish_under_base(b, "bridge/devices", s, true, 0);
+        free(s);
+        /* The largest message (~6 KiB a plug): give back to the kernel what building it freed in
+         * the heap (VmRSS; the peak itself, VmHWM, is not changed by this). */
+        (void) malloc_trim(0);
+        return r;
 }
 
 int bridge_publish_info(Bridge *b) {
@@ -1129,7 +1170,7 @@ int bridge_on_zcl(Bridge *b, uint64_t ieee, uint8_t endpoint, uint16_t cluster, 
                 return 0;
         }
         bridge_plug_seen(b, p);
-        r = plug_state_apply_frame(&p->state, p->model, &p->options, endpoint, cluster, zcl, len, lqi, &u);
+        r = plug_state_apply_frame(&p->state, p->model, bridge_plug_options(p), endpoint, cluster, zcl, len, lqi, &u);
         bridge_energy_apply(b, p, &u);
         if (r < 0) {
                 char s[19];
@@ -1380,7 +1421,8 @@ void bridge_complete(Bridge *b, uint64_t token, int error, const uint8_t *zcl, s
                 return;
         /* the slot is freed before the work continues, which may start new work */
         copy = *pd;
-        *pd = (Pending) {};
+        pd->request = NULL;             /* now copy's */
+        bridge_pending_free(pd);
         switch (copy.kind) {
         case PENDING_ACTION:
                 complete_action(b, &copy, error, zcl, len);
@@ -1528,11 +1570,10 @@ Bridge *bridge_free(Bridge *b) {
         if (!b)
                 return NULL;
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
-                if (b->pending[i].token)
-                        bridge_pending_free(&b->pending[i]);
+                bridge_pending_free(b->pending[i]);
         bridge_calls_free(b);
         for (size_t i = 0; i < b->n_plugs; i++)
-                free(b->plugs[i]);
+                bridge_plug_free(b->plugs[i]);
         free(b->plugs);
         bridge_ota_free(b);
         free(b->retained);

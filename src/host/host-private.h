@@ -191,7 +191,10 @@ struct Host {
 
         HostDevice devices[HOST_DEVICES_MAX];
 
-        HostTxn txns[HOST_TXN_MAX];
+        /* Allocated as needed and kept (entries are reused; a callback may still hold one): the
+         * fixed array of 128 was 43 KiB, with a few in use at a time. */
+        HostTxn *txns[HOST_TXN_MAX];
+        size_t n_txns;
         uint64_t txn_seq;
         uint32_t next_txn_id;
         Af *af;                 /* the AF data path (TransIds, confirms, AF-level retries) */
@@ -200,7 +203,8 @@ struct Host {
         HostLookup lookups[HOST_LOOKUPS_MAX];
         HostHoldoff holdoffs[HOST_HOLDOFF_MAX];
 
-        HostInterview interviews[HOST_INTERVIEWS_MAX];
+        HostInterview *interviews[HOST_INTERVIEWS_MAX];        /* as txns: allocated as needed, kept */
+        size_t n_interviews;
 
         /* permit join */
         bool pj_busy;

@@ -381,12 +381,8 @@ int host_new(Host **ret, sd_event *event, Znp *znp, const HostParams *params) {
                 h->params.src_endpoint = 1;
         h->tsn = (uint8_t) (time(NULL) & 0xFF);
 
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                h->txns[i].host = h;
         for (size_t i = 0; i < ELEMENTSOF(h->zdos); i++)
                 h->zdos[i].host = h;
-        for (size_t i = 0; i < ELEMENTSOF(h->interviews); i++)
-                h->interviews[i].host = h;
 
         r = host_af_start(h);
         if (r < 0) {

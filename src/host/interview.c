@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "host/host-private.h"
@@ -351,9 +352,9 @@ static void iv_step(HostInterview *iv) {
 }
 
 static HostInterview *iv_find(const Host *h, uint64_t ieee) {
-        for (size_t i = 0; i < ELEMENTSOF(h->interviews); i++)
-                if (h->interviews[i].state != IV_FREE && h->interviews[i].result.ieee == ieee)
-                        return (HostInterview *) &h->interviews[i];
+        for (size_t i = 0; i < h->n_interviews; i++)
+                if (h->interviews[i]->state != IV_FREE && h->interviews[i]->result.ieee == ieee)
+                        return h->interviews[i];
         return NULL;
 }
 
@@ -369,13 +370,21 @@ int host_interview_start(Host *h, uint64_t ieee, uint16_t nwk) {
         assert(h);
         if (iv_find(h, ieee))
                 return -EALREADY;
-        for (size_t i = 0; i < ELEMENTSOF(h->interviews); i++)
-                if (h->interviews[i].state == IV_FREE) {
-                        iv = &h->interviews[i];
+        for (size_t i = 0; i < h->n_interviews; i++)
+                if (h->interviews[i]->state == IV_FREE) {
+                        iv = h->interviews[i];
                         break;
                 }
-        if (!iv)
-                return -ENOBUFS;
+        if (!iv) {
+                /* a new entry only when all are busy (2.7 KiB each, mostly the result) */
+                if (h->n_interviews >= HOST_INTERVIEWS_MAX)
+                        return -ENOBUFS;
+                iv = calloc(1, sizeof(HostInterview));
+                if (!iv)
+                        return -ENOMEM;
+                iv->host = h;
+                h->interviews[h->n_interviews++] = iv;
+        }
 
         iv->step = INTERVIEW_NODE_DESCRIPTOR;
         iv->attempt = 0;
@@ -425,10 +434,12 @@ void host_interview_fail_all(Host *h, int error, const char *why) {
         uint32_t gens[HOST_INTERVIEWS_MAX];
 
         /* Only the interviews running now: interview_done may start a new one. */
-        for (size_t i = 0; i < ELEMENTSOF(h->interviews); i++)
-                gens[i] = h->interviews[i].state != IV_FREE ? h->interviews[i].gen : h->interviews[i].gen - 1;
-        for (size_t i = 0; i < ELEMENTSOF(h->interviews) && !h->freed; i++) {
-                HostInterview *iv = &h->interviews[i];
+        size_t n = h->n_interviews;
+
+        for (size_t i = 0; i < n; i++)
+                gens[i] = h->interviews[i]->state != IV_FREE ? h->interviews[i]->gen : h->interviews[i]->gen - 1;
+        for (size_t i = 0; i < n && !h->freed; i++) {
+                HostInterview *iv = h->interviews[i];
 
                 if (iv->state != IV_FREE && iv->gen == gens[i])
                         iv_fail(iv, error, "%s: %s", interview_step_name(iv->step), why);
@@ -436,6 +447,9 @@ void host_interview_fail_all(Host *h, int error, const char *why) {
 }
 
 void host_interview_destroy(Host *h) {
-        for (size_t i = 0; i < ELEMENTSOF(h->interviews); i++)
-                h->interviews[i].timer = sd_event_source_disable_unref(h->interviews[i].timer);
+        for (size_t i = 0; i < h->n_interviews; i++) {
+                h->interviews[i]->timer = sd_event_source_disable_unref(h->interviews[i]->timer);
+                free(h->interviews[i]);
+        }
+        h->n_interviews = 0;
 }

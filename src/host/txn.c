@@ -7,6 +7,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "host/host-private.h"
@@ -274,23 +275,23 @@ static int on_pump(sd_event_source *s, void *userdata) {
         unsigned active = 0;
 
         host_enter(h);
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                if (txn_active(&h->txns[i]))
+        for (size_t i = 0; i < h->n_txns; i++)
+                if (txn_active(h->txns[i]))
                         active++;
 
         while (active < h->params.concurrency && !h->freed) {
                 HostTxn *next = NULL;
 
-                for (size_t i = 0; i < ELEMENTSOF(h->txns); i++) {
-                        HostTxn *t = &h->txns[i];
+                for (size_t i = 0; i < h->n_txns; i++) {
+                        HostTxn *t = h->txns[i];
                         bool busy = false;
 
                         if (t->state != TXN_QUEUED || (next && next->seq < t->seq))
                                 continue;
                         if (t->ordered)
-                                for (size_t j = 0; j < ELEMENTSOF(h->txns) && !busy; j++)
-                                        busy = txn_active(&h->txns[j]) && h->txns[j].ordered &&
-                                               h->txns[j].nwk == t->nwk;
+                                for (size_t j = 0; j < h->n_txns && !busy; j++)
+                                        busy = txn_active(h->txns[j]) && h->txns[j]->ordered &&
+                                               h->txns[j]->nwk == t->nwk;
                         if (!busy)
                                 next = t;
                 }
@@ -312,13 +313,18 @@ static void txn_kick(Host *h) {
 static HostTxn *txn_alloc(Host *h, uint16_t nwk, bool ordered) {
         HostTxn *t = NULL;
 
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                if (h->txns[i].state == TXN_FREE) {
-                        t = &h->txns[i];
+        for (size_t i = 0; i < h->n_txns; i++)
+                if (h->txns[i]->state == TXN_FREE) {
+                        t = h->txns[i];
                         break;
                 }
-        if (!t)
-                return NULL;
+        if (!t) {
+                /* a new entry only when all are busy: the pool is as big as the most ever in use */
+                if (h->n_txns >= HOST_TXN_MAX || !(t = calloc(1, sizeof(HostTxn))))
+                        return NULL;
+                t->host = h;
+                h->txns[h->n_txns++] = t;
+        }
 
         if (++h->next_txn_id == 0)
                 h->next_txn_id = 1;
@@ -358,8 +364,8 @@ int host_zcl_request(Host *h, uint16_t nwk, uint8_t endpoint, uint16_t cluster, 
         if (r < 0)
                 return -EBADMSG;
 
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                if (h->txns[i].state != TXN_FREE && h->txns[i].ordered && h->txns[i].nwk == nwk)
+        for (size_t i = 0; i < h->n_txns; i++)
+                if (h->txns[i]->state != TXN_FREE && h->txns[i]->ordered && h->txns[i]->nwk == nwk)
                         for_device++;
         if (for_device >= HOST_DEVICE_QUEUE_MAX)
                 return -ENOBUFS;
@@ -391,8 +397,8 @@ int host_zcl_request(Host *h, uint16_t nwk, uint8_t endpoint, uint16_t cluster, 
 void host_zcl_cancel(Host *h, uint32_t id) {
         if (!h || id == 0)
                 return;
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++) {
-                HostTxn *t = &h->txns[i];
+        for (size_t i = 0; i < h->n_txns; i++) {
+                HostTxn *t = h->txns[i];
 
                 if (t->state == TXN_FREE || t->id != id)
                         continue;
@@ -409,25 +415,30 @@ void host_zcl_cancel(Host *h, uint32_t id) {
 void host_af_address_changed(Host *h, uint16_t old, uint16_t nwk) {
         if (old == nwk)
                 return;
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                if (h->txns[i].state != TXN_FREE && h->txns[i].nwk == old)
-                        h->txns[i].nwk = nwk;
+        for (size_t i = 0; i < h->n_txns; i++)
+                if (h->txns[i]->state != TXN_FREE && h->txns[i]->nwk == old)
+                        h->txns[i]->nwk = nwk;
 }
 
 void host_af_fail_all(Host *h, int error) {
         uint32_t gens[HOST_TXN_MAX];
 
         /* Only what was pending now: a callback may already queue new work. */
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                gens[i] = h->txns[i].state != TXN_FREE ? h->txns[i].gen : h->txns[i].gen - 1;
-        for (size_t i = 0; i < ELEMENTSOF(h->txns) && !h->freed; i++)
-                if (h->txns[i].state != TXN_FREE && h->txns[i].gen == gens[i])
-                        txn_finish(&h->txns[i], error, 0, NULL);
+        size_t n = h->n_txns;
+
+        for (size_t i = 0; i < n; i++)
+                gens[i] = h->txns[i]->state != TXN_FREE ? h->txns[i]->gen : h->txns[i]->gen - 1;
+        for (size_t i = 0; i < n && !h->freed; i++)
+                if (h->txns[i]->state != TXN_FREE && h->txns[i]->gen == gens[i])
+                        txn_finish(h->txns[i], error, 0, NULL);
 }
 
 void host_af_destroy(Host *h) {
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                h->txns[i].timer = sd_event_source_disable_unref(h->txns[i].timer);
+        for (size_t i = 0; i < h->n_txns; i++) {
+                h->txns[i]->timer = sd_event_source_disable_unref(h->txns[i]->timer);
+                free(h->txns[i]);
+        }
+        h->n_txns = 0;
         h->pump = sd_event_source_disable_unref(h->pump);
 }
 
@@ -520,9 +531,9 @@ static void on_incoming(Af *af, const AfMessage *in, void *userdata) {
         m.payload = in->data + hl;
         m.payload_len = in->len - (size_t) hl;
 
-        for (size_t i = 0; i < ELEMENTSOF(h->txns); i++)
-                if (txn_takes(&h->txns[i], &m)) {
-                        txn_finish(&h->txns[i], 0, 0, &m);
+        for (size_t i = 0; i < h->n_txns; i++)
+                if (txn_takes(h->txns[i], &m)) {
+                        txn_finish(h->txns[i], 0, 0, &m);
                         break;
                 }
         if (!h->freed)

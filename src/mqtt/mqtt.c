@@ -81,8 +81,8 @@ struct Mqtt {
         size_t n_subs;
         MqttHook hooks[MQTT_HOOKS_MAX];
         size_t n_hooks;
-        MqttPending pending[MQTT_PENDING_MAX];
-        size_t n_pending;
+        MqttPending *pending;           /* grown while the broker is away, up to MQTT_PENDING_MAX */
+        size_t n_pending, pending_size;
         size_t pending_bytes;
         unsigned dropped;               /* publishes dropped in this outage */
 
@@ -351,7 +351,9 @@ static void mqtt_send_pending(Mqtt *m) {
                                    "Dropping queued MQTT message on %s: %s", p->topic, mosquitto_strerror(r));
                 pending_done(p);
         }
-        m->n_pending = 0;
+        free(m->pending);               /* needed again only in the next outage */
+        m->pending = NULL;
+        m->n_pending = m->pending_size = 0;
         m->pending_bytes = 0;
         if (m->dropped > 0)
                 log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-queue-overflow" }),
@@ -599,6 +601,7 @@ Mqtt *mqtt_free(Mqtt *m) {
                 free(m->subs[i].filter);
         for (size_t i = 0; i < m->n_pending; i++)
                 pending_done(&m->pending[i]);
+        free(m->pending);
         free(m->host);
         free(m->base_topic);
         free(m->state_topic);
@@ -767,6 +770,17 @@ static int mqtt_queue(Mqtt *m, const char *topic, const void *payload, size_t le
                 return -ENOMEM;
         }
         memcpy(p.payload, payload, len);
+        if (m->n_pending == m->pending_size) {
+                size_t n = MIN(MAX(m->pending_size * 2, (size_t) 8), (size_t) MQTT_PENDING_MAX);
+                MqttPending *a = reallocarray(m->pending, n, sizeof(MqttPending));
+
+                if (!a) {
+                        pending_done(&p);
+                        return -ENOMEM;
+                }
+                m->pending = a;
+                m->pending_size = n;
+        }
         m->pending[m->n_pending++] = p;
         m->pending_bytes += len;
         return 0;

@@ -23,15 +23,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ota/ota-image.h"
 #include "ota/ota-server.h"
-#include "util/js-math.h"
 #include "util/log.h"
+#include "util/round.h"
 #include "zigbee/zcl.h"
 
 #define USEC_PER_MSEC 1000ull
@@ -284,7 +283,7 @@ static void report_progress(Session *se, uint32_t offset, bool force) {
         OtaServer *s = se->server;
         uint64_t now = now_usec(s);
         uint32_t total = se->image->header.total_image_size;
-        double pct = js_math_round((double) offset / total * 10000.0) / 100.0;
+        double pct = round_half_away((double) offset / total * 10000.0) / 100.0;
         double elapsed = (double) (now - se->start_usec) / USEC_PER_SEC;
         OtaEvent ev = { .kind = OTA_EVENT_PROGRESS, .update = true };
 
@@ -295,7 +294,7 @@ static void report_progress(Session *se, uint32_t offset, bool force) {
         se->last_progress = pct;
         se->last_progress_usec = now;
         ev.progress = pct;
-        ev.remaining = js_math_round((double) (total - offset) / ((double) offset / elapsed));
+        ev.remaining = round_half_away((double) (total - offset) / ((double) offset / elapsed));
         emit(s, se->ieee, &ev);
 }
 
@@ -432,9 +431,10 @@ static void answer_query(OtaServer *s, Session *se, uint64_t ieee, uint8_t endpo
                 {
                         uint8_t buf[16];
                         size_t n = response_header(buf, tsn, OTA_CMD_QUERY_NEXT_IMAGE_RSP);
-                        double blocks = (double) (((uint64_t) img->header.total_image_size + s->cfg.max_data_size - 1) / s->cfg.max_data_size);
+                        double blocks = (double) (((uint64_t) img->header.total_image_size + s->cfg.max_data_size - 1) /
+                                                  s->cfg.max_data_size);
                         double per_sec = s->cfg.block_response_delay_ms > 0 ?
-                                         js_math_round(1000.0 / s->cfg.block_response_delay_ms * 100.0) / 100.0 : 20.0;
+                                         round_half_away(1000.0 / s->cfg.block_response_delay_ms * 100.0) / 100.0 : 20.0;
                         OtaEvent pe = { .kind = OTA_EVENT_PROGRESS, .update = true, .progress = 0,
                                         .remaining = blocks / per_sec, .have_current = true,
                                         .current_version = q->file_version,

@@ -71,8 +71,8 @@ struct Znp {
 
         bool have_inflight;
         ZnpRequest inflight;
-        ZnpRequest queue[ZNP_QUEUE_MAX];
-        size_t n_queue;
+        ZnpRequest *queue;              /* grown as needed up to ZNP_QUEUE_MAX (64 were 19 KiB) */
+        size_t n_queue, queue_size;
 
         ZnpWait waits[ZNP_WAITS_MAX];
         ZnpHandler handlers[ZNP_HANDLERS_MAX];
@@ -538,6 +538,7 @@ static void znp_destroy(Znp *znp) {
         sd_event_source_disable_unref(znp->probe_timer);
         transport_free(znp->transport);
         sd_event_unref(znp->event);
+        free(znp->queue);
         free(znp);
 }
 
@@ -571,6 +572,15 @@ static int enqueue(Znp *znp, const MtFrame *f, uint64_t timeout_usec, ZnpReplyFn
                 return znp->link_error;
         if (znp->n_queue >= ZNP_QUEUE_MAX)
                 return -ENOBUFS;
+        if (znp->n_queue == znp->queue_size) {
+                size_t n = MIN(MAX(znp->queue_size * 2, (size_t) 4), (size_t) ZNP_QUEUE_MAX);
+                ZnpRequest *q = reallocarray(znp->queue, n, sizeof(ZnpRequest));
+
+                if (!q)
+                        return -ENOMEM;
+                znp->queue = q;
+                znp->queue_size = n;
+        }
 
         req = &znp->queue[znp->n_queue++];
         *req = (ZnpRequest) {

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The daemon loads only the libraries it is built on (README "Dependencies"): every other shared
 # library costs resident memory in every instance (libm alone ~300 KiB, tests/bench/REPORT.md).
-# A call to round(), ceil() or floor() links libm back in: use util/js-math.h.
+# A call to round(), ceil() or floor() links libm back in: use util/round.h.
 #   check-needed.sh BINARY
 set -eu
 bin=$1
