@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "devices/plug.h"
+#include "util/js-number.h"
 #include "util/macro.h"
 #include "zigbee/lumi.h"
 #include "util/json-util.h"
@@ -64,75 +65,7 @@ double plug_round(double v, int precision) {
 }
 
 int plug_format_number(double v, char *buf, size_t size) {
-        char tmp[40], digits[24];
-        int exp10 = 0, n, k = 0, len;
-        bool neg;
-
-        if (!buf || size == 0)
-                return -EINVAL;
-        if (!isfinite(v))
-                return -EDOM;
-        if (v == 0) {
-                len = snprintf(buf, size, "0");
-                return (size_t) len < size ? len : -ENOBUFS;
-        }
-
-        neg = v < 0;
-        /* Shortest digit string that reads back to the same double, as JavaScript prints. When
-         * some k <= 15 digits read back, the 15-digit rounding is those k digits followed by zeros
-         * (a double's half-ulp is below half a unit of the 15th digit), which are stripped below;
-         * so 15, 16, 17 are the only widths to try (was 1..17: most of a report's CPU time).
-         * Subnormals have fewer significant bits: they still try every width. */
-        for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
-                snprintf(tmp, sizeof(tmp), "%.*e", p - 1, fabs(v));
-                if (strtod(tmp, NULL) == fabs(v))
-                        break;
-        }
-        for (const char *c = tmp; *c && *c != 'e'; c++)
-                if (isdigit((unsigned char) *c))
-                        digits[k++] = *c;
-        digits[k] = 0;
-        while (k > 1 && digits[k - 1] == '0')
-                digits[--k] = 0;
-        exp10 = atoi(strchr(tmp, 'e') + 1);
-        n = exp10 + 1;          /* position of the decimal point relative to the digits */
-
-        char out[64];
-        size_t o = 0;
-        if (neg)
-                out[o++] = '-';
-        if (k <= n && n <= 21) {
-                memcpy(out + o, digits, (size_t) k);
-                o += (size_t) k;
-                for (int i = 0; i < n - k; i++)
-                        out[o++] = '0';
-        } else if (0 < n && n <= 21) {
-                memcpy(out + o, digits, (size_t) n);
-                o += (size_t) n;
-                out[o++] = '.';
-                memcpy(out + o, digits + n, (size_t) (k - n));
-                o += (size_t) (k - n);
-        } else if (-6 < n && n <= 0) {
-                out[o++] = '0';
-                out[o++] = '.';
-                for (int i = 0; i < -n; i++)
-                        out[o++] = '0';
-                memcpy(out + o, digits, (size_t) k);
-                o += (size_t) k;
-        } else {
-                out[o++] = digits[0];
-                if (k > 1) {
-                        out[o++] = '.';
-                        memcpy(out + o, digits + 1, (size_t) (k - 1));
-                        o += (size_t) (k - 1);
-                }
-                o += (size_t) snprintf(out + o, sizeof(out) - o, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
-        }
-        out[o] = 0;
-        if (o + 1 > size)
-                return -ENOBUFS;
-        memcpy(buf, out, o + 1);
-        return (int) o;
+        return js_number_format(v, buf, size);
 }
 
 json_object *plug_json_number(double v) {
