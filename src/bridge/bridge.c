@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "bridge/bridge-private.h"
+#include "util/json-text.h"
 #include "util/log.h"
 #include "util/macro.h"
 
@@ -297,8 +298,26 @@ static Pending *pending_find(Bridge *b, uint64_t token) {
  * State and availability
  */
 
+/* The state message, written straight from the PlugState (no json-c tree): byte for byte
+ * disc_json_sorted() of plug_state_to_json() + bridge_ota_decorate_state(). */
+char *bridge_state_text(const BridgePlug *p, bool fill_nulls, const PlugUpdate *u, bool for_database) {
+        JsonText update = {}, t = {};
+        int r;
+
+        r = bridge_ota_update_text(p, for_database, &update);
+        if (r >= 0)
+                r = plug_state_format_json(&p->state, p->model, fill_nulls, u, r > 0 ? update.s : NULL, &t);
+        json_text_done(&update);
+        if (r < 0) {
+                json_text_done(&t);
+                return NULL;
+        }
+        return json_text_steal(&t);
+}
+
 int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
         _cleanup_(bridge_json_putp) json_object *o = NULL;
+        _cleanup_free_ char *text = NULL;
         Device *d = bridge_plug_device(b, p);
         int r;
 
@@ -316,24 +335,20 @@ int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
         p->save_before_publish = false;
         p->have_state = true;
 
-        o = plug_state_to_json(&p->state, p->model, b->cfg.homeassistant, u);
-        if (!o || bridge_ota_decorate_state(p, o, false) < 0)
+        text = bridge_state_text(p, b->cfg.homeassistant, u, false);
+        if (!text)
                 return -ENOMEM;
-        return bridge_publish_json(b, d->friendly_name, o,
+        return bridge_publish_under_base(b, d->friendly_name, text,
                             device_option_bool(d, "retain", b->cfg.retain_state),
                             device_option_int(d, "qos", b->cfg.state_qos));
 }
 
 char *bridge_state_payload(Bridge *b, uint64_t ieee) {
-        _cleanup_(bridge_json_putp) json_object *o = NULL;
         BridgePlug *p = bridge_find_plug(b, ieee);
 
         if (!p)
                 return NULL;
-        o = plug_state_to_json(&p->state, p->model, b->cfg.homeassistant, NULL);
-        if (!o || bridge_ota_decorate_state(p, o, false) < 0)
-                return NULL;
-        return disc_json_sorted(o);
+        return bridge_state_text(p, b->cfg.homeassistant, NULL, false);
 }
 
 /*

@@ -30,6 +30,7 @@
 #include "util/js-number.h"
 #include "util/macro.h"
 #include "zigbee/lumi.h"
+#include "util/json-text.h"
 #include "util/json-util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
@@ -651,6 +652,109 @@ json_object *plug_state_to_json(const PlugState *s, const PlugModel *m, bool fil
                 }
         }
         return TAKE_PTR(obj);
+}
+
+/* The order in which plug_state_format_json() writes a model's keys: its rows, "action" (index
+ * n_properties) and "update" (n_properties + 1) sorted by strcmp, as disc_json_sorted() sorts.
+ * Computed once per model; models are static tables. */
+typedef struct KeyOrder {
+        const PlugModel *model;
+        uint8_t order[PLUG_PROPERTIES_MAX + 2];
+} KeyOrder;
+
+static const char *order_key(const PlugModel *m, size_t i) {
+        return i < m->n_properties ? m->properties[i].name : i == m->n_properties ? "action" : "update";
+}
+
+static const uint8_t *key_order(const PlugModel *m) {
+        static KeyOrder cache[4];
+        size_t n = m->n_properties + 2;
+        KeyOrder *k = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(cache); i++) {
+                if (cache[i].model == m)
+                        return cache[i].order;
+                if (!cache[i].model) {
+                        k = &cache[i];
+                        break;
+                }
+        }
+        if (!k)
+                k = &cache[0];  /* more models than slots: recompute in the first */
+        for (size_t i = 0; i < n; i++) {        /* insertion sort: a few dozen keys */
+                size_t j = i;
+
+                while (j > 0 && strcmp(order_key(m, k->order[j - 1]), order_key(m, i)) > 0) {
+                        k->order[j] = k->order[j - 1];
+                        j--;
+                }
+                k->order[j] = (uint8_t) i;
+        }
+        k->model = m;
+        return k->order;
+}
+
+static void write_value(JsonText *t, const PlugProperty *p, double v) {
+        switch (p->kind) {
+        case PROP_KIND_SWITCH:
+                json_text_puts(t, v != 0 ? "\"ON\"" : "\"OFF\"");
+                break;
+        case PROP_KIND_BINARY:
+                json_text_puts(t, v != 0 ? "true" : "false");
+                break;
+        default:
+                json_text_number(t, v);
+                break;
+        }
+}
+
+int plug_state_format_json(const PlugState *s, const PlugModel *m, bool fill_nulls, const PlugUpdate *u,
+                           const char *update_json, JsonText *t) {
+        const uint8_t *order;
+        bool first = true;
+
+        if (!s || !m || !t || m->n_properties > PLUG_PROPERTIES_MAX)
+                return -EINVAL;
+        order = key_order(m);
+        json_text_add(t, "{", 1);
+        for (size_t k = 0; k < m->n_properties + 2; k++) {
+                size_t i = order[k];
+                const char *key = order_key(m, i);
+                bool action = u && u->action, update = update_json || (fill_nulls && m->ota);
+
+                if (i < m->n_properties) {
+                        const PlugProperty *p = &m->properties[i];
+
+                        /* a row named like an added key is replaced by it, as json_object_object_add does */
+                        if ((action && strcmp(key, "action") == 0) || (update && strcmp(key, "update") == 0))
+                                continue;
+                        if (!s->known[i] && !(fill_nulls && plug_property_is_exposed(p)))
+                                continue;
+                        json_text_add(t, first ? "" : ",", first ? 0 : 1);
+                        json_text_string(t, key, strlen(key));
+                        json_text_add(t, ":", 1);
+                        if (s->known[i])
+                                write_value(t, p, s->value[i]);
+                        else
+                                json_text_add(t, "null", 4);
+                } else if (i == m->n_properties) {
+                        if (!action)
+                                continue;
+                        json_text_add(t, first ? "" : ",", first ? 0 : 1);
+                        json_text_puts(t, "\"action\":");
+                        json_text_string(t, u->action, strlen(u->action));
+                } else {
+                        if (!update)
+                                continue;
+                        json_text_add(t, first ? "" : ",", first ? 0 : 1);
+                        json_text_puts(t, "\"update\":");
+                        /* Zigbee2MQTT's Home Assistant mock of the update entity (plug_state_to_json) */
+                        json_text_puts(t, update_json ?: "{\"installed_version\":-1,\"latest_version\":-1,\"state\":null}");
+                }
+                first = false;
+        }
+        json_text_add(t, "}", 1);
+        return t->error;
 }
 
 int plug_state_from_json(PlugState *s, const PlugModel *m, json_object *obj) {
