@@ -64,6 +64,7 @@ typedef struct BridgePlug {
         uint64_t ieee;
         const PlugModel *model;
         PlugState state;
+        PlugState published_state;      /* as of the last state message: what devices.json keeps */
         PlugOptions options;
         bool have_state;                /* something known: publish at connect */
 

@@ -190,9 +190,43 @@ void bridge_plug_load_options(BridgePlug *p, const Device *d) {
                 (void) plug_options_set(&p->options, p->model, k, v, NULL, 0);
 }
 
+/* What devices.json keeps of a plug's state: what is known (no nulls) as last published (a frame
+ * that converts nothing, e.g. a bare linkquality change, is not kept, as Zigbee2MQTT's state cache
+ * does not keep it), OTA without progress. */
+static json_object *plug_db_state(const BridgePlug *p) {
+        json_object *o = plug_state_to_json(&p->published_state, p->model, false, NULL);
+
+        if (o && bridge_ota_decorate_state(p, o, true) < 0) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* The database's state provider (devdb_state_changed): asked only when devices.json is written. */
+static json_object *db_state_provider(const Device *d, void *userdata) {
+        Bridge *b = userdata;
+        BridgePlug *p = bridge_find_plug(b, d->ieee);
+
+        return p && p->model ? plug_db_state(p) : NULL;
+}
+
+/* The plug's live state handed to the database before the plug (or the bridge) goes away. */
+static void plug_state_to_db(Bridge *b, BridgePlug *p) {
+        Device *d = bridge_plug_device(b, p);
+        json_object *o;
+
+        if (!d || !d->state_live || !p->model)
+                return;
+        o = plug_db_state(p);
+        if (o && devdb_set_state(b->db, d, o) < 0)
+                json_object_put(o);
+}
+
 static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
         const PlugModel *m;
         BridgePlug *p, **a;
+        bool live;
 
         if (!d->supported || d->interview != DEV_INTERVIEW_SUCCESSFUL)
                 return 0;
@@ -213,9 +247,11 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
                 p->backoff = 1;
                 bridge_plugs_changed(b);
         }
+        /* known again (a new interview): its live state is newer than d->state (devdb_state_changed) */
+        live = p->model && d->state_live;
         p->model = m;
         bridge_plug_load_options(p, d);
-        if (d->state && plug_state_from_json(&p->state, m, d->state) >= 0)
+        if (!live && d->state && plug_state_from_json(&p->state, m, d->state) >= 0)
                 for (size_t i = 0; i < m->n_properties; i++)
                         p->have_state = p->have_state || p->state.known[i];
         for (size_t i = 0; i < b->cfg.n_devices; i++)
@@ -225,7 +261,8 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
         bridge_settings_request(b, p, 0);       /* read back once the coordinator is up and it is available */
         if (!p->last_seen)
                 p->last_seen = d->last_seen_usec;
-        bridge_ota_load(p, d);
+        if (!live)
+                bridge_ota_load(p, d);
         if (ret)
                 *ret = p;
         return 1;
@@ -234,6 +271,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
 void bridge_plug_drop(Bridge *b, uint64_t ieee) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee) {
+                        plug_state_to_db(b, b->plugs[i]);
                         free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;
@@ -316,20 +354,14 @@ char *bridge_state_text(const BridgePlug *p, bool fill_nulls, const PlugUpdate *
 }
 
 int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
-        _cleanup_(bridge_json_putp) json_object *o = NULL;
         _cleanup_free_ char *text = NULL;
         Device *d = bridge_plug_device(b, p);
-        int r;
 
         if (!d)
                 return 0;
-        /* the database keeps what is known; the topic gets Zigbee2MQTT's nulls with discovery on */
-        o = plug_state_to_json(&p->state, p->model, false, NULL);
-        if (!o || bridge_ota_decorate_state(p, o, true) < 0)
-                return -ENOMEM;
-        r = devdb_set_state(b->db, d, TAKE_PTR(o));
-        if (r < 0)
-                return r;
+        /* the database asks for the state (plug_db_state: what is known, no nulls) when it writes */
+        p->published_state = p->state;
+        devdb_state_changed(b->db, d);
         /* urgent: saved now, before the publish (energy_monotonic's crash safety, bridge-energy.c) */
         bridge_devdb_changed(b, p->save_before_publish);
         p->save_before_publish = false;
@@ -1332,6 +1364,7 @@ int bridge_new(Bridge **ret, const BridgeConfig *cfg, DevDb *db, const BridgeMqt
         if (!b->cfg.log_level)
                 b->cfg.log_level = "info";
         b->db = db;
+        devdb_set_state_provider(db, db_state_provider, b);
         b->mqtt = *mqtt;
         b->zigbee = *zigbee;
         b->owner = *owner;
@@ -1356,8 +1389,12 @@ Bridge *bridge_free(Bridge *b) {
                 if (b->pending[i].token)
                         bridge_pending_free(&b->pending[i]);
         bridge_calls_free(b);
-        for (size_t i = 0; i < b->n_plugs; i++)
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                plug_state_to_db(b, b->plugs[i]);
                 free(b->plugs[i]);
+        }
+        if (b->db)
+                devdb_set_state_provider(b->db, NULL, NULL);
         free(b->plugs);
         bridge_ota_free(b);
         free(b);
