@@ -356,6 +356,10 @@ char *bridge_state_text(const BridgePlug *p, bool fill_nulls, const PlugUpdate *
 int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
         _cleanup_free_ char *text = NULL;
         Device *d = bridge_plug_device(b, p);
+        size_t base_len, name_len;
+        char topic[512];
+        bool retain;
+        int qos;
 
         if (!d)
                 return 0;
@@ -370,9 +374,17 @@ int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
         text = bridge_state_text(p, b->cfg.homeassistant, u, false);
         if (!text)
                 return -ENOMEM;
-        return bridge_publish_under_base(b, d->friendly_name, text,
-                            device_option_bool(d, "retain", b->cfg.retain_state),
-                            device_option_int(d, "qos", b->cfg.state_qos));
+        retain = device_option_bool(d, "retain", b->cfg.retain_state);
+        qos = device_option_int(d, "qos", b->cfg.state_qos);
+        /* <base>/<name> without asprintf (a report's every publish goes through here) */
+        base_len = strlen(b->cfg.base_topic);
+        name_len = strlen(d->friendly_name);
+        if (base_len + name_len + 2 > sizeof(topic))
+                return bridge_publish_under_base(b, d->friendly_name, text, retain, qos);
+        memcpy(topic, b->cfg.base_topic, base_len);
+        topic[base_len] = '/';
+        memcpy(topic + base_len + 1, d->friendly_name, name_len + 1);
+        return bridge_publish(b, topic, text, retain, qos);
 }
 
 char *bridge_state_payload(Bridge *b, uint64_t ieee) {

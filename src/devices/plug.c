@@ -440,27 +440,66 @@ static void note_state_action(const PlugModel *m, const PlugOptions *o, size_t i
                 u->action = v != 0 ? "on" : "off";
 }
 
+/* A model's rows by TLV tag (a report carries ~15 tags; comparing each with every row was most
+ * of the decode). Computed once per model; models are static tables. */
+#define TAG_NONE 0xff
+
+typedef struct TagIndex {
+        const PlugModel *model;
+        uint8_t first[256];                     /* row index of the first row with the tag */
+        uint8_t next[PLUG_PROPERTIES_MAX];      /* the next row with the same tag */
+} TagIndex;
+
+static const TagIndex *tag_index(const PlugModel *m) {
+        static TagIndex cache[4];
+        TagIndex *t = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(cache); i++) {
+                if (cache[i].model == m)
+                        return &cache[i];
+                if (!cache[i].model) {
+                        t = &cache[i];
+                        break;
+                }
+        }
+        if (!t)
+                t = &cache[0];  /* more models than slots: recompute in the first */
+        memset(t->first, TAG_NONE, sizeof(t->first));
+        memset(t->next, TAG_NONE, sizeof(t->next));
+        for (size_t i = m->n_properties; i-- > 0; ) {   /* backwards: the chains end up in table order */
+                int16_t tag = m->properties[i].tlv_tag;
+
+                if (tag < 0 || tag > 255)
+                        continue;
+                t->next[i] = t->first[tag];
+                t->first[tag] = (uint8_t) i;
+        }
+        t->model = m;
+        return t;
+}
+
 int plug_state_apply_tlv(PlugState *s, const PlugModel *m, const PlugOptions *o,
                          const uint8_t *blob, size_t len, bool ff01, PlugUpdate *u) {
         LumiTlv tlv[LUMI_TLV_MAX];
+        const TagIndex *tags;
         size_t n = 0;
         int r;
 
-        if (!s || !m)
+        if (!s || !m || m->n_properties > PLUG_PROPERTIES_MAX)
                 return -EINVAL;
         r = lumi_tlv_decode(ff01 ? LUMI_TLV_FF01 : LUMI_TLV_F7, blob, len, tlv, ELEMENTSOF(tlv), &n);
         if (r == -EBADMSG)
                 return r;
 
+        tags = tag_index(m);
         for (size_t k = 0; k < n; k++) {
                 if (!tlv[k].has_value)
                         continue;
-                for (size_t i = 0; i < m->n_properties; i++) {
+                /* the rows with this tag, in table order */
+                for (uint8_t i = tags->first[tlv[k].tag]; i != TAG_NONE; i = tags->next[i]) {
                         const PlugProperty *p = &m->properties[i];
                         double v;
 
-                        if (p->tlv_tag != tlv[k].tag)
-                                continue;
                         if (convert_value(p, option_of(o, i), &tlv[k].value, &v) < 0)
                                 continue;
                         store(s, i, v, u);
@@ -660,20 +699,22 @@ json_object *plug_state_to_json(const PlugState *s, const PlugModel *m, bool fil
 typedef struct KeyOrder {
         const PlugModel *model;
         uint8_t order[PLUG_PROPERTIES_MAX + 2];
+        bool plain[PLUG_PROPERTIES_MAX];        /* the row's name needs no escaping and is short */
 } KeyOrder;
+#define PLAIN_KEY_MAX 60
 
 static const char *order_key(const PlugModel *m, size_t i) {
         return i < m->n_properties ? m->properties[i].name : i == m->n_properties ? "action" : "update";
 }
 
-static const uint8_t *key_order(const PlugModel *m) {
+static const KeyOrder *key_order(const PlugModel *m) {
         static KeyOrder cache[4];
         size_t n = m->n_properties + 2;
         KeyOrder *k = NULL;
 
         for (size_t i = 0; i < ELEMENTSOF(cache); i++) {
                 if (cache[i].model == m)
-                        return cache[i].order;
+                        return &cache[i];
                 if (!cache[i].model) {
                         k = &cache[i];
                         break;
@@ -690,8 +731,14 @@ static const uint8_t *key_order(const PlugModel *m) {
                 }
                 k->order[j] = (uint8_t) i;
         }
+        for (size_t i = 0; i < m->n_properties; i++) {
+                k->plain[i] = strlen(m->properties[i].name) <= PLAIN_KEY_MAX;
+                for (const char *c = m->properties[i].name; *c; c++)
+                        if ((unsigned char) *c < 0x20 || *c == '"' || *c == '\\')
+                                k->plain[i] = false;
+        }
         k->model = m;
-        return k->order;
+        return k;
 }
 
 static void write_value(JsonText *t, const PlugProperty *p, double v) {
@@ -710,15 +757,15 @@ static void write_value(JsonText *t, const PlugProperty *p, double v) {
 
 int plug_state_format_json(const PlugState *s, const PlugModel *m, bool fill_nulls, const PlugUpdate *u,
                            const char *update_json, JsonText *t) {
-        const uint8_t *order;
+        const KeyOrder *keys;
         bool first = true;
 
         if (!s || !m || !t || m->n_properties > PLUG_PROPERTIES_MAX)
                 return -EINVAL;
-        order = key_order(m);
+        keys = key_order(m);
         json_text_add(t, "{", 1);
         for (size_t k = 0; k < m->n_properties + 2; k++) {
-                size_t i = order[k];
+                size_t i = keys->order[k];
                 const char *key = order_key(m, i);
                 bool action = u && u->action, update = update_json || (fill_nulls && m->ota);
 
@@ -730,9 +777,21 @@ int plug_state_format_json(const PlugState *s, const PlugModel *m, bool fill_nul
                                 continue;
                         if (!s->known[i] && !(fill_nulls && plug_property_is_exposed(p)))
                                 continue;
-                        json_text_add(t, first ? "" : ",", first ? 0 : 1);
-                        json_text_string(t, key, strlen(key));
-                        json_text_add(t, ":", 1);
+                        if (keys->plain[i]) {   /* ,"key": in one piece */
+                                size_t len = strlen(key);
+                                char piece[PLAIN_KEY_MAX + 4];
+
+                                piece[0] = ',';
+                                piece[1] = '"';
+                                memcpy(piece + 2, key, len);
+                                piece[len + 2] = '"';
+                                piece[len + 3] = ':';
+                                json_text_add(t, piece + first, len + 4 - first);
+                        } else {
+                                json_text_add(t, first ? "" : ",", first ? 0 : 1);
+                                json_text_string(t, key, strlen(key));
+                                json_text_add(t, ":", 1);
+                        }
                         if (s->known[i])
                                 write_value(t, p, s->value[i]);
                         else

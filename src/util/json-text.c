@@ -10,7 +10,7 @@
 #include "util/js-number.h"
 #include "util/json-text.h"
 
-void json_text_add(JsonText *t, const char *s, size_t len) {
+void json_text_grow_add(JsonText *t, const char *s, size_t len) {
         if (t->error)
                 return;
         if (t->n + len + 1 > t->size) {

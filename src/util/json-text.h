@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct JsonText {
         char *s;                /* NUL-terminated; the caller frees it */
@@ -15,7 +16,17 @@ typedef struct JsonText {
         int error;              /* -ENOMEM once any append failed */
 } JsonText;
 
-void json_text_add(JsonText *t, const char *s, size_t len);
+void json_text_grow_add(JsonText *t, const char *s, size_t len);
+/* Appends len bytes (inline: a state message is a few dozen small pieces). */
+static inline void json_text_add(JsonText *t, const char *s, size_t len) {
+        if (t->n + len + 1 > t->size) {
+                json_text_grow_add(t, s, len);
+                return;
+        }
+        memcpy(t->s + t->n, s, len);
+        t->n += len;
+        t->s[t->n] = 0;
+}
 void json_text_puts(JsonText *t, const char *s);
 /* A JSON string, escaped as JSON.stringify escapes (", \, and control characters). */
 void json_text_string(JsonText *t, const char *s, size_t len);
