@@ -248,6 +248,11 @@ void devdb_set_state_provider(DevDb *db, DevDbStateFn fn, void *userdata) {
 }
 
 void devdb_state_changed(DevDb *db, Device *d) {
+        /* the owner holds it from now on: no tree per device in memory (~2.5 KB each) */
+        if (d->state) {
+                json_object_put(d->state);
+                d->state = NULL;
+        }
         d->state_live = true;
         db->state_dirty = true;
 }
@@ -605,17 +610,16 @@ static int device_to_json(DevDb *db, Device *d, json_object **ret) {
         if (r >= 0)
                 r = json_add(o, "options", json_object_get(d->options));
         if (r >= 0 && d->state_live && db->state_fn) {
-                /* the owner's current state; kept as d->state, which is as fresh as the file */
+                /* the owner's current state, built for this write only */
                 json_object *live = db->state_fn(d, db->state_userdata);
 
-                if (live && json_object_is_type(live, json_type_object)) {
-                        json_object_put(d->state);
-                        d->state = live;
-                } else
+                if (!live || !json_object_is_type(live, json_type_object)) {
                         json_object_put(live);
-        }
-        if (r >= 0)
-                r = json_add(o, "state", json_object_get(d->state));
+                        return -ENOMEM;
+                }
+                r = json_add(o, "state", live);
+        } else if (r >= 0)
+                r = json_add(o, "state", d->state ? json_object_get(d->state) : json_object_new_object());
         if (r >= 0)
                 r = json_add(o, "last_seen", json_object_new_int64((int64_t) (d->last_seen_usec / 1000)));
         if (r >= 0 && d->energy_known) {

@@ -98,9 +98,9 @@ typedef struct Device {
         char *model;                    /* our model name ("ZNCZ04LM") when supported, else NULL */
         char *friendly_name;            /* never NULL; "0x<ieee>" until renamed */
         json_object *options;           /* JSON object, owned by the upper layers' meaning */
-        json_object *state;             /* JSON object: last known state, as of the last save when
-                                         * state_live (the owner holds the current one) */
-        bool state_live;                /* devdb_state_changed(): written from the state provider */
+        json_object *state;             /* JSON object: last known state; NULL when state_live */
+        bool state_live;                /* devdb_state_changed(): the owner holds the state, written
+                                         * from the state provider */
         uint64_t last_seen_usec;        /* CLOCK_REALTIME, 0 = never */
         /* [device] energy_monotonic (src/devices/energy.h): kWh counted before the plug's counter
          * dropped, and the highest counter value since. Stored as "energy_counter" when known. */
@@ -165,8 +165,9 @@ int devdb_set_string(DevDb *db, char **field, const char *value);      /* NULL c
 /* Takes the reference; NULL or a non-object is -EINVAL and nothing is taken. */
 int devdb_set_state(DevDb *db, Device *d, json_object *state);
 /* The owner of a device's live state (the bridge's PlugState) says it changed, without building
- * JSON: the state is asked from the provider only when devices.json is written (and then kept in
- * d->state). Marks the state dirty, not the structure. */
+ * JSON: d->state is released and the state is asked from the provider only when devices.json is
+ * written (and not kept). The owner hands it back with devdb_set_state() before it goes away.
+ * Marks the state dirty, not the structure. */
 typedef json_object *(*DevDbStateFn)(const Device *d, void *userdata);        /* new reference or NULL */
 void devdb_set_state_provider(DevDb *db, DevDbStateFn fn, void *userdata);
 void devdb_state_changed(DevDb *db, Device *d);
