@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "ha-discovery.h"
+#include "util/js-number.h"
 
 #define ORIGIN_NAME "lumiplugd"
 #define UPDATE_PICTURE "https://github.com/Koenkk/zigbee2mqtt/raw/master/images/logo.png"
@@ -97,28 +98,15 @@ static void buf_string(Buf *b, const char *s, size_t len) {
         buf_add(b, "\"", 1);
 }
 
-/* A double as JavaScript prints it (only used for non-integral numbers). */
+/* A double as JavaScript prints it; JSON.stringify writes NaN and infinities as null. */
 static void buf_double(Buf *b, double v) {
-        char tmp[40];
+        char tmp[JS_NUMBER_MAX];
+        int n = js_number_format(v, tmp, sizeof(tmp));
 
-        if (!isfinite(v)) {
+        if (n < 0)
                 buf_puts(b, "null");
-                return;
-        }
-        if (v == floor(v) && fabs(v) < 1e21) {
-                snprintf(tmp, sizeof(tmp), "%.0f", v == 0 ? 0.0 : v);
-                buf_puts(b, tmp);
-                return;
-        }
-        /* Shortest that reads back: when k <= 15 digits do, the 15-digit %g is those k digits
-         * (a normal double's half-ulp is below half a unit of the 15th digit) and %g drops the
-         * zeros; only subnormals need the narrower widths. */
-        for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
-                snprintf(tmp, sizeof(tmp), "%.*g", p, v);
-                if (strtod(tmp, NULL) == v)
-                        break;
-        }
-        buf_puts(b, tmp);
+        else
+                buf_add(b, tmp, (size_t) n);
 }
 
 static int cmp_keys(const void *a, const void *b) {

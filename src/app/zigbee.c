@@ -30,7 +30,12 @@
 /* every device the database can hold may wait for its interview (200 plugs pressed at once) */
 #define INTERVIEW_QUEUE_MAX DEVDB_DEVICES_MAX
 #define SUBSCRIPTIONS_MAX 8u
-#define SAVE_DELAY_USEC (5 * USEC_PER_SEC)     /* state updates are written at most every 5 s */
+/* devices.json: structural changes (pairing, rename, remove, interview, options, the energy counter,
+ * the network) are written within SAVE_DELAY_USEC; when only states and last-seen times changed,
+ * within STATE_SAVE_DELAY_USEC (as Zigbee2MQTT writes its state.json every 5 minutes). A clean stop
+ * writes everything; the plugs report their state again after a crash anyway. */
+#define SAVE_DELAY_USEC (5 * USEC_PER_SEC)
+#define STATE_SAVE_DELAY_USEC (300 * USEC_PER_SEC)
 
 typedef enum OpKind {
         OP_NONE,
@@ -77,7 +82,8 @@ struct ZigbeeService {
 
         sd_event_source *tick, *retry, *restart;
         bool connect_hook;
-        uint64_t dirty_since;           /* CLOCK_MONOTONIC usec the database became dirty; 0: clean */
+        uint64_t dirty_since;           /* CLOCK_MONOTONIC usec of the first unsaved structural change; 0: none */
+        uint64_t state_dirty_since;     /* same for the first unsaved state change */
         char *subscriptions[SUBSCRIPTIONS_MAX];        /* the bridge's filters, dropped at free */
 
         ZigbeeCounters closed_links;    /* counters of the links closed so far */
@@ -400,7 +406,7 @@ static void op_devdb_changed(void *userdata, bool urgent) {
         ZigbeeService *z = userdata;
 
         if (!urgent)
-                return;         /* the tick writes it within SAVE_DELAY_USEC */
+                return;         /* the tick writes it (SAVE_DELAY_USEC, STATE_SAVE_DELAY_USEC) */
         (void) zigbee_service_save(z);
 }
 
@@ -969,12 +975,17 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
         if (z->link == LINK_UP)
                 interview_next(z);      /* a place may have been freed without an interview_done */
         /* by time, not by ticks: the tick runs faster while background work is due */
-        if (!devdb_is_dirty(z->db))
+        if (!devdb_is_dirty_structurally(z->db))
                 z->dirty_since = 0;
         else if (!z->dirty_since)
                 z->dirty_since = usec;
-        else if (usec - z->dirty_since >= SAVE_DELAY_USEC) {
-                z->dirty_since = 0;
+        if (!devdb_is_dirty_state(z->db))
+                z->state_dirty_since = 0;
+        else if (!z->state_dirty_since)
+                z->state_dirty_since = usec;
+        if ((z->dirty_since && usec - z->dirty_since >= SAVE_DELAY_USEC) ||
+            (z->state_dirty_since && usec - z->state_dirty_since >= STATE_SAVE_DELAY_USEC)) {
+                z->dirty_since = z->state_dirty_since = 0;
                 (void) zigbee_service_save(z);
         }
         r = sd_event_source_set_time_relative(s, tick_delay(z));

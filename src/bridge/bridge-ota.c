@@ -21,6 +21,7 @@
 
 #include "bridge/bridge-private.h"
 #include "ota/ota-server.h"
+#include "util/json-text.h"
 #include "util/log.h"
 #include "util/macro.h"
 #include "util/round.h"
@@ -114,6 +115,38 @@ int bridge_ota_decorate_state(const BridgePlug *p, json_object *o, bool for_data
                 return -ENOMEM;
         }
         return 0;
+}
+
+/* The same object as compact JSON with sorted keys, for the state messages written without json-c
+ * (plug_state_format_json). */
+int bridge_ota_update_text(const BridgePlug *p, bool for_database, JsonText *t) {
+        if (!p->ota.known)
+                return 0;
+        json_text_puts(t, "{\"installed_version\":");
+        if (p->ota.installed >= 0)
+                json_text_int(t, p->ota.installed);
+        else
+                json_text_puts(t, "null");
+        json_text_puts(t, ",\"latest_release_notes\":null,\"latest_source\":");
+        if (p->ota.source[0])
+                json_text_string(t, p->ota.source, strlen(p->ota.source));
+        else
+                json_text_puts(t, "null");
+        json_text_puts(t, ",\"latest_version\":");
+        if (p->ota.latest >= 0)
+                json_text_int(t, p->ota.latest);
+        else
+                json_text_puts(t, "null");
+        if (!for_database && p->ota.have_progress) {
+                json_text_puts(t, ",\"progress\":");
+                json_text_number(t, p->ota.progress);
+                json_text_puts(t, ",\"remaining\":");
+                json_text_int(t, (int64_t) p->ota.remaining);
+        }
+        json_text_puts(t, ",\"state\":");
+        json_text_string(t, p->ota.state, strlen(p->ota.state));
+        json_text_puts(t, "}");
+        return t->error < 0 ? t->error : 1;
 }
 
 void bridge_ota_load(BridgePlug *p, const Device *d) {

@@ -66,6 +66,7 @@ typedef struct BridgePlug {
         uint64_t ieee;
         const PlugModel *model;
         PlugState state;
+        PlugState published_state;      /* as of the last state message: what devices.json keeps */
         PlugOptions *options;           /* NULL: none set; read it with bridge_plug_options() (776 bytes a plug
                                          * when every plug had its own, almost always empty) */
         bool have_state;                /* something known: publish at connect */
@@ -226,6 +227,12 @@ int bridge_respond(Bridge *b, const char *name, json_object *request, json_objec
 /* bridge-ota.c */
 int bridge_handle_ota_request(Bridge *b, const char *name, json_object *req);
 int bridge_ota_decorate_state(const BridgePlug *p, json_object *o, bool for_database);
+/* The same "update" object as compact sorted JSON appended to t: 1, or 0 when there is none. */
+typedef struct JsonText JsonText;
+int bridge_ota_update_text(const BridgePlug *p, bool for_database, JsonText *t);
+/* A plug's state message (fill_nulls, u: plug_state_to_json; for_database: without OTA progress)
+ * as compact sorted JSON; NULL on -ENOMEM. */
+char *bridge_state_text(const BridgePlug *p, bool fill_nulls, const PlugUpdate *u, bool for_database);
 void bridge_ota_load(BridgePlug *p, const Device *d);
 void bridge_ota_free(Bridge *b);
 /* bridge-energy.c */

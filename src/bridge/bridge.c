@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "bridge/bridge-private.h"
+#include "util/json-text.h"
 #include "util/log.h"
 #include "util/macro.h"
 
@@ -215,9 +216,43 @@ void bridge_plug_free(BridgePlug *p) {
         free(p);
 }
 
+/* What devices.json keeps of a plug's state: what is known (no nulls) as last published (a frame
+ * that converts nothing, e.g. a bare linkquality change, is not kept, as Zigbee2MQTT's state cache
+ * does not keep it), OTA without progress. */
+static json_object *plug_db_state(const BridgePlug *p) {
+        json_object *o = plug_state_to_json(&p->published_state, p->model, false, NULL);
+
+        if (o && bridge_ota_decorate_state(p, o, true) < 0) {
+                json_object_put(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* The database's state provider (devdb_state_changed): asked only when devices.json is written. */
+static json_object *db_state_provider(const Device *d, void *userdata) {
+        Bridge *b = userdata;
+        BridgePlug *p = bridge_find_plug(b, d->ieee);
+
+        return p && p->model ? plug_db_state(p) : NULL;
+}
+
+/* The plug's live state handed to the database before the plug (or the bridge) goes away. */
+static void plug_state_to_db(Bridge *b, BridgePlug *p) {
+        Device *d = bridge_plug_device(b, p);
+        json_object *o;
+
+        if (!d || !d->state_live || !p->model)
+                return;
+        o = plug_db_state(p);
+        if (o && devdb_set_state(b->db, d, o) < 0)
+                json_object_put(o);
+}
+
 static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
         const PlugModel *m;
         BridgePlug *p, **a;
+        bool live;
 
         if (!d->supported || d->interview != DEV_INTERVIEW_SUCCESSFUL)
                 return 0;
@@ -238,9 +273,11 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
                 p->backoff = 1;
                 bridge_plugs_changed(b);
         }
+        /* known again (a new interview): its live state is newer than d->state (devdb_state_changed) */
+        live = p->model && d->state_live;
         p->model = m;
         bridge_plug_load_options(p, d);
-        if (d->state && plug_state_from_json(&p->state, m, d->state) >= 0)
+        if (!live && d->state && plug_state_from_json(&p->state, m, d->state) >= 0)
                 for (size_t i = 0; i < m->n_properties; i++)
                         p->have_state = p->have_state || p->state.known[i];
         for (size_t i = 0; i < b->cfg.n_devices; i++)
@@ -250,7 +287,8 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
         bridge_settings_request(b, p, 0);       /* read back once the coordinator is up and it is available */
         if (!p->last_seen)
                 p->last_seen = d->last_seen_usec;
-        bridge_ota_load(p, d);
+        if (!live)
+                bridge_ota_load(p, d);
         if (ret)
                 *ret = p;
         return 1;
@@ -259,6 +297,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
 void bridge_plug_drop(Bridge *b, uint64_t ieee) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee) {
+                        plug_state_to_db(b, b->plugs[i]);
                         bridge_plug_free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;
@@ -332,43 +371,63 @@ static Pending *pending_find(Bridge *b, uint64_t token) {
  * State and availability
  */
 
-int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
-        _cleanup_(bridge_json_putp) json_object *o = NULL;
-        Device *d = bridge_plug_device(b, p);
+/* The state message, written straight from the PlugState (no json-c tree): byte for byte
+ * disc_json_sorted() of plug_state_to_json() + bridge_ota_decorate_state(). */
+char *bridge_state_text(const BridgePlug *p, bool fill_nulls, const PlugUpdate *u, bool for_database) {
+        JsonText update = {}, t = {};
         int r;
+
+        r = bridge_ota_update_text(p, for_database, &update);
+        if (r >= 0)
+                r = plug_state_format_json(&p->state, p->model, fill_nulls, u, r > 0 ? update.s : NULL, &t);
+        json_text_done(&update);
+        if (r < 0) {
+                json_text_done(&t);
+                return NULL;
+        }
+        return json_text_steal(&t);
+}
+
+int bridge_publish_state(Bridge *b, BridgePlug *p, const PlugUpdate *u) {
+        _cleanup_free_ char *text = NULL;
+        Device *d = bridge_plug_device(b, p);
+        size_t base_len, name_len;
+        char topic[512];
+        bool retain;
+        int qos;
 
         if (!d)
                 return 0;
-        /* the database keeps what is known; the topic gets Zigbee2MQTT's nulls with discovery on */
-        o = plug_state_to_json(&p->state, p->model, false, NULL);
-        if (!o || bridge_ota_decorate_state(p, o, true) < 0)
-                return -ENOMEM;
-        r = devdb_set_state(b->db, d, TAKE_PTR(o));
-        if (r < 0)
-                return r;
+        /* the database asks for the state (plug_db_state: what is known, no nulls) when it writes */
+        p->published_state = p->state;
+        devdb_state_changed(b->db, d);
         /* urgent: saved now, before the publish (energy_monotonic's crash safety, bridge-energy.c) */
         bridge_devdb_changed(b, p->save_before_publish);
         p->save_before_publish = false;
         p->have_state = true;
 
-        o = plug_state_to_json(&p->state, p->model, b->cfg.homeassistant, u);
-        if (!o || bridge_ota_decorate_state(p, o, false) < 0)
+        text = bridge_state_text(p, b->cfg.homeassistant, u, false);
+        if (!text)
                 return -ENOMEM;
-        return bridge_publish_json(b, d->friendly_name, o,
-                            device_option_bool(d, "retain", b->cfg.retain_state),
-                            device_option_int(d, "qos", b->cfg.state_qos));
+        retain = device_option_bool(d, "retain", b->cfg.retain_state);
+        qos = device_option_int(d, "qos", b->cfg.state_qos);
+        /* <base>/<name> without asprintf (a report's every publish goes through here) */
+        base_len = strlen(b->cfg.base_topic);
+        name_len = strlen(d->friendly_name);
+        if (base_len + name_len + 2 > sizeof(topic))
+                return bridge_publish_under_base(b, d->friendly_name, text, retain, qos);
+        memcpy(topic, b->cfg.base_topic, base_len);
+        topic[base_len] = '/';
+        memcpy(topic + base_len + 1, d->friendly_name, name_len + 1);
+        return bridge_publish(b, topic, text, retain, qos);
 }
 
 char *bridge_state_payload(Bridge *b, uint64_t ieee) {
-        _cleanup_(bridge_json_putp) json_object *o = NULL;
         BridgePlug *p = bridge_find_plug(b, ieee);
 
         if (!p)
                 return NULL;
-        o = plug_state_to_json(&p->state, p->model, b->cfg.homeassistant, NULL);
-        if (!o || bridge_ota_decorate_state(p, o, false) < 0)
-                return NULL;
-        return disc_json_sorted(o);
+        return bridge_state_text(p, b->cfg.homeassistant, NULL, false);
 }
 
 /*
@@ -1549,6 +1608,7 @@ int bridge_new(Bridge **ret, const BridgeConfig *cfg, DevDb *db, const BridgeMqt
         if (!b->cfg.log_level)
                 b->cfg.log_level = "info";
         b->db = db;
+        devdb_set_state_provider(db, db_state_provider, b);
         b->mqtt = *mqtt;
         b->zigbee = *zigbee;
         b->owner = *owner;
@@ -1572,8 +1632,12 @@ Bridge *bridge_free(Bridge *b) {
         for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
                 bridge_pending_free(b->pending[i]);
         bridge_calls_free(b);
-        for (size_t i = 0; i < b->n_plugs; i++)
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                plug_state_to_db(b, b->plugs[i]);
                 bridge_plug_free(b->plugs[i]);
+        }
+        if (b->db)
+                devdb_set_state_provider(b->db, NULL, NULL);
         free(b->plugs);
         bridge_ota_free(b);
         free(b->retained);

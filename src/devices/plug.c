@@ -27,8 +27,10 @@
 #include <strings.h>
 
 #include "devices/plug.h"
+#include "util/js-number.h"
 #include "util/macro.h"
 #include "zigbee/lumi.h"
+#include "util/json-text.h"
 #include "util/json-util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(json_object *, json_object_put);
@@ -64,75 +66,7 @@ double plug_round(double v, int precision) {
 }
 
 int plug_format_number(double v, char *buf, size_t size) {
-        char tmp[40], digits[24];
-        int exp10 = 0, n, k = 0, len;
-        bool neg;
-
-        if (!buf || size == 0)
-                return -EINVAL;
-        if (!isfinite(v))
-                return -EDOM;
-        if (v == 0) {
-                len = snprintf(buf, size, "0");
-                return (size_t) len < size ? len : -ENOBUFS;
-        }
-
-        neg = v < 0;
-        /* Shortest digit string that reads back to the same double, as JavaScript prints. When
-         * some k <= 15 digits read back, the 15-digit rounding is those k digits followed by zeros
-         * (a double's half-ulp is below half a unit of the 15th digit), which are stripped below;
-         * so 15, 16, 17 are the only widths to try (was 1..17: most of a report's CPU time).
-         * Subnormals have fewer significant bits: they still try every width. */
-        for (int p = fabs(v) < DBL_MIN ? 1 : 15; p <= 17; p++) {
-                snprintf(tmp, sizeof(tmp), "%.*e", p - 1, fabs(v));
-                if (strtod(tmp, NULL) == fabs(v))
-                        break;
-        }
-        for (const char *c = tmp; *c && *c != 'e'; c++)
-                if (isdigit((unsigned char) *c))
-                        digits[k++] = *c;
-        digits[k] = 0;
-        while (k > 1 && digits[k - 1] == '0')
-                digits[--k] = 0;
-        exp10 = atoi(strchr(tmp, 'e') + 1);
-        n = exp10 + 1;          /* position of the decimal point relative to the digits */
-
-        char out[64];
-        size_t o = 0;
-        if (neg)
-                out[o++] = '-';
-        if (k <= n && n <= 21) {
-                memcpy(out + o, digits, (size_t) k);
-                o += (size_t) k;
-                for (int i = 0; i < n - k; i++)
-                        out[o++] = '0';
-        } else if (0 < n && n <= 21) {
-                memcpy(out + o, digits, (size_t) n);
-                o += (size_t) n;
-                out[o++] = '.';
-                memcpy(out + o, digits + n, (size_t) (k - n));
-                o += (size_t) (k - n);
-        } else if (-6 < n && n <= 0) {
-                out[o++] = '0';
-                out[o++] = '.';
-                for (int i = 0; i < -n; i++)
-                        out[o++] = '0';
-                memcpy(out + o, digits, (size_t) k);
-                o += (size_t) k;
-        } else {
-                out[o++] = digits[0];
-                if (k > 1) {
-                        out[o++] = '.';
-                        memcpy(out + o, digits + 1, (size_t) (k - 1));
-                        o += (size_t) (k - 1);
-                }
-                o += (size_t) snprintf(out + o, sizeof(out) - o, "e%c%d", n - 1 >= 0 ? '+' : '-', abs(n - 1));
-        }
-        out[o] = 0;
-        if (o + 1 > size)
-                return -ENOBUFS;
-        memcpy(buf, out, o + 1);
-        return (int) o;
+        return js_number_format(v, buf, size);
 }
 
 json_object *plug_json_number(double v) {
@@ -506,27 +440,66 @@ static void note_state_action(const PlugModel *m, const PlugOptions *o, size_t i
                 u->action = v != 0 ? "on" : "off";
 }
 
+/* A model's rows by TLV tag (a report carries ~15 tags; comparing each with every row was most
+ * of the decode). Computed once per model; models are static tables. */
+#define TAG_NONE 0xff
+
+typedef struct TagIndex {
+        const PlugModel *model;
+        uint8_t first[256];                     /* row index of the first row with the tag */
+        uint8_t next[PLUG_PROPERTIES_MAX];      /* the next row with the same tag */
+} TagIndex;
+
+static const TagIndex *tag_index(const PlugModel *m) {
+        static TagIndex cache[4];
+        TagIndex *t = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(cache); i++) {
+                if (cache[i].model == m)
+                        return &cache[i];
+                if (!cache[i].model) {
+                        t = &cache[i];
+                        break;
+                }
+        }
+        if (!t)
+                t = &cache[0];  /* more models than slots: recompute in the first */
+        memset(t->first, TAG_NONE, sizeof(t->first));
+        memset(t->next, TAG_NONE, sizeof(t->next));
+        for (size_t i = m->n_properties; i-- > 0; ) {   /* backwards: the chains end up in table order */
+                int16_t tag = m->properties[i].tlv_tag;
+
+                if (tag < 0 || tag > 255)
+                        continue;
+                t->next[i] = t->first[tag];
+                t->first[tag] = (uint8_t) i;
+        }
+        t->model = m;
+        return t;
+}
+
 int plug_state_apply_tlv(PlugState *s, const PlugModel *m, const PlugOptions *o,
                          const uint8_t *blob, size_t len, bool ff01, PlugUpdate *u) {
         LumiTlv tlv[LUMI_TLV_MAX];
+        const TagIndex *tags;
         size_t n = 0;
         int r;
 
-        if (!s || !m)
+        if (!s || !m || m->n_properties > PLUG_PROPERTIES_MAX)
                 return -EINVAL;
         r = lumi_tlv_decode(ff01 ? LUMI_TLV_FF01 : LUMI_TLV_F7, blob, len, tlv, ELEMENTSOF(tlv), &n);
         if (r == -EBADMSG)
                 return r;
 
+        tags = tag_index(m);
         for (size_t k = 0; k < n; k++) {
                 if (!tlv[k].has_value)
                         continue;
-                for (size_t i = 0; i < m->n_properties; i++) {
+                /* the rows with this tag, in table order */
+                for (uint8_t i = tags->first[tlv[k].tag]; i != TAG_NONE; i = tags->next[i]) {
                         const PlugProperty *p = &m->properties[i];
                         double v;
 
-                        if (p->tlv_tag != tlv[k].tag)
-                                continue;
                         if (convert_value(p, option_of(o, i), &tlv[k].value, &v) < 0)
                                 continue;
                         store(s, i, v, u);
@@ -718,6 +691,129 @@ json_object *plug_state_to_json(const PlugState *s, const PlugModel *m, bool fil
                 }
         }
         return TAKE_PTR(obj);
+}
+
+/* The order in which plug_state_format_json() writes a model's keys: its rows, "action" (index
+ * n_properties) and "update" (n_properties + 1) sorted by strcmp, as disc_json_sorted() sorts.
+ * Computed once per model; models are static tables. */
+typedef struct KeyOrder {
+        const PlugModel *model;
+        uint8_t order[PLUG_PROPERTIES_MAX + 2];
+        bool plain[PLUG_PROPERTIES_MAX];        /* the row's name needs no escaping and is short */
+} KeyOrder;
+#define PLAIN_KEY_MAX 60
+
+static const char *order_key(const PlugModel *m, size_t i) {
+        return i < m->n_properties ? m->properties[i].name : i == m->n_properties ? "action" : "update";
+}
+
+static const KeyOrder *key_order(const PlugModel *m) {
+        static KeyOrder cache[4];
+        size_t n = m->n_properties + 2;
+        KeyOrder *k = NULL;
+
+        for (size_t i = 0; i < ELEMENTSOF(cache); i++) {
+                if (cache[i].model == m)
+                        return &cache[i];
+                if (!cache[i].model) {
+                        k = &cache[i];
+                        break;
+                }
+        }
+        if (!k)
+                k = &cache[0];  /* more models than slots: recompute in the first */
+        for (size_t i = 0; i < n; i++) {        /* insertion sort: a few dozen keys */
+                size_t j = i;
+
+                while (j > 0 && strcmp(order_key(m, k->order[j - 1]), order_key(m, i)) > 0) {
+                        k->order[j] = k->order[j - 1];
+                        j--;
+                }
+                k->order[j] = (uint8_t) i;
+        }
+        for (size_t i = 0; i < m->n_properties; i++) {
+                k->plain[i] = strlen(m->properties[i].name) <= PLAIN_KEY_MAX;
+                for (const char *c = m->properties[i].name; *c; c++)
+                        if ((unsigned char) *c < 0x20 || *c == '"' || *c == '\\')
+                                k->plain[i] = false;
+        }
+        k->model = m;
+        return k;
+}
+
+static void write_value(JsonText *t, const PlugProperty *p, double v) {
+        switch (p->kind) {
+        case PROP_KIND_SWITCH:
+                json_text_puts(t, v != 0 ? "\"ON\"" : "\"OFF\"");
+                break;
+        case PROP_KIND_BINARY:
+                json_text_puts(t, v != 0 ? "true" : "false");
+                break;
+        default:
+                json_text_number(t, v);
+                break;
+        }
+}
+
+int plug_state_format_json(const PlugState *s, const PlugModel *m, bool fill_nulls, const PlugUpdate *u,
+                           const char *update_json, JsonText *t) {
+        const KeyOrder *keys;
+        bool first = true;
+
+        if (!s || !m || !t || m->n_properties > PLUG_PROPERTIES_MAX)
+                return -EINVAL;
+        keys = key_order(m);
+        json_text_add(t, "{", 1);
+        for (size_t k = 0; k < m->n_properties + 2; k++) {
+                size_t i = keys->order[k];
+                const char *key = order_key(m, i);
+                bool action = u && u->action, update = update_json || (fill_nulls && m->ota);
+
+                if (i < m->n_properties) {
+                        const PlugProperty *p = &m->properties[i];
+
+                        /* a row named like an added key is replaced by it, as json_object_object_add does */
+                        if ((action && strcmp(key, "action") == 0) || (update && strcmp(key, "update") == 0))
+                                continue;
+                        if (!s->known[i] && !(fill_nulls && plug_property_is_exposed(p)))
+                                continue;
+                        if (keys->plain[i]) {   /* ,"key": in one piece */
+                                size_t len = strlen(key);
+                                char piece[PLAIN_KEY_MAX + 4];
+
+                                piece[0] = ',';
+                                piece[1] = '"';
+                                memcpy(piece + 2, key, len);
+                                piece[len + 2] = '"';
+                                piece[len + 3] = ':';
+                                json_text_add(t, piece + first, len + 4 - first);
+                        } else {
+                                json_text_add(t, first ? "" : ",", first ? 0 : 1);
+                                json_text_string(t, key, strlen(key));
+                                json_text_add(t, ":", 1);
+                        }
+                        if (s->known[i])
+                                write_value(t, p, s->value[i]);
+                        else
+                                json_text_add(t, "null", 4);
+                } else if (i == m->n_properties) {
+                        if (!action)
+                                continue;
+                        json_text_add(t, first ? "" : ",", first ? 0 : 1);
+                        json_text_puts(t, "\"action\":");
+                        json_text_string(t, u->action, strlen(u->action));
+                } else {
+                        if (!update)
+                                continue;
+                        json_text_add(t, first ? "" : ",", first ? 0 : 1);
+                        json_text_puts(t, "\"update\":");
+                        /* Zigbee2MQTT's Home Assistant mock of the update entity (plug_state_to_json) */
+                        json_text_puts(t, update_json ?: "{\"installed_version\":-1,\"latest_version\":-1,\"state\":null}");
+                }
+                first = false;
+        }
+        json_text_add(t, "}", 1);
+        return t->error;
 }
 
 int plug_state_from_json(PlugState *s, const PlugModel *m, json_object *obj) {

@@ -82,6 +82,12 @@ int plug_property_convert(const PlugModel *m, const PlugOptions *o, size_t index
  * {"state":null,"installed_version":-1,"latest_version":-1} (replace it once OTA state is known).
  * u (may be NULL) adds "action". */
 json_object *plug_state_to_json(const PlugState *s, const PlugModel *m, bool fill_nulls, const PlugUpdate *u);
+/* The same state written straight as compact JSON with sorted keys, byte for byte what
+ * disc_json_sorted() makes of plug_state_to_json()'s object after update_json (compact sorted JSON,
+ * or NULL) was added as its "update" member. Appends to t; returns 0 or -ENOMEM/-EINVAL. */
+typedef struct JsonText JsonText;
+int plug_state_format_json(const PlugState *s, const PlugModel *m, bool fill_nulls, const PlugUpdate *u,
+                           const char *update_json, JsonText *t);
 /* Restore from a previously published object (database); unknown keys/types are ignored. */
 int plug_state_from_json(PlugState *s, const PlugModel *m, json_object *obj);
 

@@ -17,10 +17,40 @@
  * is fsync'ed so the rename itself is durable. A crash before the rename leaves the old file; a
  * stale .tmp is never read.
  */
+int atomic_file_append(AtomicFileWriter *w, const char *data, size_t len) {
+        size_t done = 0;
+
+        if (w->error < 0)
+                return w->error;
+        while (done < len) {
+                ssize_t n = write(w->fd, data + done, len - done);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return (w->error = -errno);
+                }
+                done += (size_t) n;
+        }
+        return 0;
+}
+
+static int fill_string(AtomicFileWriter *w, void *userdata) {
+        const char *data = userdata;
+
+        return atomic_file_append(w, data, strlen(data));
+}
+
 int atomic_file_write(const char *dir, const char *path, const char *data, mode_t mode, char *err, size_t errlen) {
+        return atomic_file_write_with(dir, path, mode, fill_string, (void *) data, err, errlen);
+}
+
+int atomic_file_write_with(const char *dir, const char *path, mode_t mode, AtomicFileFill fill, void *userdata,
+                           char *err, size_t errlen) {
         _cleanup_free_ char *tmp = NULL;
         _cleanup_close_ int fd = -1, dfd = -1;
-        size_t len = strlen(data), done = 0;
+        AtomicFileWriter w = {};
+        int fr;
 
         if (asprintf(&tmp, "%s.tmp", path) < 0) {
                 tmp = NULL;
@@ -47,15 +77,18 @@ int atomic_file_write(const char *dir, const char *path, const char *data, mode_
                 if (st.st_uid != 0 && fchown(fd, st.st_uid, st.st_gid) < 0)
                         goto fail;
         }
-        while (done < len) {
-                ssize_t n = write(fd, data + done, len - done);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
+        w.fd = fd;
+        fr = fill(&w, userdata);
+        if (fr >= 0 && w.error < 0)
+                fr = w.error;
+        if (fr < 0) {
+                if (w.error < 0) {
+                        errno = -w.error;
                         goto fail;
                 }
-                done += (size_t) n;
+                snprintf(err, errlen, "Cannot write '%s': %s", tmp, strerror(-fr));
+                (void) unlink(tmp);
+                return fr;
         }
         if (write(fd, "\n", 1) != 1) {
                 if (errno == 0)

@@ -24,6 +24,9 @@ struct DevDb {
         Device **devices;
         size_t n_devices;
         bool dirty, network_dirty;
+        bool state_dirty;               /* only states or last-seen times changed */
+        DevDbStateFn state_fn;          /* the owner's live state of devices marked state_live */
+        void *state_userdata;
         DevNetwork network;
         char error[1024];
 };
@@ -228,7 +231,30 @@ int devdb_new(DevDb **ret, const char *state_dir) {
 }
 
 bool devdb_is_dirty(const DevDb *db) {
+        return db->dirty || db->network_dirty || db->state_dirty;
+}
+
+bool devdb_is_dirty_structurally(const DevDb *db) {
         return db->dirty || db->network_dirty;
+}
+
+bool devdb_is_dirty_state(const DevDb *db) {
+        return db->state_dirty;
+}
+
+void devdb_set_state_provider(DevDb *db, DevDbStateFn fn, void *userdata) {
+        db->state_fn = fn;
+        db->state_userdata = userdata;
+}
+
+void devdb_state_changed(DevDb *db, Device *d) {
+        /* the owner holds it from now on: no tree per device in memory (~2.5 KB each) */
+        if (d->state) {
+                json_object_put(d->state);
+                d->state = NULL;
+        }
+        d->state_live = true;
+        db->state_dirty = true;
 }
 
 void devdb_mark_dirty(DevDb *db) {
@@ -444,7 +470,11 @@ static int set_object(DevDb *db, json_object **field, json_object *o) {
 }
 
 int devdb_set_state(DevDb *db, Device *d, json_object *state) {
-        return set_object(db, &d->state, state);
+        int r = set_object(db, &d->state, state);
+
+        if (r >= 0)
+                d->state_live = false;
+        return r;
 }
 
 int devdb_set_energy(DevDb *db, Device *d, double offset, double last_device) {
@@ -465,7 +495,7 @@ int devdb_set_options(DevDb *db, Device *d, json_object *options) {
 
 void devdb_touch(DevDb *db, Device *d, uint64_t realtime_usec) {
         d->last_seen_usec = realtime_usec;
-        db->dirty = true;
+        db->state_dirty = true;
 }
 
 const DevNetwork *devdb_get_network(const DevDb *db) {
@@ -499,7 +529,7 @@ static json_object *clusters_to_json(const uint16_t *c, size_t n) {
         return a;
 }
 
-static int device_to_json(const Device *d, json_object **ret) {
+static int device_to_json(DevDb *db, Device *d, json_object **ret) {
         _cleanup_json_ json_object *o = json_object_new_object(), *eps = NULL, *basic = NULL;
         char ieee[19];
         int r;
@@ -579,8 +609,17 @@ static int device_to_json(const Device *d, json_object **ret) {
                 r = json_add_string(o, "model", d->model);
         if (r >= 0)
                 r = json_add(o, "options", json_object_get(d->options));
-        if (r >= 0)
-                r = json_add(o, "state", json_object_get(d->state));
+        if (r >= 0 && d->state_live && db->state_fn) {
+                /* the owner's current state, built for this write only */
+                json_object *live = db->state_fn(d, db->state_userdata);
+
+                if (!live || !json_object_is_type(live, json_type_object)) {
+                        json_object_put(live);
+                        return -ENOMEM;
+                }
+                r = json_add(o, "state", live);
+        } else if (r >= 0)
+                r = json_add(o, "state", d->state ? json_object_get(d->state) : json_object_new_object());
         if (r >= 0)
                 r = json_add(o, "last_seen", json_object_new_int64((int64_t) (d->last_seen_usec / 1000)));
         if (r >= 0 && d->energy_known) {
@@ -603,42 +642,86 @@ static int device_to_json(const Device *d, json_object **ret) {
 
 static int write_file(DevDb *db, const char *path, const char *data, mode_t mode);
 
-/* Writes devices.json straight from json-c's buffer (no copy of the text: with 200 plugs that is
- * ~350 KB less at the peak, tests/bench/REPORT.md). */
-static int devices_write(DevDb *db) {
-        _cleanup_json_ json_object *root = json_object_new_object(), *list = NULL;
-        const char *s;
-        int r;
+/* Writes devices.json device by device: each device's object is built, printed by json-c and
+ * written, then freed, so the peak is one device, not a tree of all of them (~1.5 MB at 200
+ * plugs). The text is byte for byte what json-c prints for the whole document with
+ * JSON_C_TO_STRING_PRETTY | SPACED | NOSLASHESCAPE (two spaces per level, so a device printed
+ * on its own gets four more after each newline; strings never hold a raw newline). */
+#define DEVICES_FLUSH 32768
 
-        if (!root)
-                return -ENOMEM;
-        r = json_add(root, "format", json_object_new_string("lumiplugd-devices"));
-        if (r >= 0)
-                r = json_add(root, "version", json_object_new_int(DEVDB_FORMAT_VERSION));
-        if (r < 0)
-                return r;
-        list = json_object_new_array_ext((int) db->n_devices);
-        if (!list)
-                return -ENOMEM;
-        for (size_t i = 0; i < db->n_devices; i++) {
-                json_object *d;
+typedef struct DevicesWrite {
+        DevDb *db;
+        char *buf;
+        size_t n, size;
+} DevicesWrite;
 
-                r = device_to_json(db->devices[i], &d);
+static int buf_append(DevicesWrite *dw, AtomicFileWriter *w, const char *s, size_t len) {
+        if (dw->n + len > dw->size) {
+                int r = atomic_file_append(w, dw->buf, dw->n);
+
                 if (r < 0)
                         return r;
-                if (json_object_array_add(list, d) < 0) {
-                        json_object_put(d);
-                        return -ENOMEM;
-                }
+                dw->n = 0;
+                if (len > dw->size)
+                        return atomic_file_append(w, s, len);
         }
-        r = json_add(root, "devices", TAKE_PTR(list));
-        if (r < 0)
-                return r;
-        s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (!s)
+        memcpy(dw->buf + dw->n, s, len);
+        dw->n += len;
+        return 0;
+}
+
+static int devices_fill(AtomicFileWriter *w, void *userdata) {
+        DevicesWrite *dw = userdata;
+        DevDb *db = dw->db;
+        char head[128];
+        int r, n;
+
+        n = snprintf(head, sizeof(head), "{\n  \"format\": \"lumiplugd-devices\",\n  \"version\": %d,\n  \"devices\": [\n",
+                     DEVDB_FORMAT_VERSION);
+        r = buf_append(dw, w, head, (size_t) n);
+        for (size_t i = 0; r >= 0 && i < db->n_devices; i++) {
+                _cleanup_json_ json_object *d = NULL;
+                const char *s, *line;
+
+                r = device_to_json(db, db->devices[i], &d);
+                if (r < 0)
+                        return r;
+                s = json_object_to_json_string_ext(d, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                      JSON_C_TO_STRING_NOSLASHESCAPE);
+                if (!s)
+                        return -ENOMEM;
+                for (line = s; r >= 0 && *line; ) {
+                        const char *nl = strchr(line, '\n');
+                        size_t len = nl ? (size_t) (nl - line) + 1 : strlen(line);
+
+                        r = buf_append(dw, w, "    ", 4);
+                        if (r >= 0)
+                                r = buf_append(dw, w, line, len);
+                        line += len;
+                }
+                if (r >= 0)
+                        r = buf_append(dw, w, i + 1 < db->n_devices ? ",\n" : "\n", i + 1 < db->n_devices ? 2 : 1);
+        }
+        if (r >= 0)
+                r = buf_append(dw, w, "  ]\n}", 5);
+        if (r >= 0)
+                r = atomic_file_append(w, dw->buf, dw->n);
+        return r;
+}
+
+static int devices_write(DevDb *db) {
+        char err[512];
+        DevicesWrite dw = { .db = db, .size = DEVICES_FLUSH };
+        int r;
+
+        dw.buf = malloc(dw.size);
+        if (!dw.buf)
                 return -ENOMEM;
-        return write_file(db, db->devices_path, s, 0644);
+        r = atomic_file_write_with(db->dir, db->devices_path, 0644, devices_fill, &dw, err, sizeof(err));
+        free(dw.buf);
+        if (r < 0)
+                devdb_error(db, "%s", err);
+        return r;
 }
 
 static void hex_encode(char *out, const uint8_t *in, size_t n) {
@@ -727,11 +810,11 @@ static int write_file(DevDb *db, const char *path, const char *data, mode_t mode
 int devdb_save(DevDb *db) {
         int r;
 
-        if (db->dirty) {
+        if (db->dirty || db->state_dirty) {
                 r = devices_write(db);
                 if (r < 0)
                         return r;
-                db->dirty = false;
+                db->dirty = db->state_dirty = false;
         }
         if (db->network_dirty) {
                 char *s = NULL;

@@ -4,9 +4,10 @@
  *
  * Both files are replaced atomically (temp file in the same directory, fsync, rename, fsync of the
  * directory), so a crash or kill -9 at any moment leaves either the old or the new file. Saves are
- * deferred: mutators only set a dirty flag and devdb_save() writes what is dirty. The manager should
- * call devdb_save() from a short sd-event timer (e.g. 1 s after the first change, coalescing bursts
- * of state updates) and immediately after pairing, interview results, rename and remove.
+ * deferred: mutators only set a dirty flag and devdb_save() writes what is dirty. Structural changes
+ * and plain state changes are told apart (devdb_is_dirty_structurally / devdb_is_dirty_state) so
+ * the manager can save the first promptly and the second at a slower cadence. devices.json is
+ * written device by device (never one JSON tree of all devices).
  *
  * The database never logs: failures come back as -errno and devdb_last_error() holds the sentence
  * for the caller to log.
@@ -97,7 +98,9 @@ typedef struct Device {
         char *model;                    /* our model name ("ZNCZ04LM") when supported, else NULL */
         char *friendly_name;            /* never NULL; "0x<ieee>" until renamed */
         json_object *options;           /* JSON object, owned by the upper layers' meaning */
-        json_object *state;             /* JSON object: last known state */
+        json_object *state;             /* JSON object: last known state; NULL when state_live */
+        bool state_live;                /* devdb_state_changed(): the owner holds the state, written
+                                         * from the state provider */
         uint64_t last_seen_usec;        /* CLOCK_REALTIME, 0 = never */
         /* [device] energy_monotonic (src/devices/energy.h): kWh counted before the plug's counter
          * dropped, and the highest counter value since. Stored as "energy_counter" when known. */
@@ -128,7 +131,11 @@ DevDb *devdb_free(DevDb *db);
 int devdb_load(DevDb *db);
 /* Writes what is dirty. On failure the old files stay in place and the data stays dirty. */
 int devdb_save(DevDb *db);
-bool devdb_is_dirty(const DevDb *db);
+bool devdb_is_dirty(const DevDb *db);          /* anything unsaved */
+/* Structural changes (devices, names, options, interview, energy counter, the network): worth
+ * saving promptly. Only states and last-seen times: may wait (the manager's cadence). */
+bool devdb_is_dirty_structurally(const DevDb *db);
+bool devdb_is_dirty_state(const DevDb *db);
 void devdb_mark_dirty(DevDb *db);
 const char *devdb_last_error(const DevDb *db);
 const char *devdb_devices_path(const DevDb *db);
@@ -157,6 +164,13 @@ int devdb_set_endpoints(DevDb *db, Device *d, const DevEndpoint *eps, size_t n);
 int devdb_set_string(DevDb *db, char **field, const char *value);      /* NULL clears */
 /* Takes the reference; NULL or a non-object is -EINVAL and nothing is taken. */
 int devdb_set_state(DevDb *db, Device *d, json_object *state);
+/* The owner of a device's live state (the bridge's PlugState) says it changed, without building
+ * JSON: d->state is released and the state is asked from the provider only when devices.json is
+ * written (and not kept). The owner hands it back with devdb_set_state() before it goes away.
+ * Marks the state dirty, not the structure. */
+typedef json_object *(*DevDbStateFn)(const Device *d, void *userdata);        /* new reference or NULL */
+void devdb_set_state_provider(DevDb *db, DevDbStateFn fn, void *userdata);
+void devdb_state_changed(DevDb *db, Device *d);
 int devdb_set_options(DevDb *db, Device *d, json_object *options);
 void devdb_touch(DevDb *db, Device *d, uint64_t realtime_usec);        /* last seen; dirty */
 /* -EINVAL unless both are finite and >= 0; marks dirty when something changed (returns 1). */

@@ -554,6 +554,86 @@ static void test_helpers(void) {
         assert(dev_logical_type_from_string("router") == DEV_LOGICAL_ROUTER);
 }
 
+/* The file is written device by device; it must be byte for byte what json-c prints for the
+ * whole document (the format before streaming), with 0, 1 and many devices, odd strings included. */
+static void check_file_is_json_c_pretty(void) {
+        char *text = read_text("devices.json");
+        json_object *o;
+        const char *again;
+
+        assert(text);
+        o = json_tokener_parse(text);
+        assert(o);
+        again = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+        assert(strlen(text) == strlen(again) + 1 && strncmp(text, again, strlen(again)) == 0 &&
+               text[strlen(again)] == '\n');
+        json_object_put(o);
+        free(text);
+}
+
+static int provider_calls;
+static json_object *test_provider(const Device *d, void *userdata) {
+        provider_calls++;
+        return json_tokener_parse(userdata);
+}
+
+static void test_streamed_file_and_live_states(void) {
+        DevDb *db = open_db(0);
+        Device *d;
+
+        clean_dir();
+        devdb_free(db);
+        db = open_db(0);
+        devdb_mark_dirty(db);
+        assert(devdb_save(db) == 0);
+        check_file_is_json_c_pretty();                 /* no device */
+        for (uint64_t i = 1; i <= 40; i++) {
+                assert(devdb_add(db, 0x00158d0000000000 + i, (uint16_t) i, &d) == 0);
+                fill_plug(db, d);
+                if (i == 3)
+                        assert(devdb_rename(db, d, "kitchen/\"odd\" \\ name\u00e9") == 0);
+                if (i == 1) {
+                        assert(devdb_save(db) == 0);
+                        check_file_is_json_c_pretty();  /* one device */
+                }
+        }
+        assert(devdb_save(db) == 0);
+        check_file_is_json_c_pretty();
+
+        /* state changes and last-seen times are not structural; the provider's state is written */
+        devdb_set_state_provider(db, test_provider, (void *) "{\"state\":\"OFF\",\"power\":0.25}");
+        d = devdb_find_by_nwk(db, 2);
+        assert(!devdb_is_dirty(db));
+        devdb_state_changed(db, d);
+        devdb_touch(db, devdb_find_by_nwk(db, 5), 1764391234568000ULL);
+        assert(devdb_is_dirty(db) && devdb_is_dirty_state(db) && !devdb_is_dirty_structurally(db));
+        assert(provider_calls == 0);                    /* nothing built until the file is written */
+        assert(devdb_save(db) == 0);
+        assert(provider_calls == 1 && !devdb_is_dirty(db));
+        check_file_is_json_c_pretty();
+        assert(!d->state && d->state_live);             /* not kept in memory */
+        {
+                char *text = read_text("devices.json");
+                assert(text && strstr(text, "\"state\": \"OFF\",\n        \"power\": 0.25\n"));
+                free(text);
+        }
+        assert(devdb_set_energy(db, d, 1.5, 2.5) == 1 && devdb_is_dirty_structurally(db));
+        assert(devdb_save(db) == 0 && provider_calls == 2);
+        /* a state set directly (the importer) is no longer the provider's */
+        assert(devdb_set_state(db, d, json_tokener_parse("{\"state\":\"ON\"}")) == 0);
+        assert(devdb_save(db) == 0 && provider_calls == 2);
+        devdb_free(db);
+
+        db = open_db(0);
+        d = devdb_find_by_nwk(db, 2);
+        assert(strcmp(json_object_to_json_string_ext(d->state, JSON_C_TO_STRING_PLAIN), "{\"state\":\"ON\"}") == 0);
+        assert(strcmp(devdb_find_by_nwk(db, 3)->friendly_name, "kitchen/\"odd\" \\ name\u00e9") == 0);
+        assert(devdb_find_by_nwk(db, 5)->last_seen_usec == 1764391234568000ULL);
+        devdb_free(db);
+        clean_dir();
+}
+
 int main(void) {
         assert(mkdtemp(dir));
         test_helpers();
@@ -570,6 +650,7 @@ int main(void) {
         test_a_corrupt_network_file_keeps_the_devices();
         test_files_belong_to_the_state_directory_owner();
         test_damaged_files_load_or_are_set_aside();
+        test_streamed_file_and_live_states();
         clean_dir();
         assert(rmdir(dir) == 0);
         return 0;
