@@ -277,6 +277,14 @@ static void mqtt_connection_lost(Mqtt *m) {
         mqtt_set_state(m, MQTT_STATE_WAITING, m->reconnect_delay);
 }
 
+static void mqtt_on_log(struct mosquitto *mosq, void *userdata, int level, const char *str) {
+        /* libmosquitto reports TLS failures (certificate verification, ...) only here. */
+        if (level == MOSQ_LOG_ERR)
+                log_warning("libmosquitto: %s", str);
+        else if (level != MOSQ_LOG_DEBUG)
+                log_debug("libmosquitto: %s", str);
+}
+
 static int mqtt_connect(Mqtt *m) {
         int r, fd;
 
@@ -286,6 +294,10 @@ static int mqtt_connect(Mqtt *m) {
         m->lost = false;
         m->state = MQTT_STATE_CONNECTING;
         log_debug("Connecting to MQTT broker %s", m->describe);
+        /* libmosquitto formats a debug line for every packet when a log callback is set (most of
+         * a report's instructions once lumiplugd's own work was cut); what we want from it, the
+         * TLS errors, comes while connecting: the callback is there until the broker's CONNACK. */
+        mosquitto_log_callback_set(m->mosq, mqtt_on_log);
 
         errno = 0;
         if (!m->ever_connected) {
@@ -376,6 +388,7 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
                 return;         /* libmosquitto closes the socket next and calls on_disconnect */
         }
 
+        mosquitto_log_callback_set(m->mosq, NULL);     /* see mqtt_connect() */
         m->reconnect_delay = 0;         /* the next outage starts over at the shortest delay */
         m->reason[0] = 0;
         if (m->tls_insecure)
@@ -496,14 +509,6 @@ static void mqtt_on_message(struct mosquitto *mosq, void *userdata, const struct
                             match[i].userdata);
 }
 
-static void mqtt_on_log(struct mosquitto *mosq, void *userdata, int level, const char *str) {
-        /* libmosquitto reports TLS failures (certificate verification, ...) only here. */
-        if (level == MOSQ_LOG_ERR)
-                log_warning("libmosquitto: %s", str);
-        else if (level != MOSQ_LOG_DEBUG)
-                log_debug("libmosquitto: %s", str);
-}
-
 /* ---------------- public API ---------------- */
 
 int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
@@ -540,7 +545,6 @@ int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
         mosquitto_publish_callback_set(m->mosq, mqtt_on_publish);
         mosquitto_message_callback_set(m->mosq, mqtt_on_message);
         mosquitto_subscribe_callback_set(m->mosq, mqtt_on_subscribe);
-        mosquitto_log_callback_set(m->mosq, mqtt_on_log);
 
         r = mosquitto_will_set(m->mosq, m->state_topic, (int) strlen(BRIDGE_OFFLINE), BRIDGE_OFFLINE, 1, true);
         if (r != MOSQ_ERR_SUCCESS)

@@ -663,6 +663,7 @@ def phase_callgrind(prov, work, reports, toggles):
         time.sleep(2)
         topic = f"{BASE}/{ieee_of(1)}"
         vpid = s.prog.pid
+        want = s.sim.state(1)["state"]
         for what, n in (("report", reports), ("toggle", toggles)):
             subprocess.run(["callgrind_control", "-z", str(vpid)], capture_output=True, timeout=60)
             subprocess.run(["callgrind_control", "-i", "on", str(vpid)], capture_output=True, timeout=60)
@@ -672,8 +673,16 @@ def phase_callgrind(prov, work, reports, toggles):
                     s.sim.command("report 1")
                     s.c.wait(lambda tp, p: tp == topic, 60, m, "report state")
                 else:
+                    # a toggle is done when both its state messages came (the confirmed command, then
+                    # the plug's report of onOff): the next one never finds the previous still queued
+                    want = "OFF" if want == "ON" else "ON"
                     s.c.publish(f"{topic}/set", json.dumps({"state": "TOGGLE"}))
-                    s.c.wait(lambda tp, p: tp == topic, 60, m, "toggle state")
+                    is_new = on_topic(topic, lambda v, w=want: v.get("state") == w)
+                    first = s.c.wait(is_new, 60, m, "toggle state")
+                    try:
+                        s.c.wait(is_new, 5, s.c.msgs.index(first, m) + 1, "toggle report")
+                    except TimeoutError:
+                        pass
             time.sleep(1.0)
             subprocess.run(["callgrind_control", "-i", "off", str(vpid)], capture_output=True, timeout=60)
             subprocess.run(["callgrind_control", "-d", what, str(vpid)], capture_output=True, timeout=60)
