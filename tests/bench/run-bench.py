@@ -173,15 +173,16 @@ def cpu_s(pids):
     return total / 1e9
 
 
-def cpu_ticks_s(pids):
-    """utime+stime from /proc/<pid>/stat (10 ms resolution), printed next to cpu_s as a check."""
+def cpu_ticks_s(pids, which=(11, 12)):
+    """utime+stime from /proc/<pid>/stat (10 ms resolution), printed next to cpu_s as a check;
+    which=(11,) for utime (user space) alone, (12,) for stime (in the kernel)."""
     tck = os.sysconf("SC_CLK_TCK")
     total = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])     # utime, stime (fields 14, 15)
+            total += sum(int(fields[i]) for i in which)     # utime, stime (fields 14, 15)
         except OSError:
             pass
     return total / tck
@@ -725,9 +726,11 @@ def phase_scale(kind, prov, work, n, seconds):
         s.stamps()
         pids = proc_tree(s.prog.pid)
         c0, k0, t0 = cpu_s(pids), cpu_ticks_s(pids), time.monotonic_ns()
+        u0, y0 = cpu_ticks_s(pids, (11,)), cpu_ticks_s(pids, (12,))
         m0 = s.c.mark()
         time.sleep(seconds)
         c1, k1, t1 = cpu_s(pids), cpu_ticks_s(pids), time.monotonic_ns()
+        u1, y1 = cpu_ticks_s(pids, (11,)), cpu_ticks_s(pids, (12,))
         hwm = sum(status_kib(p, "VmHWM") for p in pids)
         rss = sum(status_kib(p, "VmRSS") for p in pids)
         time.sleep(3)                   # grace: messages of the window's last reports arrive
@@ -752,7 +755,7 @@ def phase_scale(kind, prov, work, n, seconds):
             late += sum(1 for v in ls if v > LATE_S)
             lat += ls
         reports = expected
-        return {"n": n, "cpu_s": c1 - c0, "cpu_ticks_s": k1 - k0, "wall_s": (t1 - t0) / 1e9, "cpu_pct": 100 * (c1 - c0) / ((t1 - t0) / 1e9),
+        return {"n": n, "cpu_s": c1 - c0, "cpu_ticks_s": k1 - k0, "user_s": u1 - u0, "sys_s": y1 - y0, "wall_s": (t1 - t0) / 1e9, "cpu_pct": 100 * (c1 - c0) / ((t1 - t0) / 1e9),
                 "hwm": hwm, "rss": rss, "expected": expected, "received": received, "dropped": dropped,
                 "late": late, "lat_p50": pct(lat, 50), "lat_p99": pct(lat, 99),
                 "cpu_per_10k": (c1 - c0) / reports * 10000 if reports else float("nan"),
