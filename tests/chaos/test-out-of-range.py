@@ -72,7 +72,23 @@ def main():
             assert refused() <= FLOOD - 1
             assert sanitized() or rss1 - rss0 <= RSS_TOLERANCE_KIB, (rss0, rss1)
             e.sim.command(f"online {AWAY}")       # the queued commands go through (or fail) by themselves
-            switch(e, AWAY, "OFF" if e.sim.state(AWAY)["state"] == "ON" else "ON", timeout=180)
+            # A command sent while they still fill the plug's queue is refused at once (as it should be):
+            # send it again until it is taken; once taken it runs after the queued ones, so it decides
+            # the plug's final state.
+            for attempt in range(30):
+                want = "OFF" if e.sim.state(AWAY)["state"] == "ON" else "ON"
+                m = e.mark()
+                e.watcher.publish(f"{BASE}/{ieee}/set", json.dumps({"state": want}))
+                try:
+                    e.wait(f"{BASE}/bridge/logging", lambda v: f"to '{ieee}' failed: 'Too many requests queued"
+                           in v.get("message", ""), start=m, timeout=2)
+                except (AssertionError, TimeoutError):
+                    break                           # taken
+                time.sleep(1)
+            else:
+                raise AssertionError("the plug's queue never drained after it came back")
+            wait_until(lambda: e.sim.state(AWAY)["state"] == want, what=f"plug {AWAY} {want} in the simulator",
+                       timeout=180)
             assert d.running()
         finally:
             traffic.stop()
