@@ -67,6 +67,7 @@ struct Mqtt {
         bool may_fall_back;             /* [mqtt] version = 5: 3.1.1 if the broker does not speak 5 */
         bool got_connack;               /* in this attempt */
         bool broker_wants_v311;         /* this attempt says the broker does not speak MQTT 5 */
+        unsigned v5_hangups;            /* MQTT 5 attempts in a row closed by the broker before a CONNACK */
         char reason[160];
         uint64_t reconnect_delay;
         uint64_t connects;              /* accepted CONNACKs, for the metrics */
@@ -436,6 +437,7 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         size_t n_hooks;
 
         m->got_connack = true;
+        m->v5_hangups = 0;
         if (rc != 0) {
                 m->refused = true;
                 m->connack = rc;
@@ -489,10 +491,14 @@ static void mqtt_on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
         m->lost = true;
         /* Hung up on our MQTT 5 CONNECT, without a CONNACK, after the TCP connection was made (a
          * refused or unreachable port is ECONNREFUSED, EHOSTUNREACH...): what a broker does that
-         * cannot parse the protocol level. */
-        if (m->state == MQTT_STATE_CONNECTING && !m->got_connack && m->protocol == MQTT_PROTOCOL_V5 &&
-            (rc == MOSQ_ERR_CONN_LOST || (rc == MOSQ_ERR_ERRNO && errno == ECONNRESET)))
-                m->broker_wants_v311 = true;
+         * cannot parse the protocol level. Twice in a row, so that a broker going down in the middle of
+         * one CONNECT is not taken for one without MQTT 5. */
+        if (m->state == MQTT_STATE_CONNECTING && !m->got_connack && m->protocol == MQTT_PROTOCOL_V5) {
+                if (rc == MOSQ_ERR_CONN_LOST || (rc == MOSQ_ERR_ERRNO && errno == ECONNRESET))
+                        m->broker_wants_v311 = ++m->v5_hangups >= 2;
+                else
+                        m->v5_hangups = 0;
+        }
         if (m->refused || m->reason[0])
                 return;         /* keep the first, most precise reason */
         if (rc == MOSQ_ERR_ERRNO)

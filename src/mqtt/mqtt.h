@@ -86,8 +86,8 @@ size_t mqtt_pending_count(const Mqtt *m);
 /* Messages handed to libmosquitto on this connection and not done yet (QoS 0: not written; QoS 1/2:
  * not acknowledged). libmosquitto holds each one in memory until then. */
 size_t mqtt_in_flight(const Mqtt *m);
-uint64_t mqtt_reconnect_count(const Mqtt *m);
+uint64_t mqtt_reconnect_count(const Mqtt *m);   /* successful connections after the first */
 /* The protocol level of the connection (of the next attempt while down): 5, or 4 (MQTT 3.1.1) when
  * configured or after a broker did not speak MQTT 5. */
-int mqtt_protocol_version(const Mqtt *m);   /* successful connections after the first */
+int mqtt_protocol_version(const Mqtt *m);
 const char *mqtt_state_to_string(MqttState s);
