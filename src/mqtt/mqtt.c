@@ -492,9 +492,12 @@ static void mqtt_on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
         /* Hung up on our MQTT 5 CONNECT, without a CONNACK, after the TCP connection was made (a
          * refused or unreachable port is ECONNREFUSED, EHOSTUNREACH...): what a broker does that
          * cannot parse the protocol level. Twice in a row, so that a broker going down in the middle of
-         * one CONNECT is not taken for one without MQTT 5. */
+         * one CONNECT is not taken for one without MQTT 5. An answer that is not an MQTT 5 CONNACK
+         * (a 3.1.1 one accepting the connection has no properties) says it at once. */
         if (m->state == MQTT_STATE_CONNECTING && !m->got_connack && m->protocol == MQTT_PROTOCOL_V5) {
-                if (rc == MOSQ_ERR_CONN_LOST || (rc == MOSQ_ERR_ERRNO && errno == ECONNRESET))
+                if (rc == MOSQ_ERR_PROTOCOL || rc == MOSQ_ERR_MALFORMED_PACKET)
+                        m->broker_wants_v311 = true;
+                else if (rc == MOSQ_ERR_CONN_LOST || (rc == MOSQ_ERR_ERRNO && errno == ECONNRESET))
                         m->broker_wants_v311 = ++m->v5_hangups >= 2;
                 else
                         m->v5_hangups = 0;

@@ -95,7 +95,8 @@ def test_echo():
 class FakeBroker:
     """MQTT 3.1.1 only. mode "refuse": a protocol level 5 CONNECT gets 3.1.1's CONNACK with return
     code 1 (unacceptable protocol version), as mosquitto < 1.6 answers; mode "hangup": the
-    connection is closed without a CONNACK. Level 4 is accepted; SUBSCRIBE, PUBLISH QoS 1 and
+    connection is closed without a CONNACK; mode "accept": 3.1.1's CONNACK accepting it, which is
+    not a valid MQTT 5 CONNACK. Level 4 is accepted; SUBSCRIBE, PUBLISH QoS 1 and
     PINGREQ are answered. Records the level of every CONNECT and the options byte of every
     SUBSCRIBE topic."""
 
@@ -155,6 +156,8 @@ class FakeBroker:
             if level != 4:
                 if self.mode == "refuse":
                     c.sendall(b"\x20\x02\x00\x01")
+                elif self.mode == "accept":             # a 3.1.1 CONNACK "accepted": no MQTT 5 properties
+                    c.sendall(b"\x20\x02\x00\x00")
                 c.close()
                 return
             c.sendall(b"\x20\x02\x00\x00")
@@ -211,13 +214,15 @@ def fallback_case(mode):
         drv.expect_line("protocol 4")
         with fake.lock:
             # a hang-up counts only the second time in a row (a broker may go down mid-CONNECT)
-            assert fake.levels == ([5, 4] if mode == "refuse" else [5, 5, 4]), fake.levels
+            assert fake.levels == ([5, 5, 4] if mode == "hangup" else [5, 4]), fake.levels
             # 3.1.1: the options byte is the QoS alone (No Local would be a malformed packet there)
             assert (f"{BASE}/#", 1) in fake.sub_options, fake.sub_options
             assert all(o <= 2 for _, o in fake.sub_options), fake.sub_options
         log = drv.log()
-        reasons = (["(Unsupported Protocol Version)"] if mode == "refuse" else
-                   ["(The connection was lost)", "(Connection reset by peer)"])
+        reasons = {"refuse": ["(Unsupported Protocol Version)"],
+                   "hangup": ["(The connection was lost)", "(Connection reset by peer)"],
+                   "accept": ["(A network protocol error occurred when communicating with the broker)",
+ "(Malformed packet)"]}[mode]
         notices = [l for l in log.splitlines() if NOTICE in l]
         assert len(notices) == 1 and any(r in notices[0] for r in reasons), log
         assert notices[0].startswith("notice: "), notices
@@ -228,7 +233,7 @@ def fallback_case(mode):
         drv.expect_line("state waiting")
         drv.expect_line("state connected", timeout=20)
         with fake.lock:
-            assert fake.levels[-2:] == [4, 4] and fake.levels.count(5) == (1 if mode == "refuse" else 2), \
+            assert fake.levels[-2:] == [4, 4] and fake.levels.count(5) == (2 if mode == "hangup" else 1), \
                 fake.levels
         assert drv.log().count(NOTICE) == 1, drv.log()
         drv.send("quit")
@@ -258,6 +263,7 @@ def main():
     test_echo()
     fallback_case("refuse")
     fallback_case("hangup")
+    fallback_case("accept")
     test_version_4_never_tries_5()
     print("ok")
 
