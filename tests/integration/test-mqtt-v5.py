@@ -222,7 +222,7 @@ def fallback_case(mode):
         reasons = {"refuse": ["(Unsupported Protocol Version)"],
                    "hangup": ["(The connection was lost)", "(Connection reset by peer)"],
                    "accept": ["(A network protocol error occurred when communicating with the broker)",
- "(Malformed packet)"]}[mode]
+                              "(Malformed packet)"]}[mode]
         notices = [l for l in log.splitlines() if NOTICE in l]
         assert len(notices) == 1 and any(r in notices[0] for r in reasons), log
         assert notices[0].startswith("notice: "), notices
