@@ -433,6 +433,17 @@ static bool parse_tls_verify(ConfigParser *p, const ConfigKey *k, const char *va
         return false;
 }
 
+/* [mqtt] version: the protocol level of the CONNECT, 4 (MQTT 3.1.1) or 5 (MQTT 5). */
+static bool parse_mqtt_version(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+        if (strcmp(value, "4") == 0)
+                *(unsigned *) field = 4;
+        else if (strcmp(value, "5") == 0)
+                *(unsigned *) field = 5;
+        else
+                return false;
+        return true;
+}
+
 static bool parse_adapter(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (strcmp(value, "zstack") != 0)
                 return false;
@@ -601,6 +612,8 @@ static const ConfigKey global_keys[] = {
           .expect = "0, 1 or 2"),
         G("mqtt", "reconnect_max", parse_uint, mqtt.reconnect_max, .min = 1, .max = 3600, .restart = true,
           .expect = "a number of seconds from 1 to 3600"),
+        G("mqtt", "version", parse_mqtt_version, mqtt.version, .restart = true,
+          .expect = "4 (MQTT 3.1.1) or 5 (MQTT 5)"),
 
         G("serial", "port", parse_serial_port, serial.port, STR, .restart = true,
           .expect = "the absolute path of a serial device (e.g. /dev/ttyUSB0) or tcp://host:port"),
@@ -776,6 +789,7 @@ int config_new(Config **ret) {
         c->mqtt.retain = true;
         c->mqtt.qos = 1;
         c->mqtt.reconnect_max = 60;
+        c->mqtt.version = 5;
         c->serial.baudrate = 115200;
         c->homeassistant.enabled = true;
         c->log.level = LOG_INFO;

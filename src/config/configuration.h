@@ -61,6 +61,7 @@ typedef struct MqttConfig {
         bool retain;
         unsigned qos;
         unsigned reconnect_max;         /* seconds: cap of the reconnect backoff */
+        unsigned version;               /* MQTT protocol level: 5 (the default, falls back to 4) or 4 */
 } MqttConfig;
 
 typedef struct SerialConfig {

@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 
 #include "mqtt/mqtt.h"
 #include "util/log.h"
@@ -26,6 +27,7 @@ typedef struct MqttSubscription {
         MqttMessageFn fn;
         void *userdata;
         int mid;                        /* of its SUBSCRIBE on this connection until the SUBACK; 0: none */
+        bool no_local;                  /* <base_topic>/#: MQTT 5 "No Local", see mqtt_send_subscribe() */
 } MqttSubscription;
 
 typedef struct MqttHook {
@@ -51,6 +53,7 @@ struct Mqtt {
         const char *tls_insecure;       /* why the broker is not fully verified; NULL: it is */
         char *base_topic;
         char *state_topic;
+        char *base_all;                 /* "<base_topic>/#" */
         char describe[300];
         uint64_t reconnect_max_usec;
 
@@ -60,6 +63,11 @@ struct Mqtt {
         bool lost;                      /* set by on_disconnect, handled after the loop call */
         bool refused;                   /* CONNACK refused in this attempt */
         int connack;
+        int protocol;                   /* MQTT_PROTOCOL_V5 or MQTT_PROTOCOL_V311, of this attempt */
+        bool may_fall_back;             /* [mqtt] version = 5: 3.1.1 if the broker does not speak 5 */
+        bool got_connack;               /* in this attempt */
+        bool broker_wants_v311;         /* this attempt says the broker does not speak MQTT 5 */
+        unsigned v5_hangups;            /* MQTT 5 attempts in a row closed by the broker before a CONNACK */
         char reason[160];
         uint64_t reconnect_delay;
         uint64_t connects;              /* accepted CONNACKs, for the metrics */
@@ -94,6 +102,35 @@ struct Mqtt {
 
 static void mqtt_connection_lost(Mqtt *m);
 static int mqtt_connect(Mqtt *m);
+
+/* CONNACK codes as the protocol of the attempt defines them: MQTT 3.1.1 return codes 1..5, MQTT 5
+ * reason codes from 128 (libmosquitto passes a 3.1.1 broker's "unacceptable protocol version"
+ * answer to an MQTT 5 CONNECT on as 132). */
+static const char *connack_to_string(int protocol, int code) {
+        return protocol == MQTT_PROTOCOL_V5 ? mosquitto_reason_string(code) : mosquitto_connack_string(code);
+}
+
+static bool connack_is_credentials(int protocol, int code) {
+        if (protocol == MQTT_PROTOCOL_V5)
+                return code == MQTT_RC_BAD_USERNAME_OR_PASSWORD || code == MQTT_RC_NOT_AUTHORIZED;
+        return code == CONNACK_REFUSED_BAD_USERNAME_PASSWORD || code == CONNACK_REFUSED_NOT_AUTHORIZED;
+}
+
+/* 3.1.1's "unacceptable protocol version" (1) or MQTT 5's "unsupported protocol version" (132). */
+static bool connack_is_protocol_version(int code) {
+        return code == CONNACK_REFUSED_PROTOCOL_VERSION || code == MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION;
+}
+
+/* <base_topic>/# is subscribed with MQTT 5's No Local: the broker does not send back what we publish
+ * (every state message, bridge/devices...), which we would only read and drop. The broker still sends
+ * the retained messages of earlier runs (mosquitto 2.0 filters only live messages by client id, see
+ * subs__process and retain__process). Not on any other filter: the Home Assistant discovery wildcard
+ * must see our own configs. On MQTT 3.1.1 the option bits do not exist: plain SUBSCRIBE. */
+static int mqtt_send_subscribe(Mqtt *m, MqttSubscription *s) {
+        int options = s->no_local && m->protocol == MQTT_PROTOCOL_V5 ? MQTT_SUB_OPT_NO_LOCAL : 0;
+
+        return mosquitto_subscribe_v5(m->mosq, &s->mid, s->filter, s->qos, options, NULL);
+}
 
 const char *mqtt_state_to_string(MqttState s) {
         static const char *const names[] = {
@@ -248,6 +285,23 @@ static void mqtt_connection_lost(Mqtt *m) {
                 return;
         }
 
+        /* A broker without MQTT 5 (mosquitto before 1.6, some hosted ones) refuses the protocol level
+         * or just hangs up: 3.1.1 from now on, for the life of this process, said once. The next
+         * try comes as soon as after any first failure, and is not a refusal to back off from. */
+        if (m->broker_wants_v311 && m->may_fall_back && m->protocol == MQTT_PROTOCOL_V5) {
+                log_fields(LOG_NOTICE, 0, &((LogFields) { .error = "mqtt-protocol-fallback" }),
+                           "MQTT broker %s does not speak MQTT 5 (%s): using MQTT 3.1.1 from now on, where our "
+                           "own messages under %s/ come back to us ([mqtt] version = 4 skips the MQTT 5 try)",
+                           m->describe, m->reason, m->base_topic);
+                m->protocol = MQTT_PROTOCOL_V311;
+                m->may_fall_back = false;
+                (void) mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+                m->refused = false;
+                mqtt_arm_reconnect(m);
+                mqtt_set_state(m, MQTT_STATE_WAITING, m->reconnect_delay);
+                return;
+        }
+
         previous_delay = m->reconnect_delay;
         mqtt_arm_reconnect(m);
         /* "0.5s" in the fast phase, whole seconds after */
@@ -263,7 +317,7 @@ static void mqtt_connection_lost(Mqtt *m) {
         if (m->refused)
                 log_fields(LOG_ERR, 0, &((LogFields) { .error = "mqtt-connack-refused" }),
                            "MQTT broker %s refused the connection: %s%s; retrying in %s", m->describe, m->reason,
-                           m->connack == 4 || m->connack == 5 ?
+                           connack_is_credentials(m->protocol, m->connack) ?
                            " (check [mqtt] username and password/password_file)" : "", secs);
         else if (was_connected)
                 log_fields(LOG_WARNING, 0, &((LogFields) { .error = "mqtt-connection-lost" }),
@@ -290,10 +344,13 @@ static int mqtt_connect(Mqtt *m) {
 
         m->refused = false;
         m->connack = 0;
+        m->got_connack = false;
+        m->broker_wants_v311 = false;
         m->reason[0] = 0;
         m->lost = false;
         m->state = MQTT_STATE_CONNECTING;
-        log_debug("Connecting to MQTT broker %s", m->describe);
+        log_debug("Connecting to MQTT broker %s with MQTT %s", m->describe,
+                  m->protocol == MQTT_PROTOCOL_V5 ? "5" : "3.1.1");
         /* libmosquitto formats a debug line for every packet when a log callback is set (most of
          * a report's instructions once lumiplugd's own work was cut); what we want from it, the
          * TLS errors, comes while connecting: the callback is there until the broker's CONNACK. */
@@ -379,10 +436,13 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         MqttHook hooks[MQTT_HOOKS_MAX];
         size_t n_hooks;
 
+        m->got_connack = true;
+        m->v5_hangups = 0;
         if (rc != 0) {
                 m->refused = true;
                 m->connack = rc;
-                (void) snprintf(m->reason, sizeof(m->reason), "%s", mosquitto_connack_string(rc));
+                m->broker_wants_v311 = m->protocol == MQTT_PROTOCOL_V5 && connack_is_protocol_version(rc);
+                (void) snprintf(m->reason, sizeof(m->reason), "%s", connack_to_string(m->protocol, rc));
                 if (m->reason[0] && m->reason[strlen(m->reason) - 1] == '.')
                         m->reason[strlen(m->reason) - 1] = 0;
                 return;         /* libmosquitto closes the socket next and calls on_disconnect */
@@ -406,7 +466,7 @@ static void mqtt_on_connect(struct mosquitto *mosq, void *userdata, int rc) {
         log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = m->state_topic }), "Published %s to %s (retained)",
                    BRIDGE_ONLINE, m->state_topic);
         for (size_t i = 0; i < m->n_subs; i++) {
-                int r = mosquitto_subscribe(m->mosq, &m->subs[i].mid, m->subs[i].filter, m->subs[i].qos);
+                int r = mqtt_send_subscribe(m, &m->subs[i]);
 
                 if (r != MOSQ_ERR_SUCCESS)
                         log_fields(LOG_WARNING, 0, &((LogFields) { .topic = m->subs[i].filter }),
@@ -429,6 +489,19 @@ static void mqtt_on_disconnect(struct mosquitto *mosq, void *userdata, int rc) {
 
         log_debug("libmosquitto closed the connection: rc=%d (%s), errno=%d", rc, mosquitto_strerror(rc), errno);
         m->lost = true;
+        /* Hung up on our MQTT 5 CONNECT, without a CONNACK, after the TCP connection was made (a
+         * refused or unreachable port is ECONNREFUSED, EHOSTUNREACH...): what a broker does that
+         * cannot parse the protocol level. Twice in a row, so that a broker going down in the middle of
+         * one CONNECT is not taken for one without MQTT 5. An answer that is not an MQTT 5 CONNACK
+         * (a 3.1.1 one accepting the connection has no properties) says it at once. */
+        if (m->state == MQTT_STATE_CONNECTING && !m->got_connack && m->protocol == MQTT_PROTOCOL_V5) {
+                if (rc == MOSQ_ERR_PROTOCOL || rc == MOSQ_ERR_MALFORMED_PACKET)
+                        m->broker_wants_v311 = true;
+                else if (rc == MOSQ_ERR_CONN_LOST || (rc == MOSQ_ERR_ERRNO && errno == ECONNRESET))
+                        m->broker_wants_v311 = ++m->v5_hangups >= 2;
+                else
+                        m->v5_hangups = 0;
+        }
         if (m->refused || m->reason[0])
                 return;         /* keep the first, most precise reason */
         if (rc == MOSQ_ERR_ERRNO)
@@ -532,6 +605,10 @@ int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
                 m->state_topic = NULL;
                 return -ENOMEM;
         }
+        if (asprintf(&m->base_all, "%s/#", m->base_topic) < 0) {
+                m->base_all = NULL;
+                return -ENOMEM;
+        }
         (void) snprintf(m->describe, sizeof(m->describe), "%s:%u", m->host, m->port);
 
         (void) mosquitto_lib_init();
@@ -539,6 +616,14 @@ int mqtt_new(Mqtt **ret, sd_event *event, const MqttConfig *config) {
         m->mosq = mosquitto_new(config->client_id, true, m);
         if (!m->mosq)
                 return errno > 0 ? -errno : -ENOMEM;
+
+        /* MQTT 5 unless [mqtt] version = 4, for No Local (mqtt_send_subscribe); libmosquitto calls the
+         * 3.1.1-style callbacks below on an MQTT 5 connection too. */
+        m->protocol = config->version == 4 ? MQTT_PROTOCOL_V311 : MQTT_PROTOCOL_V5;
+        m->may_fall_back = m->protocol == MQTT_PROTOCOL_V5;
+        r = mosquitto_int_option(m->mosq, MOSQ_OPT_PROTOCOL_VERSION, m->protocol);
+        if (r != MOSQ_ERR_SUCCESS)
+                return log_error_errno(-EINVAL, "Cannot set the MQTT protocol version: %s", mosquitto_strerror(r));
 
         mosquitto_connect_callback_set(m->mosq, mqtt_on_connect);
         mosquitto_disconnect_callback_set(m->mosq, mqtt_on_disconnect);
@@ -609,6 +694,7 @@ Mqtt *mqtt_free(Mqtt *m) {
         free(m->host);
         free(m->base_topic);
         free(m->state_topic);
+        free(m->base_all);
         sd_event_unref(m->event);
         free(m);
         return NULL;
@@ -684,9 +770,10 @@ int mqtt_subscribe(Mqtt *m, const char *filter, int qos, MqttMessageFn fn, void 
         copy = strdup(filter);
         if (!copy)
                 return -ENOMEM;
-        m->subs[m->n_subs++] = (MqttSubscription) { .filter = copy, .qos = qos, .fn = fn, .userdata = userdata };
+        m->subs[m->n_subs++] = (MqttSubscription) { .filter = copy, .qos = qos, .fn = fn, .userdata = userdata,
+                                                    .no_local = strcmp(filter, m->base_all) == 0 };
         if (m->state == MQTT_STATE_CONNECTED) {
-                (void) mosquitto_subscribe(m->mosq, &m->subs[m->n_subs - 1].mid, filter, qos);
+                (void) mqtt_send_subscribe(m, &m->subs[m->n_subs - 1]);
                 mqtt_update_io(m);
         }
         return 0;
@@ -847,4 +934,8 @@ size_t mqtt_in_flight(const Mqtt *m) {
 
 uint64_t mqtt_reconnect_count(const Mqtt *m) {
         return m->connects > 1 ? m->connects - 1 : 0;
+}
+
+int mqtt_protocol_version(const Mqtt *m) {
+        return m->protocol == MQTT_PROTOCOL_V5 ? 5 : 4;
 }

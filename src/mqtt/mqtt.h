@@ -2,6 +2,8 @@
  * MQTT client on sd-event: libmosquitto's non-threaded API driven by an io source on its socket and
  * a one-second timer, reconnecting for as long as the daemon runs: every second during the first
  * reconnect_max seconds of an outage, then with a backoff doubling up to reconnect_max.
+ * MQTT 5 by default, <base_topic>/# subscribed with No Local (our own messages do not come back),
+ * falling back to MQTT 3.1.1 for good when a broker does not speak 5 ([mqtt] version).
  * Owns <base_topic>/bridge/state (last will "offline", "online" on every connect), a registry of
  * subscriptions that is replayed on every reconnect, hooks that republish retained state after a
  * reconnect, and a bounded queue of what is published while the broker is away.
@@ -85,4 +87,7 @@ size_t mqtt_pending_count(const Mqtt *m);
  * not acknowledged). libmosquitto holds each one in memory until then. */
 size_t mqtt_in_flight(const Mqtt *m);
 uint64_t mqtt_reconnect_count(const Mqtt *m);   /* successful connections after the first */
+/* The protocol level of the connection (of the next attempt while down): 5, or 4 (MQTT 3.1.1) when
+ * configured or after a broker did not speak MQTT 5. */
+int mqtt_protocol_version(const Mqtt *m);
 const char *mqtt_state_to_string(MqttState s);

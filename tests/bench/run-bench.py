@@ -352,9 +352,9 @@ def provision(max_plugs, log_dir):
         finally:
             z.stop(timeout=120)
         lw = mkd(work, "lumi")
+        m = c.mark()            # before the start: lumiplugd is online within milliseconds
         d = LumiRun(lw, mq, sim, level="info").start()
         try:
-            m = c.mark()
             wait_up(c, d, [], 120, m)
             for i in range(2, max_plugs + 1, 10):
                 pair(c, sim, list(range(i, min(i + 10, max_plugs + 1))), 300)

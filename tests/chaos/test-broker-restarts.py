@@ -51,15 +51,13 @@ def retained(e, topic):
     return any(t == topic and r and p for t, p, r in e.watcher.messages)
 
 
-def all_retained(e, must):
-    """Whether the broker holds every topic of must as a retained message. A message published after
-    the watcher subscribed reaches it without the retain flag, so a check that fails subscribes anew:
-    a new subscription gets every retained message with the flag (checked at the next poll)."""
-    if all(retained(e, t) for t in must):
+def broker_holds(e, topics):
+    """Every topic came to the watcher as retained. One the daemon published after the watcher
+    subscribed came live (retain flag 0): a new watcher then gets the broker's retained copies."""
+    if all(retained(e, t) for t in topics):
         return True
     fresh_watcher(e)
-    time.sleep(0.3)
-    return all(retained(e, t) for t in must)
+    return False
 
 
 def main():
@@ -90,9 +88,9 @@ def main():
                 delays.append(time_until_online(e.broker.port, t0))
 
                 fresh_watcher(e)
-                wait_until(lambda: all_retained(e, must),
+                wait_until(lambda: broker_holds(e, must),
                            what=f"restart {i + 1}: retained topics {sorted(t for t in must if not retained(e, t))}",
-                           timeout=20)
+                           timeout=20, interval=1.0)
                 for n in range(1, PLUGS + 1):
                     switch(e, n, "OFF" if e.sim.state(n)["state"] == "ON" else "ON", timeout=30)
                 assert d.running() and d.pid == pid

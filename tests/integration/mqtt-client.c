@@ -2,10 +2,10 @@
  * A driver of src/mqtt for test-mqtt-client.py: one Mqtt on sd-event, steered by lines on stdin,
  * reporting on stdout (one line per event):
  *   stdin:  start | subscribe FILTER | subscribe0 FILTER (QoS 0) | unsubscribe FILTER | publish TOPIC PAYLOAD [retain]
- *           burst PREFIX N [retain]  (N messages PREFIX/0..N-1, payload = index) | quit
+ *           burst PREFIX N [retain]  (N messages PREFIX/0..N-1, payload = index) | protocol | quit
  *   stdout: state NAME | message TOPIC PAYLOAD | subscribed FILTER (its SUBACK) | hook N | pending N | published |
- *           stopped | error TEXT
- * Usage: mqtt-client PORT BASE_TOPIC
+ *           stopped | protocol N (mqtt_protocol_version) | error TEXT
+ * Usage: mqtt-client PORT BASE_TOPIC [VERSION ([mqtt] version, default 5) [CLIENT_ID]]
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -99,7 +99,9 @@ static void run_command(Driver *d, char *line) {
                         r = mqtt_publish_string(d->mqtt, topic, payload, 1, c && strcmp(c, "retain") == 0);
                 }
                 say("pending %zu", mqtt_pending_count(d->mqtt));
-        } else if (strcmp(cmd, "quit") == 0)
+        } else if (strcmp(cmd, "protocol") == 0)
+                say("protocol %d", mqtt_protocol_version(d->mqtt));
+        else if (strcmp(cmd, "quit") == 0)
                 r = mqtt_shutdown(d->mqtt, on_stopped, d);
         else {
                 say("error unknown command %s", cmd);
@@ -136,8 +138,8 @@ int main(int argc, char *argv[]) {
         sd_event_source *in = NULL;
         int r;
 
-        if (argc != 3) {
-                fprintf(stderr, "Usage: mqtt-client PORT BASE_TOPIC\n");
+        if (argc < 3 || argc > 5) {
+                fprintf(stderr, "Usage: mqtt-client PORT BASE_TOPIC [VERSION [CLIENT_ID]]\n");
                 return 2;
         }
         log_set_target(LOG_TARGET_STDERR);
@@ -152,6 +154,13 @@ int main(int argc, char *argv[]) {
         config->mqtt.base_topic = strdup(argv[2]);
         config->mqtt.port = (unsigned) atoi(argv[1]);
         config->mqtt.reconnect_max = 1;
+        if (argc > 3)
+                config->mqtt.version = (unsigned) atoi(argv[3]);
+        if (argc > 4) {
+                config->mqtt.client_id = strdup(argv[4]);
+                if (!config->mqtt.client_id)
+                        return 1;
+        }
         if (!config->mqtt.host || !config->mqtt.base_topic)
                 return 1;
 

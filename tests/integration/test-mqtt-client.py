@@ -22,12 +22,12 @@ PENDING_MAX = 256
 
 
 class Driver:
-    def __init__(self, port):
+    def __init__(self, port, *extra):     # extra: [VERSION [CLIENT_ID]] (mqtt-client.c)
         exe = os.path.join(build_root(), "tests", "integration", "mqtt-client")
         self.stderr_path = os.path.join(tempfile.mkdtemp(prefix="lumi-mqtt-client-"), "stderr.log")
         self.stderr = open(self.stderr_path, "wb")
         # behind LUMIPLUGD_WRAPPER too: it is src/mqtt under test
-        self.p = subprocess.Popen([*wrapper(), exe, str(port), BASE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.p = subprocess.Popen([*wrapper(), exe, str(port), BASE, *map(str, extra)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=self.stderr, text=True, bufsize=1)
         self.lines = queue.Queue()
         self.seen = []

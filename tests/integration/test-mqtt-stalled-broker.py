@@ -24,8 +24,10 @@ def stalled_broker():
     def serve():
         c, _ = srv.accept()
         conns.append(c)
-        c.recv(4096)                             # the CONNECT
-        c.sendall(b"\x20\x02\x00\x00")           # CONNACK, accepted
+        connect = c.recv(4096)                   # the CONNECT
+        level = connect[connect.find(b"MQTT") + 4]
+        # CONNACK, accepted: MQTT 5's has a property length (none), 3.1.1's ends at the code
+        c.sendall(b"\x20\x03\x00\x00\x00" if level == 5 else b"\x20\x02\x00\x00")
         # from now on nothing is read: the kernel buffers fill, then libmosquitto's queue would
 
     threading.Thread(target=serve, daemon=True).start()

@@ -33,8 +33,9 @@ def main():
         ini = mqtt_ini(broker.port, base_topic="pwbad",
                        mqtt_extra=f"username = lumi\npassword = {WRONG}\nreconnect_max = 2\n")
         with Daemon(ini) as dmn:
-            dmn.wait_log(r"error: MQTT broker 127\.0\.0\.1:\d+ refused the connection: Connection Refused: not "
-                         r"authorised \(check \[mqtt\] username and password/password_file\); retrying in 1s")
+            # MQTT 5 (the default): the broker's reason code 135
+            dmn.wait_log(r"error: MQTT broker 127\.0\.0\.1:\d+ refused the connection: Not authorized "
+                         r"\(check \[mqtt\] username and password/password_file\); retrying in 1s")
             dmn.wait_log(r"refused the connection: .*retrying in 2s", count=2, timeout=20)
             assert dmn.running()
             log = dmn.log()
@@ -43,9 +44,20 @@ def main():
             assert dmn.stop() == 0, log
         assert not any(t.startswith("pwbad/") for t, _, _ in watcher.messages), watcher.messages
 
-        # No credentials at all: refused the same way.
+        # The same over MQTT 3.1.1: the broker's return code 5, in 3.1.1's words.
+        ini = mqtt_ini(broker.port, base_topic="pwbad4",
+                       mqtt_extra=f"username = lumi\npassword = {WRONG}\nreconnect_max = 2\nversion = 4\n")
+        with Daemon(ini) as dmn:
+            dmn.wait_log(r"error: MQTT broker 127\.0\.0\.1:\d+ refused the connection: Connection Refused: not "
+                         r"authorised \(check \[mqtt\] username and password/password_file\); retrying in 1s")
+            log = dmn.log()
+            assert "does not speak MQTT 5" not in log, log
+            assert dmn.stop() == 0, log
+
+        # No credentials at all: refused the same way, and never taken for a broker without MQTT 5.
         with Daemon(mqtt_ini(broker.port, base_topic="pwnone", mqtt_extra="reconnect_max = 1\n")) as dmn:
-            dmn.wait_log(r"refused the connection: Connection Refused: not authorised", count=2)
+            dmn.wait_log(r"refused the connection: Not authorized \(check", count=2)
+            assert "does not speak MQTT 5" not in dmn.log(), dmn.log()
             assert dmn.stop() == 0
 
         # The right password from password_file (newline stripped): online.

@@ -92,6 +92,15 @@ static const BadCase bad_cases[] = {
         { "negative keepalive",
           "[mqtt]\nkeepalive = -5\n",
           "@F@:2: [mqtt] keepalive = '-5': expected a number of seconds from 5 to 65535\n" },
+        { "MQTT version 3 (3.1) is not spoken",
+          "[mqtt]\nversion = 3\n",
+          "@F@:2: [mqtt] version = '3': expected 4 (MQTT 3.1.1) or 5 (MQTT 5)\n" },
+        { "MQTT version as Zigbee2MQTT never spells it",
+          "[mqtt]\nversion = 5.0\n",
+          "@F@:2: [mqtt] version = '5.0': expected 4 (MQTT 3.1.1) or 5 (MQTT 5)\n" },
+        { "MQTT version empty",
+          "[mqtt]\nversion =\n",
+          "@F@:2: [mqtt] version = '': expected 4 (MQTT 3.1.1) or 5 (MQTT 5)\n" },
         { "hex prefix without digits",
           "[zigbee]\npan_id = 0x\n",
           "@F@:2: [zigbee] pan_id = '0x': expected auto or a PAN ID from 0x0001 to 0xfffe\n" },
@@ -362,6 +371,7 @@ static void test_empty_file_gives_defaults(void) {
         assert(c->mqtt.retain == true);
         assert(c->mqtt.qos == 1);
         assert(c->mqtt.reconnect_max == 60);
+        assert(c->mqtt.version == 5);
         assert(strcmp(c->serial.port, "/dev/ttyUSB0") == 0);
         assert(c->serial.baudrate == 115200);
         assert(!c->serial.rtscts);
@@ -428,6 +438,7 @@ static void test_good_file_gives_its_values(void) {
                       "retain = no\n"
                       "qos = 0\n"
                       "reconnect_max = 10\n"
+                      "version = 4\n"
                       "[serial]\n"
                       "port = /dev/ttyACM0\n"
                       "baudrate = 460800\n"
@@ -481,6 +492,7 @@ static void test_good_file_gives_its_values(void) {
         assert(c->mqtt.keepalive == 30);
         assert(strcmp(c->mqtt.base_topic, "home/zigbee") == 0);
         assert(!c->mqtt.retain && c->mqtt.qos == 0 && c->mqtt.reconnect_max == 10);
+        assert(c->mqtt.version == 4);
         assert(strcmp(c->serial.port, "/dev/ttyACM0") == 0 && c->serial.baudrate == 460800 && c->serial.rtscts);
         assert(c->zigbee.channel == 15 && c->zigbee.pan_id == 0x1a62);
         assert(c->zigbee.extended_pan_id.set && c->zigbee.extended_pan_id.bytes[0] == 0xdd);
@@ -492,7 +504,7 @@ static void test_good_file_gives_its_values(void) {
         assert(strcmp(c->state.directory, "/srv/lumi") == 0);
         assert(c->n_devices == 2);
         d = config_find_device(c, UINT64_C(0x00158d0001a2b3c4));
-        assert(d && d->line == 44);
+        assert(d && d->line == 45);
         assert(strcmp(d->friendly_name, "living room/lamp") == 0);
         assert(d->device_temperature_precision.set && d->device_temperature_precision.value == 2);
         assert(d->device_temperature_calibration.set && d->device_temperature_calibration.value == -1.5);
