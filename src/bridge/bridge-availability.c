@@ -19,6 +19,7 @@ uint64_t bridge_availability_timeout(const Bridge *b) {
 }
 
 void bridge_plugs_changed(Bridge *b) {
+        bridge_background_changed(b);   /* a plug added, removed or its availability changed */
         if (b->owner.plugs_changed)
                 b->owner.plugs_changed(b->userdata);
 }
@@ -50,6 +51,7 @@ int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool f
         if (a == AVAILABILITY_ONLINE && p->published == AVAILABILITY_OFFLINE)
                 bridge_retrieve_state(b, p);
         p->published = a;
+        bridge_background_changed(b);   /* polls and read-backs pause while it is offline */
         if (asprintf(&suffix, "%s/availability", d->friendly_name) < 0)
                 return -ENOMEM;
         return bridge_publish_under_base(b, suffix, a == AVAILABILITY_ONLINE ? "{\"state\":\"online\"}" : "{\"state\":\"offline\"}",

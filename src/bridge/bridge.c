@@ -161,6 +161,17 @@ int bridge_publish_json(Bridge *b, const char *suffix, json_object *o, bool reta
         return bridge_publish_under_base(b, suffix, s, retain, qos);
 }
 
+/* discover_queued only through here: Bridge.n_discover_queued counts them */
+static void set_discover_queued(Bridge *b, BridgePlug *p, bool queued) {
+        if (p->discover_queued == queued)
+                return;
+        p->discover_queued = queued;
+        if (queued)
+                b->n_discover_queued++;
+        else
+                b->n_discover_queued--;
+}
+
 Device *bridge_plug_device(const Bridge *b, const BridgePlug *p) {
         return devdb_find_by_ieee(b->db, p->ieee);
 }
@@ -298,6 +309,7 @@ void bridge_plug_drop(Bridge *b, uint64_t ieee) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee) {
                         plug_state_to_db(b, b->plugs[i]);
+                        set_discover_queued(b, b->plugs[i], false);
                         bridge_plug_free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;
@@ -545,7 +557,7 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p) {
         Device *d = bridge_plug_device(b, p);
         int r;
 
-        p->discover_queued = false;
+        set_discover_queued(b, p, false);
         if (!b->cfg.homeassistant || !d || b->discovery_due)
                 return;         /* during the wait for retained configs everything comes at its end */
         r = plug_disc_messages(b, p, d, &msgs);
@@ -584,7 +596,7 @@ static void discover_queued_plugs(Bridge *b) {
 
         if (!b->connected)
                 return;
-        for (size_t i = 0; i < b->n_plugs; i++) {
+        for (size_t i = 0; i < b->n_plugs && b->n_discover_queued > 0; i++) {
                 BridgePlug *p = b->plugs[i];
 
                 if (!p->discover_queued)
@@ -599,12 +611,7 @@ static void discover_queued_plugs(Bridge *b) {
 }
 
 bool bridge_discovery_queued(const Bridge *b) {
-        if (!b->connected)
-                return false;
-        for (size_t i = 0; i < b->n_plugs; i++)
-                if (b->plugs[i]->discover_queued)
-                        return true;
-        return false;
+        return b->connected && b->n_discover_queued > 0;
 }
 
 static void discover_all(Bridge *b) {
@@ -616,7 +623,7 @@ static void discover_all(Bridge *b) {
         if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
                 publish_changed_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
-                b->plugs[i]->discover_queued = true;    /* bridge_tick() goes on with them */
+                set_discover_queued(b, b->plugs[i], true);      /* bridge_tick() goes on with them */
 }
 
 static const DiscMessage *find_message(const DiscMessages *msgs, const char *topic) {
@@ -1146,7 +1153,7 @@ static void rediscover_all(Bridge *b) {
                 publish_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (!b->plugs[i]->rediscover_at)        /* a renamed plug's come at their time */
-                        b->plugs[i]->discover_queued = true;
+                        set_discover_queued(b, b->plugs[i], true);
         discover_queued_plugs(b);
 }
 
@@ -1582,6 +1589,7 @@ void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c) {
         if (b->coordinator.n_endpoints > BRIDGE_COORDINATOR_ENDPOINTS_MAX)
                 b->coordinator.n_endpoints = BRIDGE_COORDINATOR_ENDPOINTS_MAX;
         b->have_coordinator = true;
+        bridge_background_changed(b);   /* polls and read-backs wait for the coordinator */
         bridge_format_ieee(c->ieee, b->coordinator_ieee);
         snprintf(b->coordinator_revision, sizeof(b->coordinator_revision), "%" PRIu32, c->revision);
         if (b->connected) {
