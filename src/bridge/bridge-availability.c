@@ -60,6 +60,7 @@ int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool f
 
 static void schedule_check(Bridge *b, BridgePlug *p, uint64_t now) {
         p->next_check = now + (uint64_t) ((double) (bridge_availability_timeout(b) + SECOND_USEC) * p->backoff);
+        bridge_plug_timer_armed(b, p->next_check);
 }
 
 /* Anything received from the plug: it is there. */
@@ -118,6 +119,7 @@ void bridge_complete_ping(Bridge *b, Pending *pd, int error) {
         if (p->ping_attempts_left > 1) {
                 p->ping_attempts_left--;
                 p->next_check = now + PING_RETRY_USEC;
+                bridge_plug_timer_armed(b, p->next_check);
                 return;
         }
         p->ping_attempts_left = 0;
@@ -143,5 +145,6 @@ void bridge_on_coordinator_restored(Bridge *b) {
         for (size_t i = 0; i < b->n_plugs; i++) {
                 b->plugs[i]->backoff = 1;
                 b->plugs[i]->next_check = now;
+                bridge_plug_timer_armed(b, now);
         }
 }

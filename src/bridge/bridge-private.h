@@ -155,6 +155,10 @@ struct Bridge {
                 uint64_t settings_wake; /* earliest settings_due of plugs ready but for the time */
         } background;
         unsigned n_discover_queued;     /* plugs with discover_queued set */
+        /* No plug's rediscover_at, retrieve_at or next_check is before this (a lower bound: every
+         * assignment goes through bridge_plug_timer_armed(), bridge_tick() recomputes it when it
+         * looks at the plugs), so the tick skips that look while nothing can be due. */
+        uint64_t plug_timers_min;
         /* The wait for retained discovery configs, at every connect (bridge_discovery_end()) */
         uint64_t discovery_due;         /* its cap (connect + BRIDGE_DISCOVERY_WAIT_USEC); 0: no wait */
         bool discovery_fenced;          /* the SUBACK of a SUBSCRIBE sent after the wildcard's came */
@@ -264,6 +268,7 @@ bool bridge_plug_available(const Bridge *b, const BridgePlug *p);
 bool bridge_background_may_send(const Bridge *b, uint64_t now);
 void bridge_background_sent(Bridge *b, uint64_t now);
 void bridge_background_changed(Bridge *b);
+void bridge_plug_timer_armed(Bridge *b, uint64_t at);  /* after setting a plug's timer to at */
 void bridge_poll_tick(Bridge *b, uint64_t now);
 uint64_t bridge_poll_next_wakeup(const Bridge *b);
 void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl, size_t len);

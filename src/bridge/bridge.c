@@ -161,6 +161,11 @@ int bridge_publish_json(Bridge *b, const char *suffix, json_object *o, bool reta
         return bridge_publish_under_base(b, suffix, s, retain, qos);
 }
 
+void bridge_plug_timer_armed(Bridge *b, uint64_t at) {
+        if (at)
+                b->plug_timers_min = MIN(b->plug_timers_min, at);
+}
+
 /* discover_queued only through here: Bridge.n_discover_queued counts them */
 static void set_discover_queued(Bridge *b, BridgePlug *p, bool queued) {
         if (p->discover_queued == queued)
@@ -861,8 +866,10 @@ int bridge_republish_all(Bridge *b) {
 
                         (void) bridge_publish_availability(b, p, up ? AVAILABILITY_ONLINE : AVAILABILITY_OFFLINE, true);
                         /* an active device that is not available at start is checked at once */
-                        if (!p->ping_pending)
+                        if (!p->ping_pending) {
                                 p->next_check = up ? p->last_seen + bridge_availability_timeout(b) + SECOND_USEC : now;
+                                bridge_plug_timer_armed(b, p->next_check);
+                        }
                 }
         }
         return 0;
@@ -1020,6 +1027,7 @@ static void handle_set_get(Bridge *b, const char *topic, const char *name, bool 
 /* Debounced as Zigbee2MQTT's retrieveState(): announces come in bursts. */
 void bridge_retrieve_state(Bridge *b, BridgePlug *p) {
         p->retrieve_at = bridge_now(b) + BRIDGE_RETRIEVE_DEBOUNCE_USEC;
+        bridge_plug_timer_armed(b, p->retrieve_at);
 }
 
 static void read_state(Bridge *b, BridgePlug *p) {
@@ -1532,19 +1540,35 @@ void bridge_tick(Bridge *b) {
                         if (b->plugs[i]->have_state)
                                 (void) bridge_publish_state(b, b->plugs[i], NULL);
         }
-        for (size_t i = 0; i < b->n_plugs; i++) {
-                BridgePlug *p = b->plugs[i];
+        if (now >= b->plug_timers_min) {
+                uint64_t min = UINT64_MAX;
 
-                if (p->rediscover_at && now >= p->rediscover_at) {
-                        p->rediscover_at = 0;
-                        bridge_discover_plug(b, p);
+                b->plug_timers_min = UINT64_MAX;        /* timers armed during the look lower it */
+                for (size_t i = 0; i < b->n_plugs; i++) {
+                        BridgePlug *p = b->plugs[i];
+
+                        if (p->rediscover_at && now >= p->rediscover_at) {
+                                p->rediscover_at = 0;
+                                bridge_discover_plug(b, p);
+                        }
+                        if (p->retrieve_at && now >= p->retrieve_at) {
+                                p->retrieve_at = 0;
+                                read_state(b, p);
+                        }
+                        if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
+                                bridge_start_ping(b, p);
                 }
-                if (p->retrieve_at && now >= p->retrieve_at) {
-                        p->retrieve_at = 0;
-                        read_state(b, p);
+                for (size_t i = 0; i < b->n_plugs; i++) {
+                        const BridgePlug *p = b->plugs[i];
+
+                        if (p->rediscover_at)
+                                min = MIN(min, p->rediscover_at);
+                        if (p->retrieve_at)
+                                min = MIN(min, p->retrieve_at);
+                        if (p->next_check)
+                                min = MIN(min, p->next_check);
                 }
-                if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
-                        bridge_start_ping(b, p);
+                b->plug_timers_min = MIN(b->plug_timers_min, min);
         }
         discover_queued_plugs(b);
         bridge_settings_tick(b, now);

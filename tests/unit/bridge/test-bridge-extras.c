@@ -3,7 +3,8 @@
  * corrected value is published; totals across a counter drop and a restart), power polls (spread,
  * limited, never faster than the interval, paused while unavailable, a failed one changes nothing
  * else) and the settings read-back with write-back. The cached earliest poll / read-back times
- * (Bridge.background) against a recomputation over every plug, through random schedules.
+ * (Bridge.background) and the bound on the plugs' timers (Bridge.plug_timers_min) against a
+ * recomputation over every plug, through random schedules.
  */
 #undef NDEBUG
 #include <assert.h>
@@ -453,6 +454,10 @@ static void check_background(Bridge *b) {
                 /* without a rescan pending, paused plugs were already set back to "no phase" */
                 if (!b->background.poll_rescan && !brute_may_poll(b, p))
                         assert(p->poll_due == 0);
+                /* the tick's bound on the plugs' own timers holds: a skipped look had nothing due */
+                assert(!p->rediscover_at || p->rediscover_at >= b->plug_timers_min);
+                assert(!p->retrieve_at || p->retrieve_at >= b->plug_timers_min);
+                assert(!p->next_check || p->next_check >= b->plug_timers_min);
         }
         assert(b->background.poll_tick == poll_tick);
 }
