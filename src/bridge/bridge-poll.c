@@ -44,6 +44,10 @@ void bridge_background_changed(Bridge *b) {
         b->background.poll_rescan = true;
 }
 
+void bridge_background_times_changed(Bridge *b) {
+        b->background.stale = true;
+}
+
 static unsigned polls_in_flight(const Bridge *b) {
         unsigned n = 0;
 
@@ -218,7 +222,7 @@ void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl,
         if (!p || !d)
                 return;
         p->poll_pending = false;
-        bridge_background_changed(b);
+        bridge_background_times_changed(b);
         bridge_format_ieee(p->ieee, ieee);
         if (error < 0) {
                 /* not a verdict on availability: the ping decides that */

@@ -267,7 +267,10 @@ uint64_t bridge_discovery_end(const Bridge *b);
 bool bridge_plug_available(const Bridge *b, const BridgePlug *p);
 bool bridge_background_may_send(const Bridge *b, uint64_t now);
 void bridge_background_sent(Bridge *b, uint64_t now);
+/* Something that decides whether a plug may poll or read back changed (plugs, availability,
+ * coordinator, poll_unsupported, a new phase) / only a due time or a busy flag changed. */
 void bridge_background_changed(Bridge *b);
+void bridge_background_times_changed(Bridge *b);
 void bridge_plug_timer_armed(Bridge *b, uint64_t at);  /* after setting a plug's timer to at */
 void bridge_poll_tick(Bridge *b, uint64_t now);
 uint64_t bridge_poll_next_wakeup(const Bridge *b);

@@ -40,7 +40,7 @@ void bridge_settings_request(Bridge *b, BridgePlug *p, uint64_t delay_usec) {
         p->settings_step = 0;
         p->settings_failures = 0;
         p->settings_due = due;
-        bridge_background_changed(b);
+        bridge_background_times_changed(b);
 }
 
 /* Pending.seconds of a step: which read-back round and which step it belongs to. */
@@ -156,7 +156,7 @@ void bridge_settings_tick(Bridge *b, uint64_t now) {
         /* no plug ready before the earliest due time: the look at every plug would do nothing */
         if (bridge_settings_earliest(b) > now)
                 return;
-        bridge_background_changed(b);   /* steps sent, read-backs finished below */
+        bridge_background_times_changed(b);   /* steps sent, read-backs finished below */
         for (size_t i = 0; i < b->n_plugs && bridge_background_may_send(b, now); i++) {
                 BridgePlug *p = b->plugs[i];
                 Device *d;
@@ -205,7 +205,7 @@ void bridge_complete_settings(Bridge *b, Pending *pd, int error, const uint8_t *
         if (!p || !d)
                 return;
         p->settings_busy = false;
-        bridge_background_changed(b);
+        bridge_background_times_changed(b);
         bridge_format_ieee(p->ieee, ieee);
         if (error >= 0 && zcl) {
                 r = plug_action_response_status(&pd->action, zcl, len, &status);

@@ -299,6 +299,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
         for (size_t i = 0; i < b->cfg.n_devices; i++)
                 if (b->cfg.devices[i].ieee == d->ieee)
                         p->config = &b->cfg.devices[i];
+        bridge_background_changed(b);   /* its poll interval */
         bridge_energy_plug_added(b, p, d);
         bridge_settings_request(b, p, 0);       /* read back once the coordinator is up and it is available */
         if (!p->last_seen)
