@@ -9,6 +9,7 @@
 #include "bridge/bridge.h"
 #include "devices/energy.h"
 #include "discovery/ha-discovery.h"
+#include "store/ieee-index.h"
 #include "util/log.h"
 
 static inline void bridge_json_putp(json_object **p) {
@@ -155,6 +156,8 @@ struct Bridge {
                 uint64_t settings_wake; /* earliest settings_due of plugs ready but for the time */
         } background;
         unsigned n_discover_queued;     /* plugs with discover_queued set */
+        IeeeIndex plug_index;           /* the plugs by IEEE (bridge_find_plug() once per message) */
+        bool plug_index_incomplete;     /* more plugs than the index holds: look them up one by one */
         /* No plug's rediscover_at, retrieve_at or next_check is before this (a lower bound: every
          * assignment goes through bridge_plug_timer_armed(), bridge_tick() recomputes it when it
          * looks at the plugs), so the tick skips that look while nothing can be due. */

@@ -39,6 +39,8 @@ const char *bridge_ieee_string(uint64_t ieee, char buf[static 19]) {
 }
 
 BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee) {
+        if (!b->plug_index_incomplete)
+                return ieee_index_get(&b->plug_index, ieee);
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee)
                         return b->plugs[i];
@@ -286,6 +288,8 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
                         return -ENOMEM;
                 b->plugs[b->n_plugs++] = p;
                 p->ieee = d->ieee;
+                if (ieee_index_put(&b->plug_index, p->ieee, p) < 0)
+                        b->plug_index_incomplete = true;
                 p->backoff = 1;
                 bridge_plugs_changed(b);
         }
@@ -316,6 +320,7 @@ void bridge_plug_drop(Bridge *b, uint64_t ieee) {
                 if (b->plugs[i]->ieee == ieee) {
                         plug_state_to_db(b, b->plugs[i]);
                         set_discover_queued(b, b->plugs[i], false);
+                        (void) ieee_index_remove(&b->plug_index, ieee);
                         bridge_plug_free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;

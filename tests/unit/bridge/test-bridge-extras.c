@@ -454,6 +454,7 @@ static void check_background(Bridge *b) {
                 /* without a rescan pending, paused plugs were already set back to "no phase" */
                 if (!b->background.poll_rescan && !brute_may_poll(b, p))
                         assert(p->poll_due == 0);
+                assert(bridge_find_plug(b, p->ieee) == p);     /* the index by IEEE */
                 /* the tick's bound on the plugs' own timers holds: a skipped look had nothing due */
                 assert(!p->rediscover_at || p->rediscover_at >= b->plug_timers_min);
                 assert(!p->retrieve_at || p->retrieve_at >= b->plug_timers_min);
