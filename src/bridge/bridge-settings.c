@@ -154,7 +154,7 @@ void bridge_settings_tick(Bridge *b, uint64_t now) {
         if (!b->zigbee.send_action)
                 return;
         /* no plug ready before the earliest due time: the look at every plug would do nothing */
-        if (bridge_settings_earliest(b) > now)
+        if (bridge_settings_earliest(b) > now || !bridge_background_may_send(b, now))
                 return;
         bridge_background_times_changed(b);   /* steps sent, read-backs finished below */
         for (size_t i = 0; i < b->n_plugs && bridge_background_may_send(b, now); i++) {
