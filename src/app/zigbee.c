@@ -958,13 +958,14 @@ static uint64_t tick_delay(ZigbeeService *z) {
 
 /* Brings the armed tick forward when a background read became due sooner. */
 static void tick_soon(ZigbeeService *z) {
-        uint64_t armed, now;
+        uint64_t armed, now, at;
 
         if (!z->tick || sd_event_source_get_time(z->tick, &armed) < 0 ||
             sd_event_now(z->event, CLOCK_MONOTONIC, &now) < 0)
                 return;
-        if (now + tick_delay(z) < armed)
-                (void) sd_event_source_set_time(z->tick, now + tick_delay(z));
+        at = now + tick_delay(z);
+        if (at < armed)
+                (void) sd_event_source_set_time(z->tick, at);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {

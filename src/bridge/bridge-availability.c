@@ -19,6 +19,7 @@ uint64_t bridge_availability_timeout(const Bridge *b) {
 }
 
 void bridge_plugs_changed(Bridge *b) {
+        bridge_background_changed(b);   /* a plug added, removed or its availability changed */
         if (b->owner.plugs_changed)
                 b->owner.plugs_changed(b->userdata);
 }
@@ -50,6 +51,7 @@ int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool f
         if (a == AVAILABILITY_ONLINE && p->published == AVAILABILITY_OFFLINE)
                 bridge_retrieve_state(b, p);
         p->published = a;
+        bridge_background_changed(b);   /* polls and read-backs pause while it is offline */
         if (asprintf(&suffix, "%s/availability", d->friendly_name) < 0)
                 return -ENOMEM;
         return bridge_publish_under_base(b, suffix, a == AVAILABILITY_ONLINE ? "{\"state\":\"online\"}" : "{\"state\":\"offline\"}",
@@ -58,6 +60,7 @@ int bridge_publish_availability(Bridge *b, BridgePlug *p, Availability a, bool f
 
 static void schedule_check(Bridge *b, BridgePlug *p, uint64_t now) {
         p->next_check = now + (uint64_t) ((double) (bridge_availability_timeout(b) + SECOND_USEC) * p->backoff);
+        bridge_plug_timer_armed(b, p->next_check);
 }
 
 /* Anything received from the plug: it is there. */
@@ -116,6 +119,7 @@ void bridge_complete_ping(Bridge *b, Pending *pd, int error) {
         if (p->ping_attempts_left > 1) {
                 p->ping_attempts_left--;
                 p->next_check = now + PING_RETRY_USEC;
+                bridge_plug_timer_armed(b, p->next_check);
                 return;
         }
         p->ping_attempts_left = 0;
@@ -141,5 +145,6 @@ void bridge_on_coordinator_restored(Bridge *b) {
         for (size_t i = 0; i < b->n_plugs; i++) {
                 b->plugs[i]->backoff = 1;
                 b->plugs[i]->next_check = now;
+                bridge_plug_timer_armed(b, now);
         }
 }

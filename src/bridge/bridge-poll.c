@@ -39,6 +39,15 @@ void bridge_background_sent(Bridge *b, uint64_t now) {
         b->background_next = now + BRIDGE_BACKGROUND_GAP_USEC;
 }
 
+void bridge_background_changed(Bridge *b) {
+        b->background.stale = true;
+        b->background.poll_rescan = true;
+}
+
+void bridge_background_times_changed(Bridge *b) {
+        b->background.stale = true;
+}
+
 static unsigned polls_in_flight(const Bridge *b) {
         unsigned n = 0;
 
@@ -83,6 +92,49 @@ static bool may_poll(const Bridge *b, const BridgePlug *p) {
         return interval_of(p) > 0 && !p->poll_unsupported && b->have_coordinator && bridge_plug_available(b, p);
 }
 
+static bool settings_waiting(const Bridge *b, const BridgePlug *p) {
+        return p->settings_needed && !p->settings_busy && b->have_coordinator && bridge_plug_available(b, p);
+}
+
+/* The one look at every plug, after something changed. The cache is not part of the Bridge's
+ * meaning (the same answers with or without it), so the const wakeup queries may refresh it. */
+static void background_refresh(const Bridge *cb) {
+        Bridge *b = (Bridge *) cb;
+        uint64_t poll_wake = UINT64_MAX, poll_tick = UINT64_MAX, settings_wake = UINT64_MAX;
+        bool poll_wake_now = false;
+
+        if (!b->background.stale)
+                return;
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                const BridgePlug *p = b->plugs[i];
+
+                if (may_poll(b, p)) {
+                        if (p->poll_due == 0)
+                                poll_tick = 0;
+                        else if (!p->poll_pending)
+                                poll_tick = MIN(poll_tick, p->poll_due);
+                        if (!p->poll_pending) {
+                                if (p->poll_due == 0)
+                                        poll_wake_now = true;
+                                else
+                                        poll_wake = MIN(poll_wake, p->poll_due);
+                        }
+                }
+                if (settings_waiting(b, p))
+                        settings_wake = MIN(settings_wake, p->settings_due);
+        }
+        b->background.poll_wake = poll_wake;
+        b->background.poll_wake_now = poll_wake_now;
+        b->background.poll_tick = poll_tick;
+        b->background.settings_wake = settings_wake;
+        b->background.stale = false;
+}
+
+uint64_t bridge_settings_earliest(const Bridge *b) {
+        background_refresh(b);
+        return b->background.settings_wake;
+}
+
 static void send_poll(Bridge *b, BridgePlug *p, uint64_t now) {
         Device *d = bridge_plug_device(b, p);
         char ieee[19];
@@ -91,6 +143,7 @@ static void send_poll(Bridge *b, BridgePlug *p, uint64_t now) {
         int r;
 
         p->poll_due = now + (uint64_t) interval_of(p) * SECOND_USEC;
+        bridge_background_changed(b);
         if (!d || !b->zigbee.send_action)
                 return;
         bridge_format_ieee(p->ieee, ieee);
@@ -120,6 +173,13 @@ static void send_poll(Bridge *b, BridgePlug *p, uint64_t now) {
 void bridge_poll_tick(Bridge *b, uint64_t now) {
         BridgePlug *next = NULL;
 
+        /* Nothing due and nothing changed since the last look: that look would change nothing
+         * (paused plugs already have poll_due 0, the others are phased and not due). */
+        background_refresh(b);
+        if (!b->background.poll_rescan && b->background.poll_tick > now)
+                return;
+        b->background.poll_rescan = false;
+        b->background.stale = true;     /* phases given and pauses set below */
         for (size_t i = 0; i < b->n_plugs; i++) {
                 BridgePlug *p = b->plugs[i];
 
@@ -138,16 +198,16 @@ void bridge_poll_tick(Bridge *b, uint64_t now) {
 }
 
 uint64_t bridge_poll_next_wakeup(const Bridge *b) {
-        uint64_t t = UINT64_MAX;
+        uint64_t t;
 
+        background_refresh(b);
+        t = b->background.poll_wake;
+        if (b->background.poll_wake_now)
+                t = MIN(t, bridge_now(b));
+        if (t == UINT64_MAX)
+                return t;
         if (polls_in_flight(b) >= BRIDGE_POLLS_IN_FLIGHT_MAX)
-                return t;       /* an answer frees a place; the regular tick picks it up */
-        for (size_t i = 0; i < b->n_plugs; i++) {
-                const BridgePlug *p = b->plugs[i];
-
-                if (interval_of(p) > 0 && !p->poll_pending && may_poll(b, p))
-                        t = MIN(t, p->poll_due ? p->poll_due : bridge_now(b));
-        }
+                return UINT64_MAX;      /* an answer frees a place; the regular tick picks it up */
         if (t != UINT64_MAX)
                 t = MAX(t, b->background_next);
         return t;
@@ -162,6 +222,7 @@ void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl,
         if (!p || !d)
                 return;
         p->poll_pending = false;
+        bridge_background_times_changed(b);
         bridge_format_ieee(p->ieee, ieee);
         if (error < 0) {
                 /* not a verdict on availability: the ping decides that */

@@ -9,6 +9,7 @@
 #include "bridge/bridge.h"
 #include "devices/energy.h"
 #include "discovery/ha-discovery.h"
+#include "store/ieee-index.h"
 #include "util/log.h"
 
 static inline void bridge_json_putp(json_object **p) {
@@ -142,6 +143,25 @@ struct Bridge {
         uint64_t next_token;
 
         uint64_t background_next;       /* earliest next background read (poll, settings) */
+        /* What the polls and settings read-backs wait for, kept so that a wakeup or a tick does not
+         * look at every plug (bridge-poll.c). Every change of what decides it (a plug added or
+         * removed, its availability, the coordinator, a poll or settings field) calls
+         * bridge_background_changed(), which marks it for one recomputation. */
+        struct {
+                bool stale;             /* recompute the three figures below */
+                bool poll_rescan;       /* the poll tick looks at every plug once (new phases, pauses) */
+                uint64_t poll_wake;     /* earliest poll_due != 0 of plugs that may poll, no answer awaited */
+                bool poll_wake_now;     /* one of those has no phase yet: due now */
+                uint64_t poll_tick;     /* the poll tick has work from then: 0 when a plug needs a phase */
+                uint64_t settings_wake; /* earliest settings_due of plugs ready but for the time */
+        } background;
+        unsigned n_discover_queued;     /* plugs with discover_queued set */
+        IeeeIndex plug_index;           /* the plugs by IEEE (bridge_find_plug() once per message) */
+        bool plug_index_incomplete;     /* more plugs than the index holds: look them up one by one */
+        /* No plug's rediscover_at, retrieve_at or next_check is before this (a lower bound: every
+         * assignment goes through bridge_plug_timer_armed(), bridge_tick() recomputes it when it
+         * looks at the plugs), so the tick skips that look while nothing can be due. */
+        uint64_t plug_timers_min;
         /* The wait for retained discovery configs, at every connect (bridge_discovery_end()) */
         uint64_t discovery_due;         /* its cap (connect + BRIDGE_DISCOVERY_WAIT_USEC); 0: no wait */
         bool discovery_fenced;          /* the SUBACK of a SUBSCRIBE sent after the wildcard's came */
@@ -250,6 +270,11 @@ uint64_t bridge_discovery_end(const Bridge *b);
 bool bridge_plug_available(const Bridge *b, const BridgePlug *p);
 bool bridge_background_may_send(const Bridge *b, uint64_t now);
 void bridge_background_sent(Bridge *b, uint64_t now);
+/* Something that decides whether a plug may poll or read back changed (plugs, availability,
+ * coordinator, poll_unsupported, a new phase) / only a due time or a busy flag changed. */
+void bridge_background_changed(Bridge *b);
+void bridge_background_times_changed(Bridge *b);
+void bridge_plug_timer_armed(Bridge *b, uint64_t at);  /* after setting a plug's timer to at */
 void bridge_poll_tick(Bridge *b, uint64_t now);
 uint64_t bridge_poll_next_wakeup(const Bridge *b);
 void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl, size_t len);
@@ -258,6 +283,9 @@ void bridge_complete_poll(Bridge *b, Pending *pd, int error, const uint8_t *zcl,
 void bridge_settings_request(Bridge *b, BridgePlug *p, uint64_t delay_usec);
 void bridge_settings_tick(Bridge *b, uint64_t now);
 uint64_t bridge_settings_next_wakeup(const Bridge *b);
+/* Earliest settings_due of the plugs whose read-back waits only for its time (cached, see
+ * Bridge.background); UINT64_MAX: none. */
+uint64_t bridge_settings_earliest(const Bridge *b);
 void bridge_complete_settings(Bridge *b, Pending *pd, int error, const uint8_t *zcl, size_t len);
 
 /* bridge-json.c */

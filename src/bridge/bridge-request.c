@@ -281,6 +281,7 @@ static int request_rename(Bridge *b, const char *name, json_object *req) {
                          * a pause (zigbee2mqtt#12610: otherwise "_2" entities appear) */
                         bridge_undiscover_plug(b, p->model, p->ieee);
                         p->rediscover_at = bridge_now(b) + BRIDGE_HA_RENAME_DELAY_USEC;
+                        bridge_plug_timer_armed(b, p->rediscover_at);
                 } else
                         bridge_discover_plug(b, p);
         }

@@ -40,6 +40,7 @@ void bridge_settings_request(Bridge *b, BridgePlug *p, uint64_t delay_usec) {
         p->settings_step = 0;
         p->settings_failures = 0;
         p->settings_due = due;
+        bridge_background_times_changed(b);
 }
 
 /* Pending.seconds of a step: which read-back round and which step it belongs to. */
@@ -152,6 +153,10 @@ static bool settings_ready(const Bridge *b, const BridgePlug *p, uint64_t now) {
 void bridge_settings_tick(Bridge *b, uint64_t now) {
         if (!b->zigbee.send_action)
                 return;
+        /* no plug ready before the earliest due time: the look at every plug would do nothing */
+        if (bridge_settings_earliest(b) > now || !bridge_background_may_send(b, now))
+                return;
+        bridge_background_times_changed(b);   /* steps sent, read-backs finished below */
         for (size_t i = 0; i < b->n_plugs && bridge_background_may_send(b, now); i++) {
                 BridgePlug *p = b->plugs[i];
                 Device *d;
@@ -183,12 +188,7 @@ uint64_t bridge_settings_next_wakeup(const Bridge *b) {
 
         if (!b->zigbee.send_action)
                 return t;
-        for (size_t i = 0; i < b->n_plugs; i++) {
-                const BridgePlug *p = b->plugs[i];
-
-                if (p->settings_needed && !p->settings_busy && b->have_coordinator && bridge_plug_available(b, p))
-                        t = MIN(t, p->settings_due);
-        }
+        t = bridge_settings_earliest(b);
         if (t != UINT64_MAX)
                 t = MAX(t, b->background_next);
         return t;
@@ -205,6 +205,7 @@ void bridge_complete_settings(Bridge *b, Pending *pd, int error, const uint8_t *
         if (!p || !d)
                 return;
         p->settings_busy = false;
+        bridge_background_times_changed(b);
         bridge_format_ieee(p->ieee, ieee);
         if (error >= 0 && zcl) {
                 r = plug_action_response_status(&pd->action, zcl, len, &status);

@@ -39,6 +39,8 @@ const char *bridge_ieee_string(uint64_t ieee, char buf[static 19]) {
 }
 
 BridgePlug *bridge_find_plug(const Bridge *b, uint64_t ieee) {
+        if (!b->plug_index_incomplete)
+                return ieee_index_get(&b->plug_index, ieee);
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee)
                         return b->plugs[i];
@@ -161,6 +163,22 @@ int bridge_publish_json(Bridge *b, const char *suffix, json_object *o, bool reta
         return bridge_publish_under_base(b, suffix, s, retain, qos);
 }
 
+void bridge_plug_timer_armed(Bridge *b, uint64_t at) {
+        if (at)
+                b->plug_timers_min = MIN(b->plug_timers_min, at);
+}
+
+/* discover_queued only through here: Bridge.n_discover_queued counts them */
+static void set_discover_queued(Bridge *b, BridgePlug *p, bool queued) {
+        if (p->discover_queued == queued)
+                return;
+        p->discover_queued = queued;
+        if (queued)
+                b->n_discover_queued++;
+        else
+                b->n_discover_queued--;
+}
+
 Device *bridge_plug_device(const Bridge *b, const BridgePlug *p) {
         return devdb_find_by_ieee(b->db, p->ieee);
 }
@@ -270,6 +288,8 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
                         return -ENOMEM;
                 b->plugs[b->n_plugs++] = p;
                 p->ieee = d->ieee;
+                if (ieee_index_put(&b->plug_index, p->ieee, p) < 0)
+                        b->plug_index_incomplete = true;
                 p->backoff = 1;
                 bridge_plugs_changed(b);
         }
@@ -283,6 +303,7 @@ static int plug_add(Bridge *b, Device *d, BridgePlug **ret) {
         for (size_t i = 0; i < b->cfg.n_devices; i++)
                 if (b->cfg.devices[i].ieee == d->ieee)
                         p->config = &b->cfg.devices[i];
+        bridge_background_changed(b);   /* its poll interval */
         bridge_energy_plug_added(b, p, d);
         bridge_settings_request(b, p, 0);       /* read back once the coordinator is up and it is available */
         if (!p->last_seen)
@@ -298,6 +319,8 @@ void bridge_plug_drop(Bridge *b, uint64_t ieee) {
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (b->plugs[i]->ieee == ieee) {
                         plug_state_to_db(b, b->plugs[i]);
+                        set_discover_queued(b, b->plugs[i], false);
+                        (void) ieee_index_remove(&b->plug_index, ieee);
                         bridge_plug_free(b->plugs[i]);
                         memmove(b->plugs + i, b->plugs + i + 1, (b->n_plugs - i - 1) * sizeof(BridgePlug *));
                         b->n_plugs--;
@@ -545,7 +568,7 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p) {
         Device *d = bridge_plug_device(b, p);
         int r;
 
-        p->discover_queued = false;
+        set_discover_queued(b, p, false);
         if (!b->cfg.homeassistant || !d || b->discovery_due)
                 return;         /* during the wait for retained configs everything comes at its end */
         r = plug_disc_messages(b, p, d, &msgs);
@@ -584,7 +607,7 @@ static void discover_queued_plugs(Bridge *b) {
 
         if (!b->connected)
                 return;
-        for (size_t i = 0; i < b->n_plugs; i++) {
+        for (size_t i = 0; i < b->n_plugs && b->n_discover_queued > 0; i++) {
                 BridgePlug *p = b->plugs[i];
 
                 if (!p->discover_queued)
@@ -599,12 +622,7 @@ static void discover_queued_plugs(Bridge *b) {
 }
 
 bool bridge_discovery_queued(const Bridge *b) {
-        if (!b->connected)
-                return false;
-        for (size_t i = 0; i < b->n_plugs; i++)
-                if (b->plugs[i]->discover_queued)
-                        return true;
-        return false;
+        return b->connected && b->n_discover_queued > 0;
 }
 
 static void discover_all(Bridge *b) {
@@ -616,7 +634,7 @@ static void discover_all(Bridge *b) {
         if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
                 publish_changed_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
-                b->plugs[i]->discover_queued = true;    /* bridge_tick() goes on with them */
+                set_discover_queued(b, b->plugs[i], true);      /* bridge_tick() goes on with them */
 }
 
 static const DiscMessage *find_message(const DiscMessages *msgs, const char *topic) {
@@ -854,8 +872,10 @@ int bridge_republish_all(Bridge *b) {
 
                         (void) bridge_publish_availability(b, p, up ? AVAILABILITY_ONLINE : AVAILABILITY_OFFLINE, true);
                         /* an active device that is not available at start is checked at once */
-                        if (!p->ping_pending)
+                        if (!p->ping_pending) {
                                 p->next_check = up ? p->last_seen + bridge_availability_timeout(b) + SECOND_USEC : now;
+                                bridge_plug_timer_armed(b, p->next_check);
+                        }
                 }
         }
         return 0;
@@ -1013,6 +1033,7 @@ static void handle_set_get(Bridge *b, const char *topic, const char *name, bool 
 /* Debounced as Zigbee2MQTT's retrieveState(): announces come in bursts. */
 void bridge_retrieve_state(Bridge *b, BridgePlug *p) {
         p->retrieve_at = bridge_now(b) + BRIDGE_RETRIEVE_DEBOUNCE_USEC;
+        bridge_plug_timer_armed(b, p->retrieve_at);
 }
 
 static void read_state(Bridge *b, BridgePlug *p) {
@@ -1146,7 +1167,7 @@ static void rediscover_all(Bridge *b) {
                 publish_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
                 if (!b->plugs[i]->rediscover_at)        /* a renamed plug's come at their time */
-                        b->plugs[i]->discover_queued = true;
+                        set_discover_queued(b, b->plugs[i], true);
         discover_queued_plugs(b);
 }
 
@@ -1525,19 +1546,35 @@ void bridge_tick(Bridge *b) {
                         if (b->plugs[i]->have_state)
                                 (void) bridge_publish_state(b, b->plugs[i], NULL);
         }
-        for (size_t i = 0; i < b->n_plugs; i++) {
-                BridgePlug *p = b->plugs[i];
+        if (now >= b->plug_timers_min) {
+                uint64_t min = UINT64_MAX;
 
-                if (p->rediscover_at && now >= p->rediscover_at) {
-                        p->rediscover_at = 0;
-                        bridge_discover_plug(b, p);
+                b->plug_timers_min = UINT64_MAX;        /* timers armed during the look lower it */
+                for (size_t i = 0; i < b->n_plugs; i++) {
+                        BridgePlug *p = b->plugs[i];
+
+                        if (p->rediscover_at && now >= p->rediscover_at) {
+                                p->rediscover_at = 0;
+                                bridge_discover_plug(b, p);
+                        }
+                        if (p->retrieve_at && now >= p->retrieve_at) {
+                                p->retrieve_at = 0;
+                                read_state(b, p);
+                        }
+                        if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
+                                bridge_start_ping(b, p);
                 }
-                if (p->retrieve_at && now >= p->retrieve_at) {
-                        p->retrieve_at = 0;
-                        read_state(b, p);
+                for (size_t i = 0; i < b->n_plugs; i++) {
+                        const BridgePlug *p = b->plugs[i];
+
+                        if (p->rediscover_at)
+                                min = MIN(min, p->rediscover_at);
+                        if (p->retrieve_at)
+                                min = MIN(min, p->retrieve_at);
+                        if (p->next_check)
+                                min = MIN(min, p->next_check);
                 }
-                if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
-                        bridge_start_ping(b, p);
+                b->plug_timers_min = MIN(b->plug_timers_min, min);
         }
         discover_queued_plugs(b);
         bridge_settings_tick(b, now);
@@ -1582,6 +1619,7 @@ void bridge_set_coordinator(Bridge *b, const BridgeCoordinator *c) {
         if (b->coordinator.n_endpoints > BRIDGE_COORDINATOR_ENDPOINTS_MAX)
                 b->coordinator.n_endpoints = BRIDGE_COORDINATOR_ENDPOINTS_MAX;
         b->have_coordinator = true;
+        bridge_background_changed(b);   /* polls and read-backs wait for the coordinator */
         bridge_format_ieee(c->ieee, b->coordinator_ieee);
         snprintf(b->coordinator_revision, sizeof(b->coordinator_revision), "%" PRIu32, c->revision);
         if (b->connected) {

@@ -15,14 +15,18 @@
 
 #include "store/atomic-file.h"
 #include "store/devdb.h"
+#include "store/ieee-index.h"
 #include "util/macro.h"
 #include "util/json-util.h"
+
+_Static_assert(DEVDB_DEVICES_MAX <= IEEE_INDEX_SLOTS / 2, "the IEEE index must stay at most half full");
 
 struct DevDb {
         char *dir;
         char *devices_path, *network_path;
         Device **devices;
         size_t n_devices;
+        IeeeIndex by_ieee;              /* the same devices by IEEE: lookups per message stay O(1) */
         bool dirty, network_dirty;
         bool state_dirty;               /* only states or last-seen times changed */
         DevDbStateFn state_fn;          /* the owner's live state of devices marked state_live */
@@ -188,6 +192,7 @@ static void devdb_clear(DevDb *db) {
         for (size_t i = 0; i < db->n_devices; i++)
                 device_free(db->devices[i]);
         db->n_devices = 0;
+        ieee_index_clear(&db->by_ieee);
 }
 
 DevDb *devdb_free(DevDb *db) {
@@ -278,10 +283,7 @@ Device *devdb_get(const DevDb *db, size_t i) {
 }
 
 Device *devdb_find_by_ieee(const DevDb *db, uint64_t ieee) {
-        for (size_t i = 0; i < db->n_devices; i++)
-                if (db->devices[i]->ieee == ieee)
-                        return db->devices[i];
-        return NULL;
+        return ieee_index_get(&db->by_ieee, ieee);
 }
 
 Device *devdb_find_by_nwk(const DevDb *db, uint16_t nwk) {
@@ -304,9 +306,16 @@ Device *devdb_find_by_name(const DevDb *db, const char *name) {
 
 /* Takes d; on failure d is freed. */
 static int devdb_insert(DevDb *db, Device *d) {
+        int r;
+
         if (db->n_devices >= DEVDB_DEVICES_MAX) {
                 device_free(d);
                 return -ENOBUFS;
+        }
+        r = ieee_index_put(&db->by_ieee, d->ieee, d);   /* callers checked the IEEE is new */
+        if (r < 0) {
+                device_free(d);
+                return r;
         }
         db->devices[db->n_devices++] = d;
         return 0;
@@ -348,6 +357,7 @@ int devdb_add(DevDb *db, uint64_t ieee, uint16_t nwk, Device **ret) {
 int devdb_remove(DevDb *db, uint64_t ieee) {
         for (size_t i = 0; i < db->n_devices; i++)
                 if (db->devices[i]->ieee == ieee) {
+                        (void) ieee_index_remove(&db->by_ieee, ieee);
                         device_free(db->devices[i]);
                         memmove(db->devices + i, db->devices + i + 1,
                                 (db->n_devices - i - 1) * sizeof(Device *));
@@ -361,6 +371,7 @@ int devdb_remove(DevDb *db, uint64_t ieee) {
 int devdb_steal(DevDb *db, uint64_t ieee, Device **ret) {
         for (size_t i = 0; i < db->n_devices; i++)
                 if (db->devices[i]->ieee == ieee) {
+                        (void) ieee_index_remove(&db->by_ieee, ieee);
                         *ret = db->devices[i];
                         memmove(db->devices + i, db->devices + i + 1,
                                 (db->n_devices - i - 1) * sizeof(Device *));
@@ -377,6 +388,8 @@ int devdb_adopt(DevDb *db, Device *d) {
                 return -EEXIST;
         if (db->n_devices >= DEVDB_DEVICES_MAX)
                 return -ENOBUFS;
+        if (ieee_index_put(&db->by_ieee, d->ieee, d) < 0)
+                return -ENOBUFS;        /* not reached: the IEEE is new and the table has room */
         (void) devdb_set_nwk(db, d, d->nwk);
         db->devices[db->n_devices++] = d;
         db->dirty = true;

@@ -2,7 +2,9 @@
  * Issue 12 at the bridge layer, against fake ops: energy_monotonic (the database is saved before the
  * corrected value is published; totals across a counter drop and a restart), power polls (spread,
  * limited, never faster than the interval, paused while unavailable, a failed one changes nothing
- * else) and the settings read-back with write-back.
+ * else) and the settings read-back with write-back. The cached earliest poll / read-back times
+ * (Bridge.background) and the bound on the plugs' timers (Bridge.plug_timers_min) against a
+ * recomputation over every plug, through random schedules.
  */
 #undef NDEBUG
 #include <assert.h>
@@ -15,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "bridge/bridge.h"
+#include "bridge/bridge-private.h"
 #include "util/log.h"
 
 #define BASE "zigbee2mqtt"
@@ -45,6 +48,9 @@ static struct {
         Bridge *b;
         BridgeConfig cfg;
         BridgeDeviceConfig devs[16];
+        bool record_pings;
+        uint64_t pings[4096];           /* tokens of pings not answered yet (when recorded) */
+        size_t n_pings;
 } E;
 
 static int fake_publish(void *u, const char *topic, const void *payload, size_t len, bool retain, int qos) {
@@ -64,6 +70,10 @@ static int fake_send_action(void *u, uint64_t ieee, uint16_t nwk, const PlugActi
 }
 
 static int fake_ping(void *u, uint64_t ieee, uint16_t nwk, uint64_t token) {
+        if (E.record_pings) {
+                assert(E.n_pings < ELEMENTSOF(E.pings));
+                E.pings[E.n_pings++] = token;
+        }
         return 0;
 }
 
@@ -106,6 +116,8 @@ static void start(size_t n_devs) {
 
 static void stop(void) {
         E.b = bridge_free(E.b);
+        E.record_pings = false;
+        E.n_pings = 0;
         for (size_t i = 0; i < E.n_msgs; i++) {
                 free(E.msgs[i].topic);
                 free(E.msgs[i].payload);
@@ -391,11 +403,146 @@ static void test_settings_read_back_and_enforced(void) {
         env_free();
 }
 
+/* The wakeups as they were computed before the cache: a look at every plug. */
+static bool brute_may_poll(const Bridge *b, const BridgePlug *p) {
+        return p->config && p->config->power_poll_interval > 0 && !p->poll_unsupported && b->have_coordinator &&
+               bridge_plug_available(b, p);
+}
+
+static uint64_t brute_poll_wakeup(const Bridge *b) {
+        uint64_t t = UINT64_MAX;
+        unsigned in_flight = 0;
+
+        for (size_t i = 0; i < BRIDGE_PENDING_MAX; i++)
+                if (b->pending[i] && b->pending[i]->kind == PENDING_POLL)
+                        in_flight++;
+        if (in_flight >= BRIDGE_POLLS_IN_FLIGHT_MAX)
+                return t;
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                const BridgePlug *p = b->plugs[i];
+
+                if (!p->poll_pending && brute_may_poll(b, p))
+                        t = MIN(t, p->poll_due ? p->poll_due : E.now);
+        }
+        return t == UINT64_MAX ? t : MAX(t, b->background_next);
+}
+
+static uint64_t brute_settings_wakeup(const Bridge *b) {
+        uint64_t t = UINT64_MAX;
+
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                const BridgePlug *p = b->plugs[i];
+
+                if (p->settings_needed && !p->settings_busy && b->have_coordinator && bridge_plug_available(b, p))
+                        t = MIN(t, p->settings_due);
+        }
+        return t == UINT64_MAX ? t : MAX(t, b->background_next);
+}
+
+/* The cache agrees with the recomputation, and a skipped tick would have had nothing to do. */
+static void check_background(Bridge *b) {
+        uint64_t poll_tick = UINT64_MAX;
+
+        assert(bridge_poll_next_wakeup(b) == brute_poll_wakeup(b));
+        assert(bridge_settings_next_wakeup(b) == brute_settings_wakeup(b));
+        assert(!b->background.stale);
+        for (size_t i = 0; i < b->n_plugs; i++) {
+                const BridgePlug *p = b->plugs[i];
+
+                if (brute_may_poll(b, p) && (p->poll_due == 0 || !p->poll_pending))
+                        poll_tick = MIN(poll_tick, p->poll_due);
+                /* without a rescan pending, paused plugs were already set back to "no phase" */
+                if (!b->background.poll_rescan && !brute_may_poll(b, p))
+                        assert(p->poll_due == 0);
+                assert(bridge_find_plug(b, p->ieee) == p);     /* the index by IEEE */
+                /* the tick's bound on the plugs' own timers holds: a skipped look had nothing due */
+                assert(!p->rediscover_at || p->rediscover_at >= b->plug_timers_min);
+                assert(!p->retrieve_at || p->retrieve_at >= b->plug_timers_min);
+                assert(!p->next_check || p->next_check >= b->plug_timers_min);
+        }
+        assert(b->background.poll_tick == poll_tick);
+}
+
+static void test_background_cache_random(void) {
+        const size_t N = 16;
+        uint64_t rng = 88172645463325252ull;
+        size_t polls = 0, settings = 0, answered = 0;
+        bool coordinator = true;
+
+        log_set_max_level(LOG_CRIT);    /* the unanswered state reads are logged as errors */
+        env_new();
+        for (size_t i = 0; i < N; i++)
+                E.devs[i] = (BridgeDeviceConfig) { .ieee = PLUG(i + 1), .power_poll_interval = (unsigned) (i % 4),
+                                                   .enforce_settings = i % 3 == 0,
+                                                   .settings = { [0] = { true, 1 } } };
+        start(N);
+        E.record_pings = true;
+        for (size_t i = 0; i < N; i++) {
+                pair(PLUG(i + 1), (uint16_t) (0x4000 + i));
+                check_background(E.b);
+        }
+        for (unsigned step = 0; step < 6000; step++) {
+                unsigned op;
+
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                op = (unsigned) (rng % 16);
+                if (op < 7) {
+                        E.now += rng % 2 ? (rng >> 8) % (800 * MS) : bridge_poll_next_wakeup(E.b) > E.now ?
+                                 MIN(bridge_poll_next_wakeup(E.b) - E.now, 3 * SEC) : 0;
+                        bridge_tick(E.b);
+                } else if (op < 11) {
+                        /* answer (or fail) an action in flight */
+                        for (size_t k = 0; k < E.n_actions; k++) {
+                                Sent *s = &E.actions[(k + (rng >> 16)) % E.n_actions];
+
+                                if (s->done)
+                                        continue;
+                                s->done = true;
+                                answered++;
+                                if (is_poll(s))
+                                        polls++;
+                                else if (s->a.cluster == 0xFCC0)
+                                        settings++;
+                                bridge_complete(E.b, s->token, (rng >> 20) % 3 == 0 ? -ETIMEDOUT : 0, NULL, 0);
+                                break;
+                        }
+                } else if (op < 13 && E.n_pings > 0) {
+                        /* a ping answered or timed out: the plug comes online or goes offline */
+                        size_t k = (rng >> 16) % E.n_pings;
+                        uint64_t token = E.pings[k];
+
+                        E.pings[k] = E.pings[--E.n_pings];
+                        bridge_complete(E.b, token, (rng >> 24) % 2 ? -ETIMEDOUT : 0, NULL, 0);
+                } else if (op == 13) {
+                        report_energy(PLUG(1 + (rng >> 16) % N), 1.5f);
+                } else if (op == 14) {
+                        bridge_settings_request(E.b, E.b->plugs[(rng >> 16) % E.b->n_plugs], (rng >> 24) % (3 * SEC));
+                } else if ((rng >> 16) % 8 == 0) {
+                        BridgeCoordinator c = { .ieee = COORD, .type = "ZStack3x0", .revision = 20240710,
+                                                .channel = 11, .pan_id = 1 };
+
+                        if (coordinator)
+                                bridge_on_coordinator_lost(E.b);
+                        else {
+                                bridge_set_coordinator(E.b, &c);
+                                bridge_on_coordinator_restored(E.b);
+                        }
+                        coordinator = !coordinator;
+                }
+                check_background(E.b);
+        }
+        /* the schedule did exercise polls, read-backs and their answers */
+        assert(polls > 50 && settings > 20 && answered > 100);
+        env_free();
+        log_set_max_level(LOG_ERR);
+}
+
 int main(void) {
         log_set_max_level(LOG_ERR);
         test_energy_monotonic();
         test_power_polls();
         test_settings_read_back_and_enforced();
+        test_background_cache_random();
         printf("ok\n");
         return 0;
 }
