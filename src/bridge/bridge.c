@@ -1549,7 +1549,10 @@ void bridge_tick(Bridge *b) {
         if (now >= b->plug_timers_min) {
                 uint64_t min = UINT64_MAX;
 
-                b->plug_timers_min = UINT64_MAX;        /* timers armed during the look lower it */
+                /* Timers armed during the look lower it. One pass is enough: what a plug's timers
+                 * run touches only that plug's timers (another plug's change arrives later, from
+                 * the event loop), so each plug's times are final once it has had its turn. */
+                b->plug_timers_min = UINT64_MAX;
                 for (size_t i = 0; i < b->n_plugs; i++) {
                         BridgePlug *p = b->plugs[i];
 
@@ -1563,10 +1566,6 @@ void bridge_tick(Bridge *b) {
                         }
                         if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
                                 bridge_start_ping(b, p);
-                }
-                for (size_t i = 0; i < b->n_plugs; i++) {
-                        const BridgePlug *p = b->plugs[i];
-
                         if (p->rediscover_at)
                                 min = MIN(min, p->rediscover_at);
                         if (p->retrieve_at)
