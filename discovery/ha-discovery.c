@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <float.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -13,7 +12,7 @@
 
 #include "config.h"
 #include "ha-discovery.h"
-#include "util/js-number.h"
+#include "util/json-text.h"
 
 #define ORIGIN_NAME "lumiplugd"
 #define UPDATE_PICTURE "https://github.com/Koenkk/zigbee2mqtt/raw/master/images/logo.png"
@@ -33,122 +32,49 @@ static void freep_(void *p) {
         free(*(void **) p);
 }
 #define _cleanup_str_ __attribute__((cleanup(freep_)))
+#define _cleanup_text_ __attribute__((cleanup(json_text_done)))
 
 /*
  * Sorted compact JSON
  */
 
-typedef struct Buf {
-        char *s;
-        size_t n, size;
-        int error;
-} Buf;
-
-static void buf_add(Buf *b, const char *s, size_t len) {
-        if (b->error)
-                return;
-        if (b->n + len + 1 > b->size) {
-                size_t ns = (b->size ? b->size * 2 : 256);
-                while (ns < b->n + len + 1)
-                        ns *= 2;
-                char *p = realloc(b->s, ns);
-                if (!p) {
-                        b->error = -ENOMEM;
-                        return;
-                }
-                b->s = p;
-                b->size = ns;
-        }
-        memcpy(b->s + b->n, s, len);
-        b->n += len;
-        b->s[b->n] = 0;
-}
-
-static void buf_puts(Buf *b, const char *s) {
-        buf_add(b, s, strlen(s));
-}
-
-static void buf_string(Buf *b, const char *s, size_t len) {
-        static const char hex[] = "0123456789abcdef";
-        size_t plain = 0;       /* start of the run of characters copied as they are */
-
-        buf_add(b, "\"", 1);
-        for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char) s[i];
-                char esc[7];
-
-                if (c >= 0x20 && c != '"' && c != '\\')
-                        continue;       /* copied with its run, one buf_add per run, not per byte */
-                buf_add(b, s + plain, i - plain);
-                plain = i + 1;
-                switch (c) {
-                case '"': buf_add(b, "\\\"", 2); break;
-                case '\\': buf_add(b, "\\\\", 2); break;
-                case '\b': buf_add(b, "\\b", 2); break;
-                case '\f': buf_add(b, "\\f", 2); break;
-                case '\n': buf_add(b, "\\n", 2); break;
-                case '\r': buf_add(b, "\\r", 2); break;
-                case '\t': buf_add(b, "\\t", 2); break;
-                default:
-                        snprintf(esc, sizeof(esc), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
-                        buf_add(b, esc, 6);
-                }
-        }
-        buf_add(b, s + plain, len - plain);
-        buf_add(b, "\"", 1);
-}
-
-/* A double as JavaScript prints it; JSON.stringify writes NaN and infinities as null. */
-static void buf_double(Buf *b, double v) {
-        char tmp[JS_NUMBER_MAX];
-        int n = js_number_format(v, tmp, sizeof(tmp));
-
-        if (n < 0)
-                buf_puts(b, "null");
-        else
-                buf_add(b, tmp, (size_t) n);
-}
-
 static int cmp_keys(const void *a, const void *b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
-static void buf_json(Buf *b, json_object *o) {
-        char tmp[32];
-
+static void sorted_json(JsonText *t, json_object *o) {
         switch (json_object_get_type(o)) {
         case json_type_null:
-                buf_puts(b, "null");
+                json_text_puts(t, "null");
                 break;
         case json_type_boolean:
-                buf_puts(b, json_object_get_boolean(o) ? "true" : "false");
+                json_text_puts(t, json_object_get_boolean(o) ? "true" : "false");
                 break;
         case json_type_int:
-                snprintf(tmp, sizeof(tmp), "%" PRId64, json_object_get_int64(o));
-                buf_puts(b, tmp);
+                json_text_int(t, json_object_get_int64(o));
                 break;
         case json_type_double:
-                buf_double(b, json_object_get_double(o));
+                json_text_number(t, json_object_get_double(o));
                 break;
         case json_type_string:
-                buf_string(b, json_object_get_string(o), (size_t) json_object_get_string_len(o));
+                json_text_string(t, json_object_get_string(o), (size_t) json_object_get_string_len(o));
                 break;
         case json_type_array: {
                 size_t n = json_object_array_length(o);
-                buf_puts(b, "[");
+                json_text_puts(t, "[");
                 for (size_t i = 0; i < n; i++) {
                         if (i)
-                                buf_puts(b, ",");
-                        buf_json(b, json_object_array_get_idx(o, i));
+                                json_text_puts(t, ",");
+                        sorted_json(t, json_object_array_get_idx(o, i));
                 }
-                buf_puts(b, "]");
+                json_text_puts(t, "]");
                 break;
         }
         case json_type_object: {
                 size_t n = (size_t) json_object_object_length(o), k = 0;
                 const char **keys = calloc(n ? n : 1, sizeof(char *));
                 if (!keys) {
-                        b->error = -ENOMEM;
+                        t->error = -ENOMEM;
                         return;
                 }
                 json_object_object_foreach(o, key, val) {
@@ -156,15 +82,15 @@ static void buf_json(Buf *b, json_object *o) {
                         keys[k++] = key;
                 }
                 qsort(keys, k, sizeof(char *), cmp_keys);
-                buf_puts(b, "{");
+                json_text_puts(t, "{");
                 for (size_t i = 0; i < k; i++) {
                         if (i)
-                                buf_puts(b, ",");
-                        buf_string(b, keys[i], strlen(keys[i]));
-                        buf_puts(b, ":");
-                        buf_json(b, json_object_object_get(o, keys[i]));
+                                json_text_puts(t, ",");
+                        json_text_string(t, keys[i], strlen(keys[i]));
+                        json_text_puts(t, ":");
+                        sorted_json(t, json_object_object_get(o, keys[i]));
                 }
-                buf_puts(b, "}");
+                json_text_puts(t, "}");
                 free(keys);
                 break;
         }
@@ -172,24 +98,20 @@ static void buf_json(Buf *b, json_object *o) {
 }
 
 char *disc_json_sorted(json_object *obj) {
-        Buf b = {};
+        JsonText t = {};
 
-        buf_json(&b, obj);
-        if (b.error) {
-                free(b.s);
-                return NULL;
-        }
-        return b.s;
+        sorted_json(&t, obj);
+        return json_text_steal(&t);
 }
 
 char *disc_encode_base_topic(const char *base_topic) {
         const unsigned char *s = (const unsigned char *) base_topic;
-        Buf b = {};
+        _cleanup_text_ JsonText t = {};
         char tmp[16];
 
         if (!base_topic)
                 return NULL;
-        buf_puts(&b, "");
+        json_text_puts(&t, "");
         while (*s) {
                 uint32_t cp;
                 int extra;
@@ -207,15 +129,12 @@ char *disc_encode_base_topic(const char *base_topic) {
                         cp = *s & 0x07;
                         extra = 3;
                 } else {
-                        free(b.s);
                         return NULL;
                 }
                 s++;
                 for (int i = 0; i < extra; i++, s++) {
-                        if ((*s & 0xC0) != 0x80) {
-                                free(b.s);
+                        if ((*s & 0xC0) != 0x80)
                                 return NULL;
-                        }
                         cp = (cp << 6) | (*s & 0x3F);
                 }
                 /* JavaScript's charCodeAt counts UTF-16 code units */
@@ -224,13 +143,9 @@ char *disc_encode_base_topic(const char *base_topic) {
                         snprintf(tmp, sizeof(tmp), "%u%u", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
                 } else
                         snprintf(tmp, sizeof(tmp), "%u", cp);
-                buf_puts(&b, tmp);
+                json_text_puts(&t, tmp);
         }
-        if (b.error) {
-                free(b.s);
-                return NULL;
-        }
-        return b.s;
+        return json_text_steal(&t);
 }
 
 /*

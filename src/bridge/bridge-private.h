@@ -262,9 +262,23 @@ uint32_t bridge_energy_discovery_extras(const Bridge *b, const BridgePlug *p);
 
 /* bridge.c: plugs whose discovery waits for the MQTT backlog (bridge_set_mqtt_backlog_callback) */
 bool bridge_discovery_queued(const Bridge *b);
-/* bridge.c: when the wait for retained configs ends (realtime usec); UINT64_MAX: no wait, or the
- * broker is away (the reconnect starts it over) */
+/* bridge.c: a plug's discovery configs; every config of the bridge and the plugs, as needed (the
+ * plugs through bridge_tick()); the config wildcard unsubscribed */
+int bridge_plug_disc_messages(Bridge *b, const BridgePlug *p, const Device *d, DiscMessages *out);
+void bridge_discover_all(Bridge *b);
+void bridge_unsubscribe_wildcard(Bridge *b);
+
+/* bridge-discovery.c: the wait for retained discovery configs at every connect */
+void bridge_discovery_wait_start(Bridge *b);
+void bridge_discovery_wait_end(Bridge *b, uint64_t now);
+/* When the wait ends (realtime usec); UINT64_MAX: no wait, or the broker is away (the reconnect
+ * starts it over) */
 uint64_t bridge_discovery_end(const Bridge *b);
+/* A retained message under the discovery prefix, while the wait lasts */
+void bridge_on_discovery_message(Bridge *b, const char *topic, const char *payload);
+/* Whether the broker holds exactly this config (seen during the wait); forgotten once asked */
+bool bridge_retained_take(Bridge *b, const char *topic, const char *payload);
+void bridge_retained_clear(Bridge *b);
 
 /* bridge-poll.c: power polls and the background-read limiter shared with the settings read-back */
 bool bridge_plug_available(const Bridge *b, const BridgePlug *p);

@@ -468,7 +468,7 @@ DiscConfig bridge_disc_config(const Bridge *b) {
         };
 }
 
-static int plug_disc_messages(Bridge *b, const BridgePlug *p, const Device *d, DiscMessages *out) {
+int bridge_plug_disc_messages(Bridge *b, const BridgePlug *p, const Device *d, DiscMessages *out) {
         DiscConfig cfg = bridge_disc_config(b);
         char ieee[19];
         DiscDevice dev;
@@ -490,76 +490,11 @@ static void publish_messages(Bridge *b, const DiscMessages *msgs) {
                 (void) bridge_publish(b, msgs->items[i].topic, msgs->items[i].payload, true, 1);
 }
 
-/* FNV-1a, 64 bits */
-static uint64_t text_hash(const char *s) {
-        uint64_t h = 0xcbf29ce484222325ull;
-
-        for (; *s; s++)
-                h = (h ^ (uint8_t) *s) * 0x100000001b3ull;
-        return h;
-}
-
-static void retained_clear(Bridge *b) {
-        free(b->retained);
-        b->retained = NULL;
-        b->n_retained = b->n_retained_alloc = 0;
-}
-
-static void retained_add(Bridge *b, const char *topic, const char *payload) {
-        if (b->n_retained == b->n_retained_alloc) {
-                size_t n = MAX(b->n_retained_alloc * 2, (size_t) 32);
-                BridgeRetained *a = reallocarray(b->retained, n, sizeof(*a));
-
-                if (!a)
-                        return;         /* it is then published again: harmless */
-                b->retained = a;
-                b->n_retained_alloc = n;
-        }
-        b->retained[b->n_retained++] = (BridgeRetained) { text_hash(topic), text_hash(payload) };
-}
-
-static void our_topics_clear(Bridge *b) {
-        free(b->our_topics);
-        b->our_topics = NULL;
-        b->n_our_topics = b->n_our_topics_alloc = 0;
-}
-
-static int our_topics_add(Bridge *b, uint64_t ieee, uint64_t topic_hash) {
-        if (b->n_our_topics == b->n_our_topics_alloc) {
-                size_t n = MAX(b->n_our_topics_alloc * 2, (size_t) 32);
-                BridgeOurTopic *a = reallocarray(b->our_topics, n, sizeof(*a));
-
-                if (!a)
-                        return -ENOMEM;
-                b->our_topics = a;
-                b->n_our_topics_alloc = n;
-        }
-        b->our_topics[b->n_our_topics++] = (BridgeOurTopic) { ieee, topic_hash };
-        return 0;
-}
-
-/* Whether the broker holds exactly this config (seen during the wait); forgotten once asked. Hashes:
- * two 64-bit ones that both match by chance are not a worry. */
-static bool retained_take(Bridge *b, const char *topic, const char *payload) {
-        uint64_t th, ph;
-
-        if (b->n_retained == 0)
-                return false;
-        th = text_hash(topic);
-        ph = text_hash(payload);
-        for (size_t i = 0; i < b->n_retained; i++)
-                if (b->retained[i].topic_hash == th && b->retained[i].payload_hash == ph) {
-                        b->retained[i] = b->retained[--b->n_retained];
-                        return true;
-                }
-        return false;
-}
-
 /* The configs the broker does not hold already (Zigbee2MQTT's "Skipping discovery ..., already
  * discovered"). */
 static void publish_changed_messages(Bridge *b, const DiscMessages *msgs) {
         for (size_t i = 0; i < msgs->n; i++)
-                if (!retained_take(b, msgs->items[i].topic, msgs->items[i].payload))
+                if (!bridge_retained_take(b, msgs->items[i].topic, msgs->items[i].payload))
                         (void) bridge_publish(b, msgs->items[i].topic, msgs->items[i].payload, true, 1);
 }
 
@@ -571,7 +506,7 @@ void bridge_discover_plug(Bridge *b, BridgePlug *p) {
         set_discover_queued(b, p, false);
         if (!b->cfg.homeassistant || !d || b->discovery_due)
                 return;         /* during the wait for retained configs everything comes at its end */
-        r = plug_disc_messages(b, p, d, &msgs);
+        r = bridge_plug_disc_messages(b, p, d, &msgs);
         if (r < 0) {
                 char s[19];
 
@@ -591,7 +526,7 @@ void bridge_undiscover_plug(Bridge *b, const PlugModel *m, uint64_t ieee) {
 
         if (!b->cfg.homeassistant)
                 return;
-        retained_clear(b);              /* what the broker held is going */
+        bridge_retained_clear(b);       /* what the broker held is going */
         bridge_format_ieee(ieee, s);
         if (disc_device_clear_messages(&cfg, m, s, &msgs) >= 0)
                 publish_messages(b, &msgs);
@@ -618,14 +553,14 @@ static void discover_queued_plugs(Bridge *b) {
                 sent = true;
         }
         if (!b->discovery_due)
-                retained_clear(b);      /* every plug is done: what is left is no longer current */
+                bridge_retained_clear(b);       /* every plug is done: what is left is no longer current */
 }
 
 bool bridge_discovery_queued(const Bridge *b) {
         return b->connected && b->n_discover_queued > 0;
 }
 
-static void discover_all(Bridge *b) {
+void bridge_discover_all(Bridge *b) {
         _cleanup_(disc_messages_done) DiscMessages msgs = {};
         DiscConfig cfg = bridge_disc_config(b);
 
@@ -635,98 +570,6 @@ static void discover_all(Bridge *b) {
                 publish_changed_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
                 set_discover_queued(b, b->plugs[i], true);      /* bridge_tick() goes on with them */
-}
-
-static const DiscMessage *find_message(const DiscMessages *msgs, const char *topic) {
-        for (size_t i = 0; i < msgs->n; i++)
-                if (strcmp(msgs->items[i].topic, topic) == 0)
-                        return &msgs->items[i];
-        return NULL;
-}
-
-/* Whether topic is one of the configs we publish for the bridge (is_bridge) or the plug ieee. */
-static bool is_our_topic(Bridge *b, uint64_t ieee, bool is_bridge, const char *topic) {
-        _cleanup_(disc_messages_done) DiscMessages msgs = {};
-        DiscConfig cfg = bridge_disc_config(b);
-        uint64_t th = text_hash(topic);
-        bool known = false;
-        int r;
-
-        for (size_t i = 0; i < b->n_our_topics; i++)
-                if (b->our_topics[i].ieee == ieee) {
-                        if (b->our_topics[i].topic_hash == th)
-                                return true;
-                        known = true;
-                }
-        if (known)
-                return false;
-        if (is_bridge)
-                r = disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs);
-        else {
-                BridgePlug *p = bridge_find_plug(b, ieee);
-                Device *d = devdb_find_by_ieee(b->db, ieee);
-
-                r = p && d ? plug_disc_messages(b, p, d, &msgs) : -ENOENT;
-        }
-        if (r < 0)
-                return false;
-        if (our_topics_add(b, ieee, 0) >= 0)
-                for (size_t i = 0; i < msgs.n; i++)
-                        if (our_topics_add(b, ieee, text_hash(msgs.items[i].topic)) < 0) {
-                                b->n_our_topics = 0;    /* no memory: the next config builds them again */
-                                break;
-                        }
-        return find_message(&msgs, topic) != NULL;
-}
-
-/* A retained config seen while we wait after connecting: ours but for nothing we would publish ->
- * clear; ours and identical to what we would publish -> not published again (Zigbee2MQTT's
- * onMQTTMessage and discover() in homeassistant.js). */
-static void on_discovery_message(Bridge *b, const char *topic, const char *payload) {
-        _cleanup_free_ char *node = NULL;
-        DiscConfig cfg = bridge_disc_config(b);
-        const char *rest = topic + strlen(b->cfg.discovery_prefix) + 1, *s1, *s2, *s3, *id;
-        bool mine = false;
-        uint64_t ieee;
-
-        if (!b->discovery_due || payload[0] == 0)
-                return;         /* an empty one is a config being cleared, never a retained one */
-        /* the broker sends a subscription's retained messages in one burst: the wait ends once they
-         * stopped coming (bridge_discovery_end) */
-        b->discovery_quiet_since = MAX(b->discovery_quiet_since, bridge_now(b));
-        b->discovery_seen++;
-        if (!disc_payload_is_ours(&cfg, payload))
-                return;
-        /* <component>/<node_id>/<object_id>/config */
-        s1 = strchr(rest, '/');
-        s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-        s3 = s2 ? strchr(s2 + 1, '/') : NULL;
-        if (!s3 || strcmp(s3, "/config") != 0)
-                return;
-        node = strndup(s1 + 1, (size_t) (s2 - s1 - 1));
-        if (!node)
-                return;
-        id = strchr(node, '_') ? strchr(node, '_') + 1 : node;
-
-        if (b->have_coordinator && strcmp(id, b->coordinator_ieee) == 0)
-                mine = is_our_topic(b, b->coordinator.ieee, true, topic);
-        else if (devdb_parse_ieee(id, &ieee) >= 0)
-                mine = is_our_topic(b, ieee, false, topic);
-        if (!mine) {
-                log_fields(LOG_DEBUG, 0, &((LogFields) { .topic = topic }), "Clearing outdated Home Assistant config '%s'",
-                           topic);
-                (void) bridge_publish(b, topic, "", true, 1);
-                b->discovery_cleared++;
-        } else
-                retained_add(b, topic, payload);        /* compared with ours when we publish */
-}
-
-uint64_t bridge_discovery_end(const Bridge *b) {
-        if (!b->discovery_due || !b->connected)
-                return UINT64_MAX;
-        if (b->discovery_fenced)
-                return MIN(b->discovery_due, b->discovery_quiet_since + BRIDGE_DISCOVERY_QUIET_USEC);
-        return b->discovery_due;
 }
 
 static char *discovery_filter(const Bridge *b) {
@@ -763,7 +606,7 @@ static int subscribe_all(Bridge *b, bool wildcard) {
         return 0;
 }
 
-static void unsubscribe_wildcard(Bridge *b) {
+void bridge_unsubscribe_wildcard(Bridge *b) {
         _cleanup_free_ char *disc = NULL;
 
         if (!b->discovery_wildcard || !b->mqtt.unsubscribe)
@@ -772,40 +615,6 @@ static void unsubscribe_wildcard(Bridge *b) {
         if (disc)
                 (void) b->mqtt.unsubscribe(b->userdata, disc);
         b->discovery_wildcard = false;
-}
-
-void bridge_on_mqtt_subscribed(Bridge *b, const char *filter) {
-        if (!b->discovery_due || b->discovery_fenced || !b->cfg.homeassistant ||
-            strcmp(filter, b->cfg.ha_status_topic) != 0)
-                return;
-        b->discovery_fenced = true;
-        b->discovery_quiet_since = MAX(b->discovery_quiet_since, bridge_now(b));
-}
-
-static void discovery_wait_start(Bridge *b) {
-        b->discovery_due = bridge_now(b) + BRIDGE_DISCOVERY_WAIT_USEC;
-        b->discovery_fenced = false;
-        b->discovery_quiet_since = 0;
-        b->discovery_seen = b->discovery_cleared = 0;
-        retained_clear(b);
-        our_topics_clear(b);
-}
-
-static void discovery_wait_end(Bridge *b, uint64_t now) {
-        uint64_t took = now - (b->discovery_due - BRIDGE_DISCOVERY_WAIT_USEC);
-
-        if (b->discovery_fenced && now < b->discovery_due)
-                log_debug("Retained discovery configs collected: the broker sent them all (%u configs, %u stale "
-                          "cleared, %zu current, %" PRIu64 " ms)", b->discovery_seen, b->discovery_cleared,
-                          b->n_retained, took / 1000);
-        else
-                log_debug("Retained discovery configs collected: the %llu s wait is over (%u configs, %u stale "
-                          "cleared, %zu current)", BRIDGE_DISCOVERY_WAIT_USEC / 1000000, b->discovery_seen,
-                          b->discovery_cleared, b->n_retained);
-        b->discovery_due = 0;
-        our_topics_clear(b);
-        unsubscribe_wildcard(b);
-        discover_all(b);
 }
 
 /*
@@ -899,7 +708,7 @@ int bridge_on_mqtt_connected(Bridge *b) {
          * restarted without persistence (mosquitto's default) lost them all and gets them all again
          * (Zigbee2MQTT sends only bridge/state then, and waits for Home Assistant's birth). */
         if (b->cfg.homeassistant)
-                discovery_wait_start(b);
+                bridge_discovery_wait_start(b);
         return bridge_republish_all(b);
 }
 
@@ -912,7 +721,7 @@ void bridge_on_mqtt_disconnected(Bridge *b) {
                 return;
         /* The reconnect renews the subscriptions in their order: the wildcard first again. Nothing
          * is sent now (the client only keeps the list while the broker is away). */
-        unsubscribe_wildcard(b);
+        bridge_unsubscribe_wildcard(b);
         if (asprintf(&all, "%s/#", b->cfg.base_topic) < 0)
                 return;
         (void) b->mqtt.unsubscribe(b->userdata, all);
@@ -1162,7 +971,7 @@ static void rediscover_all(Bridge *b) {
 
         if (!b->cfg.homeassistant || !b->connected || b->discovery_due)
                 return;
-        retained_clear(b);              /* every config, even those the broker holds */
+        bridge_retained_clear(b);       /* every config, even those the broker holds */
         if (b->have_coordinator && disc_bridge_messages(&cfg, DISC_BRIDGE_ALL, &msgs) >= 0)
                 publish_messages(b, &msgs);
         for (size_t i = 0; i < b->n_plugs; i++)
@@ -1211,7 +1020,7 @@ int bridge_on_mqtt_message(Bridge *b, const char *topic, const void *payload, si
                 else if (strcmp(topic, b->cfg.ha_status_topic) == 0)
                         on_ha_status(b, text);
                 else if (strlen(text) == len)
-                        on_discovery_message(b, topic, text);
+                        bridge_on_discovery_message(b, topic, text);
                 return 0;
         }
         if (strncmp(topic, b->cfg.base_topic, blen) != 0 || topic[blen] != '/')
@@ -1537,7 +1346,7 @@ void bridge_tick(Bridge *b) {
         uint64_t now = bridge_now(b);
 
         if (b->discovery_due && now >= bridge_discovery_end(b))
-                discovery_wait_end(b, now);     /* connected: the end is UINT64_MAX while away */
+                bridge_discovery_wait_end(b, now);      /* connected: the end is UINT64_MAX while away */
         if (b->ha_online_due && now >= b->ha_online_due) {
                 b->ha_online_due = 0;
                 /* bridge state first so Home Assistant marks the entities available, then the states */
@@ -1549,7 +1358,10 @@ void bridge_tick(Bridge *b) {
         if (now >= b->plug_timers_min) {
                 uint64_t min = UINT64_MAX;
 
-                b->plug_timers_min = UINT64_MAX;        /* timers armed during the look lower it */
+                /* Timers armed during the look lower it. One pass is enough: what a plug's timers
+                 * run touches only that plug's timers (another plug's change arrives later, from
+                 * the event loop), so each plug's times are final once it has had its turn. */
+                b->plug_timers_min = UINT64_MAX;
                 for (size_t i = 0; i < b->n_plugs; i++) {
                         BridgePlug *p = b->plugs[i];
 
@@ -1563,10 +1375,6 @@ void bridge_tick(Bridge *b) {
                         }
                         if (b->cfg.availability && b->connected && !p->ping_pending && p->next_check && now >= p->next_check)
                                 bridge_start_ping(b, p);
-                }
-                for (size_t i = 0; i < b->n_plugs; i++) {
-                        const BridgePlug *p = b->plugs[i];
-
                         if (p->rediscover_at)
                                 min = MIN(min, p->rediscover_at);
                         if (p->retrieve_at)

@@ -21,6 +21,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,20 +451,32 @@ typedef struct TagIndex {
         uint8_t next[PLUG_PROPERTIES_MAX];      /* the next row with the same tag */
 } TagIndex;
 
-static const TagIndex *tag_index(const PlugModel *m) {
-        static TagIndex cache[4];
-        TagIndex *t = NULL;
+/* The slot of a small per-model cache (tag_index(), key_order()): an array of n structs of the
+ * given size whose first member is the model. Returns the slot holding m (*ret_found true), else
+ * the slot to compute m in: the first free one, or the first when all are taken (more models than
+ * slots: recomputed there). */
+static void *model_cache_slot(void *slots, size_t n, size_t size, const PlugModel *m, bool *ret_found) {
+        for (size_t i = 0; i < n; i++) {
+                const PlugModel **model = (const PlugModel **) ((char *) slots + i * size);
 
-        for (size_t i = 0; i < ELEMENTSOF(cache); i++) {
-                if (cache[i].model == m)
-                        return &cache[i];
-                if (!cache[i].model) {
-                        t = &cache[i];
-                        break;
+                if (*model == m || !*model) {
+                        *ret_found = *model == m;
+                        return model;
                 }
         }
-        if (!t)
-                t = &cache[0];  /* more models than slots: recompute in the first */
+        *ret_found = false;
+        return slots;
+}
+
+_Static_assert(offsetof(TagIndex, model) == 0, "model_cache_slot() finds the model first");
+
+static const TagIndex *tag_index(const PlugModel *m) {
+        static TagIndex cache[4];
+        bool found;
+        TagIndex *t = model_cache_slot(cache, ELEMENTSOF(cache), sizeof(cache[0]), m, &found);
+
+        if (found)
+                return t;
         memset(t->first, TAG_NONE, sizeof(t->first));
         memset(t->next, TAG_NONE, sizeof(t->next));
         for (size_t i = m->n_properties; i-- > 0; ) {   /* backwards: the chains end up in table order */
@@ -707,21 +720,16 @@ static const char *order_key(const PlugModel *m, size_t i) {
         return i < m->n_properties ? m->properties[i].name : i == m->n_properties ? "action" : "update";
 }
 
+_Static_assert(offsetof(KeyOrder, model) == 0, "model_cache_slot() finds the model first");
+
 static const KeyOrder *key_order(const PlugModel *m) {
         static KeyOrder cache[4];
         size_t n = m->n_properties + 2;
-        KeyOrder *k = NULL;
+        bool found;
+        KeyOrder *k = model_cache_slot(cache, ELEMENTSOF(cache), sizeof(cache[0]), m, &found);
 
-        for (size_t i = 0; i < ELEMENTSOF(cache); i++) {
-                if (cache[i].model == m)
-                        return &cache[i];
-                if (!cache[i].model) {
-                        k = &cache[i];
-                        break;
-                }
-        }
-        if (!k)
-                k = &cache[0];  /* more models than slots: recompute in the first */
+        if (found)
+                return k;
         for (size_t i = 0; i < n; i++) {        /* insertion sort: a few dozen keys */
                 size_t j = i;
 

@@ -19,6 +19,7 @@
 #include "bridge/bridge.h"
 #include "bridge/bridge-private.h"
 #include "util/log.h"
+#include "../test-random.h"
 
 #define BASE "zigbee2mqtt"
 #define PLUG(i) (0x00158d0001a2b300ull + (i))
@@ -484,7 +485,7 @@ static void test_background_cache_random(void) {
         for (unsigned step = 0; step < 6000; step++) {
                 unsigned op;
 
-                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                (void) test_random(&rng);
                 op = (unsigned) (rng % 16);
                 if (op < 7) {
                         E.now += rng % 2 ? (rng >> 8) % (800 * MS) : bridge_poll_next_wakeup(E.b) > E.now ?

@@ -13,13 +13,11 @@
 #include "bridge/bridge-private.h"
 #include "devices/plug.h"
 #include "ha-discovery.h"
+#include "../test-random.h"
 
 static uint64_t state = 88172645463325252u;
 static uint64_t rnd(void) {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        return state;
+        return test_random(&state);
 }
 
 static double random_value(const PlugProperty *p) {

@@ -12,15 +12,13 @@
 #include "store/devdb.h"
 #include "store/ieee-index.h"
 #include "util/macro.h"
+#include "../test-random.h"
 
 #define MAXN (IEEE_INDEX_SLOTS / 2)
 
 static uint64_t rng = 0x1234567887654321ull;
 static uint64_t next_random(void) {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        return rng;
+        return test_random(&rng);
 }
 
 static uint64_t keys[MAXN];             /* the reference: a plain list */

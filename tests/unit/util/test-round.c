@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "util/round.h"
+#include "../test-random.h"
 
 static void check(double x) {
         double got = round_half_away(x), want = round(x);
@@ -40,16 +41,14 @@ int main(void) {
                 check(nextafter(h, INFINITY));
                 check(nextafter(h, -INFINITY));
         }
-        /* random bit patterns (xorshift64) and random values of the sizes OTA progress uses */
+        /* random bit patterns (test_random()) and random values of the sizes OTA progress uses */
         for (int i = 0; i < 1000000; i++) {
+                uint64_t r = test_random(&state);
                 double d;
 
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                memcpy(&d, &state, sizeof(d));
+                memcpy(&d, &r, sizeof(d));
                 check(d);
-                check((double) (state % 100000000) / 1000.0);
+                check((double) (r % 100000000) / 1000.0);
         }
         return 0;
 }
