@@ -1,5 +1,6 @@
 /*
- * The Zigbee service (see zigbee.h): coordinator link life cycle, Host <-> Bridge glue, saves.
+ * The Zigbee service (see zigbee.h): coordinator link life cycle, Host <-> Bridge glue, saves. The OTA
+ * server's glue is in zigbee-ota.c; what both share is in zigbee-private.h.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "app/zigbee-private.h"
 #include "app/zigbee.h"
 #include "bridge/bridge.h"
 #include "host/host.h"
@@ -26,77 +28,12 @@
 #define USEC_PER_SEC 1000000ULL
 #define RETRY_MIN_USEC (1 * USEC_PER_SEC)
 #define RETRY_MAX_USEC (30 * USEC_PER_SEC)
-#define OPS_MAX BRIDGE_PENDING_MAX
-/* every device the database can hold may wait for its interview (200 plugs pressed at once) */
-#define INTERVIEW_QUEUE_MAX DEVDB_DEVICES_MAX
-#define SUBSCRIPTIONS_MAX 8u
 /* devices.json: structural changes (pairing, rename, remove, interview, options, the energy counter,
  * the network) are written within SAVE_DELAY_USEC; when only states and last-seen times changed,
  * within STATE_SAVE_DELAY_USEC (as Zigbee2MQTT writes its state.json every 5 minutes). A clean stop
  * writes everything; the plugs report their state again after a crash anyway. */
 #define SAVE_DELAY_USEC (5 * USEC_PER_SEC)
 #define STATE_SAVE_DELAY_USEC (300 * USEC_PER_SEC)
-
-typedef enum OpKind {
-        OP_NONE,
-        OP_ZCL,
-        OP_PERMIT_JOIN,
-        OP_REMOVE,
-} OpKind;
-
-/* Work handed to the Host for the Bridge: the Host's userdata points at one of these. */
-typedef struct Op {
-        ZigbeeService *z;
-        OpKind kind;
-        uint64_t token;
-        uint64_t ieee;
-        uint32_t zcl_id;
-        bool ping;              /* an availability check */
-} Op;
-
-typedef enum LinkState {
-        LINK_DOWN,              /* waiting for the retry timer */
-        LINK_STARTING,          /* opened, probe / start-up under way */
-        LINK_UP,
-        LINK_REFUSED,           /* the coordinator holds another network: we stop */
-} LinkState;
-
-struct ZigbeeService {
-        Manager *m;
-        sd_event *event;
-        DevDb *db;
-        Bridge *bridge;
-        BridgeDeviceConfig *devcfg;
-        size_t n_devcfg;
-
-        Znp *znp;               /* owns the Transport */
-        Zstack *zstack;
-        Host *host;
-        LinkState link;
-        bool reform;
-        bool was_up;            /* the coordinator has been up before: a return is a recovery */
-        unsigned failures;      /* in a row, for the backoff */
-        ZstackConfig zcfg;
-        bool zcfg_from_state;   /* some values came from network.json, not from [zigbee] */
-        ZstackInfo info;
-
-        sd_event_source *tick, *retry, *restart;
-        bool connect_hook;
-        uint64_t dirty_since;           /* CLOCK_MONOTONIC usec of the first unsaved structural change; 0: none */
-        uint64_t state_dirty_since;     /* same for the first unsaved state change */
-        char *subscriptions[SUBSCRIPTIONS_MAX];        /* the bridge's filters, dropped at free */
-
-        ZigbeeCounters closed_links;    /* counters of the links closed so far */
-        OtaServer *ota;
-        char *ota_directory;
-
-        Op ops[OPS_MAX];
-        struct {
-                uint64_t ieee;
-                uint16_t nwk;
-        } interview_queue[INTERVIEW_QUEUE_MAX];
-        size_t n_interview_queue;
-};
 
 static void link_failed(ZigbeeService *z, int error, const char *kind, const char *cmd, const char *what);
 static void coordinator_up(ZigbeeService *z, const ZstackInfo *info);
@@ -110,21 +47,16 @@ static void format_ieee(uint64_t ieee, char buf[static 19]) {
         (void) snprintf(buf, 19, "0x%016" PRIx64, ieee);
 }
 
-static const char *ieee_string(uint64_t ieee, char buf[static 19]) {
+const char *ieee_string(uint64_t ieee, char buf[static 19]) {
         format_ieee(ieee, buf);
         return buf;
 }
 
-/* The friendly name the database knows for ieee, NULL if none. */
-static const char *device_name(const ZigbeeService *z, uint64_t ieee) {
+const char *device_name(const ZigbeeService *z, uint64_t ieee) {
         const Device *d = z->db ? devdb_find_by_ieee(z->db, ieee) : NULL;
 
         return d ? d->friendly_name : NULL;
 }
-
-/* The journal fields of a log line about the device ieee (buf: 19 chars for the address); err may be NULL. */
-#define DEVICE_FIELDS(z, ieee, buf, err) \
-        (&(LogFields) { .device = ieee_string((ieee), (buf)), .name = device_name((z), (ieee)), .error = (err) })
 
 /* The plug counts of STATUS=, from the bridge's availability. */
 static void op_plugs_changed(void *userdata) {
@@ -187,7 +119,7 @@ static void ops_fail_all(ZigbeeService *z, int error) {
  * Bridge -> Host
  */
 
-static bool host_usable(ZigbeeService *z) {
+bool host_usable(ZigbeeService *z) {
         return z->host && z->link == LINK_UP;
 }
 
@@ -1113,90 +1045,6 @@ static int make_state_dir(const char *path) {
                 }
         if (mkdir(buf, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        return 0;
-}
-
-/*
- * OTA server <-> Host, Bridge
- */
-
-static void on_ota_sent(Host *h, int error, uint8_t af_status, const HostZclMessage *response, void *userdata) {
-        if (error < 0)
-                log_debug_errno(error, "OTA frame not delivered: %m");
-}
-
-static int ota_send(void *userdata, uint64_t ieee, uint8_t endpoint, uint16_t cluster, const uint8_t *frame, size_t len) {
-        ZigbeeService *z = userdata;
-        const Device *d = devdb_find_by_ieee(z->db, ieee);
-
-        if (!host_usable(z))
-                return -ENETDOWN;
-        if (!d || d->nwk == DEVDB_NWK_UNKNOWN)
-                return -EHOSTUNREACH;
-        return host_zcl_request(z->host, d->nwk, endpoint, cluster, frame, len, on_ota_sent, NULL, NULL);
-}
-
-static uint8_t ota_next_tsn(void *userdata) {
-        ZigbeeService *z = userdata;
-
-        return z->host ? host_next_tsn(z->host) : 0;
-}
-
-/* After an update, as Zigbee2MQTT: interview the device again (new firmware, new Basic
- * attributes, maybe new endpoints). */
-static void reinterview(ZigbeeService *z, uint64_t ieee) {
-        const Device *d = devdb_find_by_ieee(z->db, ieee);
-        int r;
-
-        if (!d || !z->host || d->nwk == DEVDB_NWK_UNKNOWN || host_interview_running(z->host, ieee))
-                return;
-        r = host_interview_start(z->host, ieee, d->nwk);
-        if (r < 0) {
-                char buf[19];
-
-                log_fields(LOG_WARNING, r, DEVICE_FIELDS(z, ieee, buf, "interview-failed"),
-                           "Cannot interview '%s' again after its update, ignoring: %m", d->friendly_name);
-                return;
-        }
-        (void) bridge_on_interview_started(z->bridge, ieee, d->nwk);
-}
-
-static void ota_event(void *userdata, uint64_t ieee, const OtaEvent *ev) {
-        ZigbeeService *z = userdata;
-
-        if (z->bridge)
-                bridge_on_ota_event(z->bridge, ieee, ev);
-        if (ev->kind == OTA_EVENT_INSTALLED)
-                reinterview(z, ieee);
-}
-
-static int ota_setup(ZigbeeService *z) {
-        static const OtaServerOps ops = {
-                .send = ota_send,
-                .next_tsn = ota_next_tsn,
-                .event = ota_event,
-        };
-        const Config *c = z->m->config;
-        OtaServerConfig oc;
-        int r;
-
-        if (c->ota.directory)
-                z->ota_directory = strdup(c->ota.directory);
-        else if (asprintf(&z->ota_directory, "%s/ota", c->state.directory) < 0)
-                z->ota_directory = NULL;
-        if (!z->ota_directory)
-                return -ENOMEM;
-        oc = (OtaServerConfig) {
-                .directory = z->ota_directory,
-                .block_response_delay_ms = c->ota.image_block_response_delay,
-                .max_data_size = c->ota.default_maximum_data_size,
-                .request_timeout_ms = c->ota.image_block_request_timeout,
-        };
-        r = ota_server_new(&z->ota, z->event, &oc, &ops, z);
-        if (r < 0)
-                return r;
-        bridge_set_ota_server(z->bridge, z->ota);
-        log_debug("OTA images are looked for in %s", z->ota_directory);
         return 0;
 }
 
