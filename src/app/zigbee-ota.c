@@ -19,7 +19,7 @@ static int ota_send(void *userdata, uint64_t ieee, uint8_t endpoint, uint16_t cl
         ZigbeeService *z = userdata;
         const Device *d = devdb_find_by_ieee(z->db, ieee);
 
-        if (!host_usable(z))
+        if (!zigbee_host_usable(z))
                 return -ENETDOWN;
         if (!d || d->nwk == DEVDB_NWK_UNKNOWN)
                 return -EHOSTUNREACH;

@@ -84,14 +84,14 @@ struct ZigbeeService {
         size_t n_interview_queue;
 };
 
-const char *ieee_string(uint64_t ieee, char buf[static 19]);
+const char *zigbee_ieee_string(uint64_t ieee, char buf[static 19]);
 /* The friendly name the database knows for ieee, NULL if none. */
-const char *device_name(const ZigbeeService *z, uint64_t ieee);
+const char *zigbee_device_name(const ZigbeeService *z, uint64_t ieee);
 /* The journal fields of a log line about the device ieee (buf: 19 chars for the address); err may be NULL. */
 #define DEVICE_FIELDS(z, ieee, buf, err) \
-        (&(LogFields) { .device = ieee_string((ieee), (buf)), .name = device_name((z), (ieee)), .error = (err) })
+        (&(LogFields) { .device = zigbee_ieee_string((ieee), (buf)), .name = zigbee_device_name((z), (ieee)), .error = (err) })
 
-bool host_usable(ZigbeeService *z);
+bool zigbee_host_usable(ZigbeeService *z);
 
 /* zigbee-ota.c: the OTA server on z->event, sending through the Host, telling the Bridge. */
 int ota_setup(ZigbeeService *z);

@@ -47,12 +47,12 @@ static void format_ieee(uint64_t ieee, char buf[static 19]) {
         (void) snprintf(buf, 19, "0x%016" PRIx64, ieee);
 }
 
-const char *ieee_string(uint64_t ieee, char buf[static 19]) {
+const char *zigbee_ieee_string(uint64_t ieee, char buf[static 19]) {
         format_ieee(ieee, buf);
         return buf;
 }
 
-const char *device_name(const ZigbeeService *z, uint64_t ieee) {
+const char *zigbee_device_name(const ZigbeeService *z, uint64_t ieee) {
         const Device *d = z->db ? devdb_find_by_ieee(z->db, ieee) : NULL;
 
         return d ? d->friendly_name : NULL;
@@ -119,7 +119,7 @@ static void ops_fail_all(ZigbeeService *z, int error) {
  * Bridge -> Host
  */
 
-bool host_usable(ZigbeeService *z) {
+bool zigbee_host_usable(ZigbeeService *z) {
         return z->host && z->link == LINK_UP;
 }
 
@@ -131,9 +131,9 @@ static void on_zcl_done(Host *h, int error, uint8_t af_status, const HostZclMess
          * command. An unanswered ping of a plug that is away is routine: debug. */
         if (error < 0 && error != -ECONNRESET && af_status != 0)
                 log_fields(op->ping ? LOG_DEBUG : LOG_INFO, error,
-                           &((LogFields) { .device = ieee_string(op->ieee, s), .name = device_name(op->z, op->ieee),
+                           &((LogFields) { .device = zigbee_ieee_string(op->ieee, s), .name = zigbee_device_name(op->z, op->ieee),
                                            .znp_cmd = "AF_DATA_REQUEST", .error = "af-status" }),
-                           "AF_DATA_REQUEST to %s failed: %s (status 0x%02x)", device_name(op->z, op->ieee) ?: s,
+                           "AF_DATA_REQUEST to %s failed: %s (status 0x%02x)", zigbee_device_name(op->z, op->ieee) ?: s,
                            host_af_status_to_string(af_status), af_status);
 
         op_complete(op, error, response ? response->frame : NULL, response ? response->frame_len : 0);
@@ -159,7 +159,7 @@ static int op_send_action(void *userdata, uint64_t ieee, uint16_t nwk, const Plu
         uint8_t frame[HOST_AF_DATA_MAX];
         int len;
 
-        if (!host_usable(z))
+        if (!zigbee_host_usable(z))
                 return -ENETDOWN;
         len = plug_action_build_frame(a, host_next_tsn(z->host), frame, sizeof(frame));
         if (len < 0)
@@ -183,7 +183,7 @@ static int op_ping(void *userdata, uint64_t ieee, uint16_t nwk, uint64_t token) 
         ZclHeader hdr;
         int len;
 
-        if (!host_usable(z))
+        if (!zigbee_host_usable(z))
                 return -ENETDOWN;
         hdr = (ZclHeader) { .frame_control = ZCL_FC_DISABLE_DEFAULT_RSP, .tsn = host_next_tsn(z->host),
                             .command = ZCL_CMD_READ_ATTRIBUTES };
@@ -205,7 +205,7 @@ static int op_permit_join(void *userdata, unsigned seconds, uint64_t token) {
         Op *op;
         int r;
 
-        if (!host_usable(z))
+        if (!zigbee_host_usable(z))
                 return -ENETDOWN;
         op = op_new(z, OP_PERMIT_JOIN, token, 0);
         if (!op)
@@ -221,7 +221,7 @@ static int op_remove_device(void *userdata, uint64_t ieee, uint16_t nwk, uint64_
         Op *op;
         int r;
 
-        if (!host_usable(z))
+        if (!zigbee_host_usable(z))
                 return -ENETDOWN;
         op = op_new(z, OP_REMOVE, token, ieee);
         if (!op)

@@ -24,7 +24,7 @@
 
 #define PASSWORD_FILE_MAX 4096
 
-bool parse_string(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_string(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         char **s = field, *copy = NULL;
 
         /* An empty value leaves an optional string unset. */
@@ -40,13 +40,13 @@ bool parse_string(ConfigParser *p, const ConfigKey *k, const char *value, void *
         return true;
 }
 
-bool parse_nonempty_string(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_nonempty_string(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (!*value)
                 return false;
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
-static bool parse_integer(const char *value, long long min, long long max, long long *ret) {
+static bool config_parse_integer(const char *value, long long min, long long max, long long *ret) {
         char *end;
         long long v;
 
@@ -68,16 +68,16 @@ static bool parse_integer(const char *value, long long min, long long max, long 
         return true;
 }
 
-bool parse_uint(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_uint(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         long long v;
 
-        if (!parse_integer(value, k->min, k->max, &v))
+        if (!config_parse_integer(value, k->min, k->max, &v))
                 return false;
         *(unsigned *) field = (unsigned) v;
         return true;
 }
 
-static bool parse_bool_value(const char *value, bool *ret) {
+static bool config_parse_bool_value(const char *value, bool *ret) {
         static const char *const yes[] = { "true", "yes", "on", "1" }, *const no[] = { "false", "no", "off", "0" };
 
         for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
@@ -93,31 +93,31 @@ static bool parse_bool_value(const char *value, bool *ret) {
         return false;
 }
 
-bool parse_bool(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
-        return parse_bool_value(value, field);
+bool config_parse_bool(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+        return config_parse_bool_value(value, field);
 }
 
-bool parse_opt_bool(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_opt_bool(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         ConfigOptBool *o = field;
 
-        if (!parse_bool_value(value, &o->value))
+        if (!config_parse_bool_value(value, &o->value))
                 return false;
         o->set = true;
         return true;
 }
 
-bool parse_opt_uint(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_opt_uint(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         ConfigOptUint *o = field;
         long long v;
 
-        if (!parse_integer(value, k->min, k->max, &v))
+        if (!config_parse_integer(value, k->min, k->max, &v))
                 return false;
         o->set = true;
         o->value = (unsigned) v;
         return true;
 }
 
-bool parse_opt_double(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_opt_double(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         ConfigOptDouble *o = field;
         char *end;
         double v;
@@ -144,26 +144,26 @@ static bool topic_is_valid(const char *t) {
         return true;
 }
 
-bool parse_topic(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_topic(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (!topic_is_valid(value))
                 return false;
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
-bool parse_readable_file(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_readable_file(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (!*value)
-                return parse_string(p, k, value, field);        /* unset */
+                return config_parse_string(p, k, value, field);        /* unset */
         if (value[0] != '/')
                 return false;
         if (access(value, R_OK) < 0) {
                 config_key_error(p, k, value, "expected a readable file, but: %s", strerror(errno));
                 return false;
         }
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
 /* A serial device path, or tcp://host:port for network coordinators and ser2net (as Zigbee2MQTT). */
-bool parse_serial_port(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_serial_port(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         char host[256], port[8];
 
         if (strncmp(value, "tcp://", 6) == 0 &&
@@ -171,24 +171,24 @@ bool parse_serial_port(ConfigParser *p, const ConfigKey *k, const char *value, v
                 return false;
         if (strncmp(value, "tcp://", 6) != 0 && value[0] != '/')
                 return false;
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
-bool parse_absolute_path(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_absolute_path(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (value[0] != '/')
                 return false;
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
 /* An absolute path, or nothing (the feature is off). */
-bool parse_optional_absolute_path(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_optional_absolute_path(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (*value && value[0] != '/')
                 return false;
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
 /* ADDRESS:PORT with a numeric IPv4 address or a bracketed IPv6 one, or nothing (off). */
-bool parse_listen_address(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_listen_address(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         char host[INET6_ADDRSTRLEN + 2];
         const char *colon;
         unsigned char buf[sizeof(struct in6_addr)];
@@ -196,7 +196,7 @@ bool parse_listen_address(ConfigParser *p, const ConfigKey *k, const char *value
         size_t n;
 
         if (!*value)
-                return parse_string(p, k, value, field);
+                return config_parse_string(p, k, value, field);
         colon = strrchr(value, ':');
         if (!colon)
                 return false;
@@ -205,7 +205,7 @@ bool parse_listen_address(ConfigParser *p, const ConfigKey *k, const char *value
                 return false;
         memcpy(host, value, n);
         host[n] = 0;
-        if (!parse_integer(colon + 1, 1, 65535, &port))
+        if (!config_parse_integer(colon + 1, 1, 65535, &port))
                 return false;
         if (host[0] == '[') {
                 if (n < 3 || host[n - 1] != ']')
@@ -215,20 +215,20 @@ bool parse_listen_address(ConfigParser *p, const ConfigKey *k, const char *value
                         return false;
         } else if (inet_pton(AF_INET, host, buf) != 1)
                 return false;
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
 /* 0 (off) or min..max. */
-bool parse_interval(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_interval(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         long long v;
 
-        if (!parse_integer(value, 0, k->max, &v) || (v != 0 && v < k->min))
+        if (!config_parse_integer(value, 0, k->max, &v) || (v != 0 && v < k->min))
                 return false;
         *(unsigned *) field = (unsigned) v;
         return true;
 }
 
-bool parse_password_file(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_password_file(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         _cleanup_free_ char *secret = NULL;
         FILE *f;
         size_t n;
@@ -269,7 +269,7 @@ bool parse_password_file(ConfigParser *p, const ConfigKey *k, const char *value,
                 config_key_error(p, k, value, "expected a file holding the password, but its first line is empty");
                 return false;
         }
-        if (parse_string(p, k, value, field) && !p->oom) {
+        if (config_parse_string(p, k, value, field) && !p->oom) {
                 MqttConfig *m = &p->config->mqtt;
 
                 if (m->password) {
@@ -284,7 +284,7 @@ bool parse_password_file(ConfigParser *p, const ConfigKey *k, const char *value,
         return true;
 }
 
-bool parse_password(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_password(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         char **s = field;
 
         if (*s) {
@@ -292,7 +292,7 @@ bool parse_password(ConfigParser *p, const ConfigKey *k, const char *value, void
                 free(*s);
                 *s = NULL;
         }
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
 static const char *const tls_verify_names[] = {
@@ -305,7 +305,7 @@ const char *config_tls_verify_to_string(int v) {
         return v >= 0 && (size_t) v < ELEMENTSOF(tls_verify_names) ? tls_verify_names[v] : "?";
 }
 
-bool parse_tls_verify(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_tls_verify(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         for (size_t i = 0; i < ELEMENTSOF(tls_verify_names); i++)
                 if (strcmp(value, tls_verify_names[i]) == 0) {
                         *(int *) field = (int) i;
@@ -315,7 +315,7 @@ bool parse_tls_verify(ConfigParser *p, const ConfigKey *k, const char *value, vo
 }
 
 /* [mqtt] version: the protocol level of the CONNECT, 4 (MQTT 3.1.1) or 5 (MQTT 5). */
-bool parse_mqtt_version(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_mqtt_version(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (strcmp(value, "4") == 0)
                 *(unsigned *) field = 4;
         else if (strcmp(value, "5") == 0)
@@ -325,17 +325,17 @@ bool parse_mqtt_version(ConfigParser *p, const ConfigKey *k, const char *value, 
         return true;
 }
 
-bool parse_adapter(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_adapter(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (strcmp(value, "zstack") != 0)
                 return false;
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }
 
-bool parse_baudrate(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_baudrate(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         static const unsigned rates[] = { 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600 };
         long long v;
 
-        if (!parse_integer(value, 1, 4000000, &v))
+        if (!config_parse_integer(value, 1, 4000000, &v))
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(rates); i++)
                 if (rates[i] == v) {
@@ -345,15 +345,15 @@ bool parse_baudrate(ConfigParser *p, const ConfigKey *k, const char *value, void
         return false;
 }
 
-bool parse_auto_uint(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_auto_uint(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (strcmp(value, "auto") == 0) {
                 *(unsigned *) field = 0;
                 return true;
         }
-        return parse_uint(p, k, value, field);
+        return config_parse_uint(p, k, value, field);
 }
 
-static bool parse_hex_bytes(const char *value, uint8_t *out, size_t n) {
+static bool config_parse_hex_bytes(const char *value, uint8_t *out, size_t n) {
         if (strncasecmp(value, "0x", 2) == 0)
                 value += 2;
         if (strlen(value) != n * 2)
@@ -370,7 +370,7 @@ static bool parse_hex_bytes(const char *value, uint8_t *out, size_t n) {
         return true;
 }
 
-bool parse_extended_pan_id(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_extended_pan_id(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         ConfigBytes8 *b = field;
         ConfigBytes8 v = {};
 
@@ -378,7 +378,7 @@ bool parse_extended_pan_id(ConfigParser *p, const ConfigKey *k, const char *valu
                 *b = (ConfigBytes8) {};
                 return true;
         }
-        if (!parse_hex_bytes(value, v.bytes, sizeof(v.bytes)))
+        if (!config_parse_hex_bytes(value, v.bytes, sizeof(v.bytes)))
                 return false;
         /* 00..00 and ff..ff are reserved: "any network" in a join request. */
         bool all0 = true, allf = true;
@@ -393,14 +393,14 @@ bool parse_extended_pan_id(ConfigParser *p, const ConfigKey *k, const char *valu
         return true;
 }
 
-bool parse_network_key(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_network_key(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         ConfigBytes16 *b = field;
 
         if (strcmp(value, "auto") == 0) {
                 explicit_bzero(b, sizeof(*b));
                 return true;
         }
-        if (!parse_hex_bytes(value, b->bytes, sizeof(b->bytes))) {
+        if (!config_parse_hex_bytes(value, b->bytes, sizeof(b->bytes))) {
                 explicit_bzero(b, sizeof(*b));
                 return false;
         }
@@ -408,7 +408,7 @@ bool parse_network_key(ConfigParser *p, const ConfigKey *k, const char *value, v
         return true;
 }
 
-bool parse_log_level(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_log_level(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         int l = log_level_from_string(value);
 
         if (l < 0)
@@ -417,7 +417,7 @@ bool parse_log_level(ConfigParser *p, const ConfigKey *k, const char *value, voi
         return true;
 }
 
-bool parse_log_target(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_log_target(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         LogTarget t = log_target_from_string(value);
 
         if (t < 0)
@@ -446,8 +446,8 @@ static bool friendly_name_is_valid(const char *name) {
         return true;
 }
 
-bool parse_friendly_name(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
+bool config_parse_friendly_name(ConfigParser *p, const ConfigKey *k, const char *value, void *field) {
         if (!friendly_name_is_valid(value))
                 return false;
-        return parse_string(p, k, value, field);
+        return config_parse_string(p, k, value, field);
 }

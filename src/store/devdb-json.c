@@ -521,7 +521,7 @@ static int get_enum(LoadCtx *c, json_object *o, const char *what, const char *ke
         r = get_string(c, o, what, key, true, &s);
         if (r < 0)
                 return r;
-        v = lookup_name(names, n, s);
+        v = devdb_lookup_name(names, n, s);
         if (v < 0)
                 return bad(c, "%s: unknown %s '%s'", what, key, s);
         *ret = v;
@@ -619,7 +619,7 @@ static int device_from_json(LoadCtx *c, json_object *o, size_t index, Device **r
         r = get_int(c, o, what, "nwk", true, 0, 0xffff, &x);
         if (r < 0)
                 return r;
-        r = device_new(&d, ieee, (uint16_t) x);
+        r = devdb_device_new(&d, ieee, (uint16_t) x);
         if (r < 0)
                 return r;
 

@@ -29,8 +29,8 @@ extern const char *const interview_names[_DEV_INTERVIEW_MAX];
 extern const char *const logical_names[_DEV_LOGICAL_MAX];
 extern const char *const node_power_names[_DEV_NODE_POWER_MAX];
 /* The index of s in names, or -EINVAL. */
-int lookup_name(const char *const *names, size_t n, const char *s);
+int devdb_lookup_name(const char *const *names, size_t n, const char *s);
 
-int device_new(Device **ret, uint64_t ieee, uint16_t nwk);
+int devdb_device_new(Device **ret, uint64_t ieee, uint16_t nwk);
 void devdb_clear(DevDb *db);
 int devdb_insert(DevDb *db, Device *d);

@@ -35,7 +35,7 @@ const char *const node_power_names[_DEV_NODE_POWER_MAX] = {
         [DEV_NODE_POWER_BATTERY] = "battery",
 };
 
-int lookup_name(const char *const *names, size_t n, const char *s) {
+int devdb_lookup_name(const char *const *names, size_t n, const char *s) {
         if (!s)
                 return -EINVAL;
         for (size_t i = 0; i < n; i++)
@@ -49,7 +49,7 @@ const char *dev_interview_state_to_string(DevInterviewState s) {
 }
 
 DevInterviewState dev_interview_state_from_string(const char *s) {
-        return lookup_name(interview_names, _DEV_INTERVIEW_MAX, s);
+        return devdb_lookup_name(interview_names, _DEV_INTERVIEW_MAX, s);
 }
 
 const char *dev_logical_type_to_string(DevLogicalType t) {
@@ -57,7 +57,7 @@ const char *dev_logical_type_to_string(DevLogicalType t) {
 }
 
 DevLogicalType dev_logical_type_from_string(const char *s) {
-        return lookup_name(logical_names, _DEV_LOGICAL_MAX, s);
+        return devdb_lookup_name(logical_names, _DEV_LOGICAL_MAX, s);
 }
 
 int devdb_parse_ieee(const char *s, uint64_t *ret) {
@@ -128,7 +128,7 @@ Device *device_free(Device *d) {
         return NULL;
 }
 
-int device_new(Device **ret, uint64_t ieee, uint16_t nwk) {
+int devdb_device_new(Device **ret, uint64_t ieee, uint16_t nwk) {
         _cleanup_(device_freep) Device *d = NULL;
         char name[19];
 
@@ -293,7 +293,7 @@ int devdb_add(DevDb *db, uint64_t ieee, uint16_t nwk, Device **ret) {
                 return -EEXIST;
         if (db->n_devices >= DEVDB_DEVICES_MAX)
                 return -ENOBUFS;
-        r = device_new(&d, ieee, nwk);
+        r = devdb_device_new(&d, ieee, nwk);
         if (r < 0)
                 return r;
         /* The default name is the IEEE string; if someone was renamed to exactly that, keep it
