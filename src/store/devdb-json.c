@@ -15,6 +15,7 @@
 
 #include "store/atomic-file.h"
 #include "store/devdb-private.h"
+#include "util/hex.h"
 #include "util/macro.h"
 #include "util/json-util.h"
 
@@ -264,16 +265,9 @@ static int hex_decode(const char *s, uint8_t *out, size_t n) {
         if (!s || strlen(s) != 2 * n)
                 return -EINVAL;
         for (size_t i = 0; i < 2 * n; i++) {
-                char c = s[i];
-                int d;
+                int d = hex_digit_value(s[i]);
 
-                if (c >= '0' && c <= '9')
-                        d = c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        d = c - 'a' + 10;
-                else if (c >= 'A' && c <= 'F')
-                        d = c - 'A' + 10;
-                else
+                if (d < 0)
                         return -EINVAL;
                 if (i % 2 == 0)
                         out[i / 2] = (uint8_t) (d << 4);

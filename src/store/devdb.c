@@ -11,6 +11,7 @@
 
 #include "store/devdb-private.h"
 #include "store/ieee-index.h"
+#include "util/hex.h"
 #include "util/macro.h"
 
 _Static_assert(DEVDB_DEVICES_MAX <= IEEE_INDEX_SLOTS / 2, "the IEEE index must stay at most half full");
@@ -70,16 +71,9 @@ int devdb_parse_ieee(const char *s, uint64_t *ret) {
         if (strlen(s) != 16)
                 return -EINVAL;
         for (size_t i = 0; i < 16; i++) {
-                char c = s[i];
-                int d;
+                int d = hex_digit_value(s[i]);
 
-                if (c >= '0' && c <= '9')
-                        d = c - '0';
-                else if (c >= 'a' && c <= 'f')
-                        d = c - 'a' + 10;
-                else if (c >= 'A' && c <= 'F')
-                        d = c - 'A' + 10;
-                else
+                if (d < 0)
                         return -EINVAL;
                 v = v << 4 | (uint64_t) d;
         }

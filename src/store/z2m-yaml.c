@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "store/z2m-yaml.h"
+#include "util/hex.h"
 #include "util/macro.h"
 
 typedef struct Parser {
@@ -238,16 +239,6 @@ static int append_utf8(char **buf, size_t *n, size_t *cap, uint32_t cp) {
         return 0;
 }
 
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* A quoted scalar on one line; p->pos is at the opening quote. */
 static int parse_quoted(Parser *p, char **ret) {
         _cleanup_free_ char *buf = NULL;
@@ -309,7 +300,7 @@ static int parse_quoted(Parser *p, char **ret) {
                                 uint32_t cp = 0;
 
                                 for (unsigned i = 0; i < digits; i++) {
-                                        int h = hexval(peek(p, 0));
+                                        int h = hex_digit_value(peek(p, 0));
                                         if (h < 0)
                                                 return fail(p, "escape '\\%c' needs %u hex digits", e, digits);
                                         cp = cp << 4 | (uint32_t) h;
@@ -1015,7 +1006,7 @@ int yaml_scalar_int(const YamlNode *n, int64_t *ret) {
 
                 if (*s == '_')
                         continue;
-                d = hexval(*s);
+                d = hex_digit_value(*s);
                 if (d < 0 || (unsigned) d >= base)
                         return -EINVAL;
                 if (v > (UINT64_MAX - (unsigned) d) / base)
